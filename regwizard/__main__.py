@@ -1,0 +1,3 @@
+from regwizard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""The seam between the UI and the engine.
+
+The Textual app only talks to a ``Backend``. ``EngineBackend`` is the real one;
+tests pass a fake with the same three methods. Methods block: the UI calls them
+from thread workers and receives events through ``emit``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from regwizard.events import Event, HostFacts, RunResult
+from regwizard.plan import Connection, Plan, Secrets
+
+Emit = Callable[[Event], None]
+
+
+class Backend(Protocol):
+    def probe(
+        self, conn: Connection, secrets: Secrets, storage: str, cancel: threading.Event
+    ) -> HostFacts:
+        """Connect and read facts. Raises HostKeyUnknown / HostKeyChanged / RegwizardError."""
+        ...
+
+    def run(
+        self,
+        plan: Plan,
+        secrets: Secrets,
+        *,
+        emit: Emit,
+        cancel: threading.Event,
+        dry_run: bool = False,
+    ) -> RunResult:
+        """Execute (or dry-run) the plan, emitting events; returns the result."""
+        ...
+
+    def shell_commands(self, plan: Plan) -> list[str]:
+        """The equivalent shell commands, for the review screen (no secrets)."""
+        ...

@@ -1,0 +1,121 @@
+"""Events the engine emits through ``emit(event)``. Plain dataclasses, no UI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Status = Literal["running", "changed", "unchanged", "failed", "skipped", "would-change"]
+
+
+@dataclass(frozen=True)
+class Event:
+    pass
+
+
+@dataclass(frozen=True)
+class StepStarted(Event):
+    step: str  # machine name, e.g. "certificate"
+    host: str  # host label, e.g. "node1" / "10.0.0.2" / "local"
+    title: str  # human title, e.g. "TLS certificate"
+
+
+@dataclass(frozen=True)
+class LogLine(Event):
+    step: str
+    host: str
+    text: str  # remote output: plain text, never markup
+
+
+@dataclass(frozen=True)
+class StepFinished(Event):
+    step: str
+    host: str
+    status: Status
+    seconds: float
+    detail: str = ""  # one line: what changed / why unchanged
+    commands: tuple[str, ...] = ()  # equivalent shell commands (for --dry-run and review)
+
+
+@dataclass(frozen=True)
+class StepFailed(Event):
+    step: str
+    host: str
+    cause: str
+    fix: str
+    evidence: str = ""
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    done: int
+    total: int
+
+
+@dataclass
+class Verification:
+    user: str = ""
+    login_ok: bool = False
+    anonymous_refused: bool = False
+    push_digest: str = ""
+    pull_digest: str = ""
+    catalog: list[str] = field(default_factory=list)
+    trust: dict[str, bool] = field(default_factory=dict)  # client label -> pull worked
+    image_ref: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.login_ok
+            and self.anonymous_refused
+            and bool(self.push_digest)
+            and self.push_digest == self.pull_digest
+            and all(self.trust.values())
+        )
+
+
+@dataclass
+class StepRecord:
+    step: str
+    host: str
+    title: str
+    status: Status
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class RunResult:
+    ok: bool
+    steps: list[StepRecord] = field(default_factory=list)
+    verification: Verification | None = None
+    seconds: float = 0.0
+    failure: StepFailed | None = None
+    dry_run: bool = False
+
+    @property
+    def changed(self) -> list[StepRecord]:
+        return [s for s in self.steps if s.status == "changed"]
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    result: RunResult
+
+
+@dataclass
+class HostFacts:
+    """What "Test connection" / preflight learns about a host (no secrets)."""
+
+    label: str
+    address: str
+    fingerprint: str = ""  # "SHA256:..." ("" for local)
+    key_type: str = ""
+    os: str = ""
+    arch: str = ""
+    docker_version: str = ""  # "" when the engine is unreachable
+    docker_error: str = ""
+    free_bytes: int | None = None  # at the storage path (or its nearest existing parent)
+    is_root: bool = False
+    sudo_ok: bool = False

@@ -1,0 +1,750 @@
+"""The sandbox lab: a registry host and a second client on this very machine.
+
+node0 is this machine (the client that runs regwizard). node1 (registry host)
+and node2 (second client) each get their own network namespace on a private
+bridge, plus their own mount and UTS namespaces holding their own /etc (a
+directory copy), /root, /home, /var/lib/docker, /opt, a tmpfs /run, their own
+dockerd and their own sshd. A client's missing trust then fails exactly as it
+does between two real machines.
+
+Tests and ``regwizard lab``/``regwizard demo`` share this one implementation.
+Linux and root are required. Processes are ended by PID, never by name.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from regwizard.errors import RegwizardError
+
+STATE_DIR = Path(os.environ.get("REGWIZARD_LAB_DIR", "/var/lib/regwizard-lab"))
+BRIDGE = "rwlab0"
+SUBNET = "10.213.47"
+NODE0_IP = f"{SUBNET}.1"
+DOMAIN = "reg.lab.test"
+NODE_NAMES = ("node1", "node2")
+NODE_IPS = {"node1": f"{SUBNET}.2", "node2": f"{SUBNET}.3"}
+LAB_USER = "labuser"
+PACKAGES = {  # binary -> Debian package
+    "dockerd": "docker.io",
+    "docker-registry": "docker-registry",
+    "sshd": "openssh-server",
+    "ssh": "openssh-client",
+    "ip": "iproute2",
+    "sudo": "sudo",
+    "nsenter": "util-linux",
+}
+REGISTRY_IMAGE = "registry:2"
+REGISTRY_TAGS = ("registry:2", "registry:3")
+NODE0_SOCK = "/var/run/docker.sock"
+CGROUPS = ("cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids")
+
+REGISTRY_CONFIG = """\
+version: 0.1
+log:
+  fields:
+    service: registry
+storage:
+  cache:
+    blobdescriptor: inmemory
+  filesystem:
+    rootdirectory: /var/lib/registry
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+"""
+
+DOCKERFILE = """\
+FROM scratch
+COPY docker-registry /bin/registry
+COPY libc.so.6 /lib/x86_64-linux-gnu/libc.so.6
+COPY ld-linux-x86-64.so.2 /lib64/ld-linux-x86-64.so.2
+COPY config.yml /etc/docker/registry/config.yml
+COPY config.yml /etc/distribution/config.yml
+VOLUME /var/lib/registry
+EXPOSE 5000
+ENTRYPOINT ["/bin/registry"]
+CMD ["serve", "/etc/docker/registry/config.yml"]
+"""
+
+
+@dataclass
+class Node:
+    name: str
+    ip: str
+    netns: str
+    veth: str
+    root: str  # host path of this node's private directories
+    init_pid: int = 0
+    dockerd_pid: int = 0
+    sshd_pid: int = 0
+    host_key: str = ""  # "SHA256:..." of the ed25519 host key
+    host_key_line: str = ""  # "ssh-ed25519 AAAA..."
+
+    @property
+    def docker_sock(self) -> str:
+        """The node's dockerd socket, reachable from node0 through /proc."""
+        return f"/proc/{self.init_pid}/root/run/docker.sock"
+
+
+@dataclass
+class LabState:
+    nodes: dict[str, Node] = field(default_factory=dict)
+    key_file: str = ""
+    known_hosts: str = ""
+    root_password: str = ""
+    user_password: str = ""
+    verify_user: str = "demo"
+    verify_password: str = ""
+    plan_file: str = ""
+    started_node0_dockerd: int = 0
+    forward_rule: bool = False
+
+    def save(self) -> None:
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+        path = STATE_DIR / "lab.json"
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(self), f, indent=2)
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls) -> LabState | None:
+        path = STATE_DIR / "lab.json"
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        nodes = {k: Node(**v) for k, v in data.pop("nodes", {}).items()}
+        return cls(nodes=nodes, **data)
+
+
+class LabError(RegwizardError):
+    pass
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _log(msg: str) -> None:
+    print(f"lab: {msg}", file=sys.stderr, flush=True)
+
+
+def sh(
+    argv: list[str], *, timeout: float = 120, check: bool = True, input: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    try:
+        cp = subprocess.run(argv, input=input, capture_output=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise LabError(f"timed out after {timeout}s: {' '.join(argv)}") from e
+    if check and cp.returncode != 0:
+        err = cp.stderr.decode(errors="replace").strip()[-800:]
+        raise LabError(f"command failed ({cp.returncode}): {' '.join(argv)}\n{err}")
+    return cp
+
+
+def require_linux_root() -> None:
+    if not sys.platform.startswith("linux"):
+        raise LabError(
+            "the lab needs Linux (network and mount namespaces)",
+            "run `regwizard lab` on a Linux machine or VM",
+        )
+    if os.geteuid() != 0:
+        raise LabError(
+            "the lab needs root (it creates namespaces and starts dockerd/sshd)",
+            "run it as root, e.g. `sudo regwizard lab up`",
+        )
+
+
+def ensure_packages(install: bool = True) -> None:
+    missing = sorted({pkg for b, pkg in PACKAGES.items() if not _which(b)})
+    if not missing:
+        return
+    if not install:
+        raise LabError(
+            f"missing packages: {', '.join(missing)}", f"apt-get install -y {' '.join(missing)}"
+        )
+    _log(f"installing {' '.join(missing)} with apt-get")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, timeout=600)
+    cp = subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
+        env=env,
+        capture_output=True,
+        timeout=1200,
+    )
+    if cp.returncode != 0:
+        raise LabError(
+            f"apt-get could not install {' '.join(missing)}",
+            "check the package sources, then rerun",
+            cp.stderr.decode(errors="replace")[-500:],
+        )
+
+
+def _which(binary: str) -> str | None:
+    return shutil.which(binary, path=os.environ.get("PATH", "") + ":/usr/sbin:/sbin")
+
+
+def _docker_answers(sock: str, timeout: float = 3) -> bool:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(sock)
+        s.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+        return b"200 OK" in s.recv(256)
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _wait(pred, timeout: float, what: str, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(interval)
+    raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def _kill(pid: int, timeout: float = 10) -> None:
+    if not _alive(pid):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        _reap(pid)
+        time.sleep(0.1)
+    if _alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        time.sleep(0.2)
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def fingerprint_of_pubkey(line: str) -> str:
+    blob = base64.b64decode(line.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def node_exec(
+    node: Node, argv: list[str], *, timeout: float = 120, check: bool = True, input=None
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a command inside a node (its net, mount and UTS namespaces)."""
+    return sh(
+        ["nsenter", "-t", str(node.init_pid), "-m", "-u", "-n", "--", *argv],
+        timeout=timeout,
+        check=check,
+        input=input,
+    )
+
+
+def node_docker(node: Node, timeout: float = 60):
+    """A Docker SDK client for a node's own dockerd (test and lab use only)."""
+    import docker
+
+    return docker.DockerClient(base_url=f"unix://{node.docker_sock}", timeout=timeout)
+
+
+# ---------------------------------------------------------------- node0
+
+
+def ensure_node0_docker(state: LabState | None = None) -> int:
+    """Start dockerd on this machine when none answers. Returns its PID if we started it."""
+    if _docker_answers(NODE0_SOCK):
+        return 0
+    dockerd = _which("dockerd")
+    if not dockerd:
+        raise LabError("dockerd not found", "apt-get install -y docker.io")
+    _log("starting dockerd on this machine (none answered on /var/run/docker.sock)")
+    log = open("/var/log/regwizard-dockerd.log", "ab")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [dockerd, "--iptables=false", "--ip-masq=false"],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    _wait(lambda: _docker_answers(NODE0_SOCK), 60, "dockerd on this machine")
+    if state is not None:
+        state.started_node0_dockerd = proc.pid
+    return proc.pid
+
+
+def ensure_registry_image() -> None:
+    """Build registry:2 (and tag registry:3) from Debian's docker-registry when absent."""
+    import docker
+
+    client = docker.DockerClient(base_url=f"unix://{NODE0_SOCK}", timeout=120)
+    try:
+        have = {t for img in client.images.list() for t in img.tags}
+        if all(t in have for t in REGISTRY_TAGS):
+            return
+        binary = _which("docker-registry") or "/usr/bin/docker-registry"
+        _log(f"building {REGISTRY_IMAGE} from {binary} (FROM scratch)")
+        with tempfile.TemporaryDirectory() as ctx:
+            shutil.copy2(binary, f"{ctx}/docker-registry")
+            shutil.copy2("/lib/x86_64-linux-gnu/libc.so.6", f"{ctx}/libc.so.6")
+            shutil.copy2("/lib64/ld-linux-x86-64.so.2", f"{ctx}/ld-linux-x86-64.so.2")
+            Path(ctx, "config.yml").write_text(REGISTRY_CONFIG)
+            Path(ctx, "Dockerfile").write_text(DOCKERFILE)
+            image, _ = client.images.build(path=ctx, tag=REGISTRY_IMAGE, rm=True, pull=False)
+        for tag in REGISTRY_TAGS[1:]:
+            repo, _, t = tag.partition(":")
+            image.tag(repo, t)
+    finally:
+        client.close()
+
+
+def ensure_lab_key() -> tuple[str, str]:
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    os.chmod(STATE_DIR, 0o700)
+    key = STATE_DIR / "id_ed25519"
+    if not key.exists():
+        sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "regwizard-lab", "-f", str(key)])
+    os.chmod(key, 0o600)
+    return str(key), (STATE_DIR / "id_ed25519.pub").read_text().strip()
+
+
+def _forward_rule(add: bool) -> bool:
+    """Let bridged lab traffic through when br_netfilter + a DROP policy would block it."""
+    iptables = _which("iptables")
+    nf = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
+    if not iptables or not nf.exists():
+        return False
+    rule = ["FORWARD", "-i", BRIDGE, "-o", BRIDGE, "-j", "ACCEPT"]
+    if add:
+        return sh([iptables, "-I", *rule], check=False).returncode == 0
+    sh([iptables, "-D", *rule], check=False)
+    return False
+
+
+# ---------------------------------------------------------------- nodes
+
+
+def _node_setup_script(node: Node) -> str:
+    r = node.root
+    cg = " ".join(CGROUPS)
+    return f"""set -e
+mount --make-rprivate /
+mount --bind {r}/etc /etc
+mount --bind {r}/root /root
+mount --bind {r}/home /home
+mkdir -p /var/lib/docker /opt
+mount --bind {r}/var-lib-docker /var/lib/docker
+mount --bind {r}/opt /opt
+mount -t tmpfs -o mode=755 tmpfs /run
+mkdir -p /run/sshd /run/lock
+mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup
+for c in {cg}; do mkdir -p /sys/fs/cgroup/$c; mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c; done
+hostname {node.name}
+touch /run/.rwlab-ready
+exec sleep infinity
+"""
+
+
+def _prepare_node_fs(node: Node, pubkey: str, state: LabState) -> None:
+    root = Path(node.root)
+    if root.exists():
+        shutil.rmtree(root)
+    for d in ("etc", "root/.ssh", "home", "var-lib-docker", "opt"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    sh(["cp", "-a", "/etc/.", f"{root}/etc/"], timeout=300)
+    etc = root / "etc"
+    # A clean client side: no trust, no daemon config from node0.
+    shutil.rmtree(etc / "docker", ignore_errors=True)
+    (etc / "docker").mkdir()
+    (etc / "hostname").write_text(f"{node.name}\n")
+    hosts = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{node.name}", "::1\tlocalhost ip6-localhost"]
+    hosts += [f"{NODE0_IP}\tnode0"] + [f"{NODE_IPS[n]}\t{n}" for n in NODE_NAMES]
+    (etc / "hosts").write_text("\n".join(hosts) + "\n")
+    # Own SSH host keys, so each node has its own identity.
+    for old in (etc / "ssh").glob("ssh_host_*"):
+        old.unlink()
+    sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", f"{etc}/ssh/ssh_host_ed25519_key"])
+    pub = (etc / "ssh" / "ssh_host_ed25519_key.pub").read_text().split()
+    node.host_key_line = f"{pub[0]} {pub[1]}"
+    node.host_key = fingerprint_of_pubkey(node.host_key_line)
+    (etc / "ssh" / "sshd_config.regwizard-lab").write_text(
+        "\n".join(
+            [
+                f"ListenAddress {node.ip}",
+                "Port 22",
+                "HostKey /etc/ssh/ssh_host_ed25519_key",
+                "PermitRootLogin yes",
+                "PasswordAuthentication yes",
+                "KbdInteractiveAuthentication no",
+                "PubkeyAuthentication yes",
+                "UsePAM no",
+                "AuthorizedKeysFile .ssh/authorized_keys",
+                "Subsystem sftp internal-sftp",
+                "PidFile /run/sshd.pid",
+                "MaxStartups 100:30:200",
+                "MaxSessions 100",
+                "LogLevel ERROR",
+                "",
+            ]
+        )
+    )
+    ssh_dir = root / "root" / ".ssh"
+    (ssh_dir / "authorized_keys").write_text(pubkey + "\n")
+    os.chmod(ssh_dir, 0o700)
+    os.chmod(ssh_dir / "authorized_keys", 0o600)
+    os.chmod(root / "root", 0o700)
+    # A non-root user whose sudo asks for a password.
+    sudoers = etc / "sudoers.d" / "regwizard-lab"
+    sudoers.parent.mkdir(exist_ok=True)
+    sudoers.write_text(f"{LAB_USER} ALL=(ALL:ALL) ALL\n")
+    os.chmod(sudoers, 0o440)
+
+
+def _start_node(node: Node, pubkey: str, state: LabState) -> None:
+    sh(["ip", "netns", "add", node.netns])
+    sh(["ip", "link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns", node.netns])
+    sh(["ip", "link", "set", node.veth, "master", BRIDGE, "up"])
+    ns = ["ip", "netns", "exec", node.netns]
+    sh([*ns, "ip", "addr", "add", f"{node.ip}/24", "dev", "eth0"])
+    sh([*ns, "ip", "link", "set", "eth0", "up"])
+    sh([*ns, "ip", "link", "set", "lo", "up"])
+
+    init = subprocess.Popen(
+        [*ns, "unshare", "--mount", "--uts", "--propagation", "private", "--"]
+        + ["/bin/sh", "-c", _node_setup_script(node)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(f"{node.root}/init.log", "wb"),  # noqa: SIM115
+        start_new_session=True,
+    )
+    node.init_pid = init.pid
+    state.save()
+    ready = Path(f"/proc/{init.pid}/root/run/.rwlab-ready")
+    _wait(lambda: ready.exists() or init.poll() is not None, 30, f"{node.name} namespaces")
+    if init.poll() is not None:
+        raise LabError(
+            f"{node.name}: namespace setup failed",
+            "see the log",
+            Path(f"{node.root}/init.log").read_text()[-800:],
+        )
+
+    enter = ["nsenter", "-t", str(node.init_pid), "-m", "-u", "-n", "--"]
+    # The non-root user and the passwords live in the node's own /etc.
+    node_exec(node, ["useradd", "-m", "-s", "/bin/bash", LAB_USER])
+    node_exec(
+        node,
+        ["chpasswd"],
+        input=f"root:{state.root_password}\n{LAB_USER}:{state.user_password}\n".encode(),
+    )
+    uhome = Path(node.root) / "home" / LAB_USER / ".ssh"
+    uhome.mkdir(parents=True, exist_ok=True)
+    (uhome / "authorized_keys").write_text(pubkey + "\n")
+    node_exec(node, ["chown", "-R", f"{LAB_USER}:{LAB_USER}", f"/home/{LAB_USER}/.ssh"])
+    node_exec(node, ["chmod", "700", f"/home/{LAB_USER}/.ssh"])
+
+    dlog = open(f"{node.root}/dockerd.log", "wb")  # noqa: SIM115
+    dockerd = subprocess.Popen(
+        [*enter, _which("dockerd") or "dockerd", "--iptables=false", "--ip-masq=false"]
+        + ["--host", "unix:///run/docker.sock", "--exec-root", "/run/docker"]
+        + ["--pidfile", "/run/docker.pid", "--cgroup-parent", f"rwlab-{node.name}"],
+        stdin=subprocess.DEVNULL,
+        stdout=dlog,
+        stderr=dlog,
+        start_new_session=True,
+    )
+    node.dockerd_pid = dockerd.pid
+    slog = open(f"{node.root}/sshd.log", "wb")  # noqa: SIM115
+    sshd = subprocess.Popen(
+        [*enter, _which("sshd") or "/usr/sbin/sshd", "-D", "-e"]
+        + ["-f", "/etc/ssh/sshd_config.regwizard-lab"],
+        stdin=subprocess.DEVNULL,
+        stdout=slog,
+        stderr=slog,
+        start_new_session=True,
+    )
+    node.sshd_pid = sshd.pid
+    state.save()
+
+
+def _wait_node_services(node: Node) -> None:
+    _wait(lambda: _docker_answers(node.docker_sock), 90, f"dockerd on {node.name}")
+
+    def ssh_up() -> bool:
+        try:
+            with socket.create_connection((node.ip, 22), timeout=1) as s:
+                return s.recv(4).startswith(b"SSH-")
+        except OSError:
+            return False
+
+    _wait(ssh_up, 30, f"sshd on {node.name}")
+
+
+def lab_ssh(state: LabState, node: Node, user: str = "root") -> list[str]:
+    """The OpenSSH command line that reaches a node with the lab key."""
+    return [
+        "ssh",
+        "-i",
+        state.key_file,
+        "-o",
+        f"UserKnownHostsFile={state.known_hosts}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        f"{user}@{node.ip}",
+    ]
+
+
+def _load_registry_image(state: LabState, node: Node) -> None:
+    """`docker save | ssh node docker load`, as a person would do it."""
+    save = subprocess.Popen(
+        ["docker", "-H", f"unix://{NODE0_SOCK}", "save", *REGISTRY_TAGS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        cp = subprocess.run(
+            [*lab_ssh(state, node), "docker", "load"],
+            stdin=save.stdout,
+            capture_output=True,
+            timeout=300,
+        )
+    finally:
+        if save.stdout:
+            save.stdout.close()
+        save.wait(timeout=60)
+    if cp.returncode != 0 or save.returncode != 0:
+        raise LabError(
+            f"loading {REGISTRY_IMAGE} on {node.name} failed",
+            "see the error",
+            cp.stderr.decode(errors="replace")[-500:],
+        )
+
+
+# ---------------------------------------------------------------- plan
+
+
+def lab_plan_text(state: LabState) -> str:
+    """A ready plan that targets the lab: registry on node1, clients node0 and node2."""
+    from regwizard import htpasswd
+    from regwizard.plan import (
+        CertificateSpec,
+        Connection,
+        Plan,
+        RegistrySpec,
+        User,
+        VerifySpec,
+        dump_plan,
+    )
+
+    n1, n2 = state.nodes["node1"], state.nodes["node2"]
+
+    def conn(n: Node) -> Connection:
+        return Connection(
+            address=n.ip, user="root", auth="key", key_file=state.key_file, host_key=n.host_key
+        )
+
+    plan = Plan(
+        registry=RegistrySpec(domain=DOMAIN, ip=n1.ip, storage="/opt/docker-image"),
+        host=conn(n1),
+        clients=[Connection(), conn(n2)],
+        certificate=CertificateSpec(
+            mode="local-ca",
+            country="CN",
+            state="JS",
+            locality="NJ",
+            organization="regwizard lab",
+            organizational_unit="training",
+            common_name=DOMAIN,
+            email="ops@lab.test",
+            days=825,
+            key="ecdsa-p256",
+        ),
+        users=[User(state.verify_user, htpasswd.hash_password(state.verify_password))],
+        verify=VerifySpec(user=state.verify_user),
+    )
+    return dump_plan(plan)
+
+
+# ---------------------------------------------------------------- public
+
+
+def up(*, plan_out: str | None = None, install: bool = True) -> LabState:
+    """Build the lab from nothing (tearing down any stale one first)."""
+    require_linux_root()
+    ensure_packages(install)
+    down(quiet=True)
+    import secrets as _secrets
+
+    state = LabState()
+    state.root_password = "lab-root-" + _secrets.token_hex(6)
+    state.user_password = "lab-user-" + _secrets.token_hex(6)
+    state.verify_password = "demo-" + _secrets.token_hex(8)
+    state.key_file, pubkey = ensure_lab_key()
+    ensure_node0_docker(state)
+    ensure_registry_image()
+
+    sh(["ip", "link", "add", BRIDGE, "type", "bridge"])
+    sh(["ip", "addr", "add", f"{NODE0_IP}/24", "dev", BRIDGE])
+    sh(["ip", "link", "set", BRIDGE, "up"])
+    state.forward_rule = _forward_rule(True)
+
+    nodes_dir = STATE_DIR / "nodes"
+    nodes_dir.mkdir(parents=True, exist_ok=True)
+    for name in NODE_NAMES:
+        node = Node(
+            name=name,
+            ip=NODE_IPS[name],
+            netns=f"rwlab-{name}",
+            veth=f"rwl-{name}",
+            root=str(nodes_dir / name),
+        )
+        state.nodes[name] = node
+        _prepare_node_fs(node, pubkey, state)
+        _start_node(node, pubkey, state)
+    for node in state.nodes.values():
+        _wait_node_services(node)
+
+    known = STATE_DIR / "known_hosts"
+    known.write_text("".join(f"{n.ip} {n.host_key_line}\n" for n in state.nodes.values()))
+    os.chmod(known, 0o600)
+    state.known_hosts = str(known)
+    _load_registry_image(state, state.nodes["node1"])
+
+    plan_path = Path(plan_out) if plan_out else STATE_DIR / "lab-plan.toml"
+    plan_path.parent.mkdir(parents=True, exist_ok=True)
+    plan_path.write_text(lab_plan_text(state))
+    os.chmod(plan_path, 0o600)
+    state.plan_file = str(plan_path.resolve())
+    pw = STATE_DIR / "verify-password"
+    pw.write_text(state.verify_password + "\n")
+    os.chmod(pw, 0o600)
+    state.save()
+    return state
+
+
+def _netns_pids(netns: str) -> list[int]:
+    cp = sh(["ip", "netns", "pids", netns], check=False, timeout=10)
+    return [int(p) for p in cp.stdout.split() if p.strip().isdigit()]
+
+
+def down(*, quiet: bool = False) -> None:
+    """Tear the lab down: containers through each node's engine, then PIDs, then links."""
+    require_linux_root()
+    state = LabState.load()
+    nodes = list(state.nodes.values()) if state else []
+    known = {n.netns for n in nodes}
+    for name in NODE_NAMES:  # a stale lab without state: find it by its names
+        if f"rwlab-{name}" not in known:
+            nodes.append(
+                Node(name, NODE_IPS[name], f"rwlab-{name}", f"rwl-{name}", str(STATE_DIR / name))
+            )
+    for node in nodes:
+        if node.init_pid and _alive(node.init_pid) and _docker_answers(node.docker_sock, 2):
+            try:
+                client = node_docker(node, timeout=30)
+                for c in client.containers.list(all=True):
+                    c.remove(force=True)
+                client.close()
+            except Exception as e:  # noqa: BLE001 - best effort, then kill by PID
+                if not quiet:
+                    _log(f"{node.name}: could not remove containers: {e}")
+        for pid in (node.sshd_pid, node.dockerd_pid):
+            if pid and _cmdline_in_netns(pid, node.netns):
+                _kill(pid, timeout=20)
+        # Whatever else still lives in the node's network namespace is ours
+        # (containerd, shims, docker-proxy, ssh sessions): end it by PID.
+        if Path(f"/run/netns/{node.netns}").exists():
+            for pid in _netns_pids(node.netns):
+                _kill(pid, timeout=5)
+        if node.init_pid and _cmdline_in_netns(node.init_pid, node.netns):
+            _kill(node.init_pid, timeout=5)
+        if Path(f"/run/netns/{node.netns}").exists():
+            sh(["ip", "netns", "del", node.netns], check=False)
+        if Path(f"/sys/class/net/{node.veth}").exists():
+            sh(["ip", "link", "del", node.veth], check=False)
+    if Path(f"/sys/class/net/{BRIDGE}").exists():
+        _forward_rule(False)
+        sh(["ip", "link", "del", BRIDGE], check=False)
+    if STATE_DIR.exists():
+        shutil.rmtree(STATE_DIR / "nodes", ignore_errors=True)
+        for f in ("lab.json", "known_hosts", "verify-password"):
+            (STATE_DIR / f).unlink(missing_ok=True)
+    if not quiet:
+        _log("lab is down")
+
+
+def _cmdline_in_netns(pid: int, netns: str) -> bool:
+    """True when pid is alive and still one of the lab's processes (not a reused PID)."""
+    if not _alive(pid):
+        return False
+    try:
+        mine = os.stat(f"/run/netns/{netns}").st_ino
+        theirs = os.stat(f"/proc/{pid}/ns/net").st_ino
+        return mine == theirs
+    except OSError:
+        return False
+
+
+def status() -> dict:
+    state = LabState.load()
+    if not state:
+        return {"up": False, "nodes": {}}
+    out: dict = {"up": True, "plan_file": state.plan_file, "nodes": {}}
+    for node in state.nodes.values():
+        info = {
+            "ip": node.ip,
+            "netns": Path(f"/run/netns/{node.netns}").exists(),
+            "init": _alive(node.init_pid),
+            "dockerd": _alive(node.dockerd_pid) and _docker_answers(node.docker_sock, 2),
+            "sshd": _alive(node.sshd_pid),
+            "host_key": node.host_key,
+        }
+        out["nodes"][node.name] = info
+        out["up"] = out["up"] and all(v for k, v in info.items() if k not in ("ip", "host_key"))
+    return out
