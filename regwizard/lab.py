@@ -445,7 +445,21 @@ def _prepare_node_fs(node: Node, pubkey: str, state: LabState) -> None:
 
 def _start_node(node: Node, pubkey: str, state: LabState) -> None:
     sh(["ip", "netns", "add", node.netns])
-    sh(["ip", "link", "add", node.veth, "type", "veth", "peer", "name", "eth0", "netns", node.netns])
+    sh(
+        [
+            "ip",
+            "link",
+            "add",
+            node.veth,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            node.netns,
+        ]
+    )
     sh(["ip", "link", "set", node.veth, "master", BRIDGE, "up"])
     ns = ["ip", "netns", "exec", node.netns]
     sh([*ns, "ip", "addr", "add", f"{node.ip}/24", "dev", "eth0"])
@@ -586,7 +600,12 @@ def lab_plan_text(state: LabState) -> str:
 
     def conn(n: Node) -> Connection:
         return Connection(
-            address=n.ip, user="root", auth="key", key_file=state.key_file, host_key=n.host_key
+            address=n.ip,
+            user="root",
+            auth="key",
+            key_file=state.key_file,
+            host_key=n.host_key,
+            label=n.name,
         )
 
     plan = Plan(
