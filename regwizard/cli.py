@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _wizard(plan_path: Path | None, *, verify_password: str = "") -> int:
-    from regwizard.plan import Plan, load_plan
+    from regwizard.plan import Plan, Secrets, load_plan
 
     plan: Plan | None = load_plan(plan_path) if plan_path else None
     from regwizard.app import RegwizardApp
@@ -110,7 +110,7 @@ def _wizard(plan_path: Path | None, *, verify_password: str = "") -> int:
         plan=plan,
         plan_path=plan_path,
         start_at="review" if plan else "welcome",
-        verify_password=verify_password,
+        secrets=Secrets(verify_password=verify_password),
     )
     rc = app.run()
     return rc if isinstance(rc, int) else (app.return_code or 0)

@@ -186,6 +186,10 @@ class Preflight(Step):
             f"{'root' if facts.is_root else ('sudo' if facts.sudo_ok else 'no root')}",
         )
         if not (facts.is_root or facts.sudo_ok):
+            if e.conn.sudo:
+                # sudo was asked for but failed: raise its own SudoFailed (wrong/missing
+                # password, not in sudoers, not installed) instead of a generic message
+                host.run(["true"])
             raise StepError(
                 f"{e.label}: user {e.conn.user} is neither root nor allowed to sudo",
                 "connect as root, or set sudo = true for a user in sudoers",
@@ -333,8 +337,8 @@ class Certificate(Step):
                 )
                 if not pki.key_matches_cert(key, cert):
                     reasons.append("the key does not match the certificate")
-                want_cn = spec.common_name or reg.domain
-                if info.subject.get("CN") != want_cn:
+                want_cn = pki.subject_cn(spec, reg.domain)
+                if info.subject.get("CN", "") != want_cn:
                     reasons.append(f"CN is {info.subject.get('CN')!r}, plan says {want_cn!r}")
                 if info.key_type != spec.key:
                     reasons.append(f"key is {info.key_type}, plan says {spec.key}")

@@ -1,0 +1,1152 @@
+"""The plan: what the registry setup should look like. Loaded from / saved to TOML.
+
+The plan never holds a plaintext password or a private key: users carry bcrypt
+hashes, and passwords live in :class:`Secrets`, in memory only.
+
+CONTRACT (shared by engine, CLI and UI):
+- ``load_plan(path) -> Plan`` / ``parse_plan(text) -> Plan`` raise PlanError naming the key.
+- ``dump_plan(plan) -> str`` writes TOML (no secrets); ``save_plan(plan, path)`` writes it 0600.
+- ``validate_plan(plan) -> list[PlanError]`` (empty = valid); ``Plan.validate()`` raises the first.
+- Field validators ``check_<field>(value) -> str | None`` return a message or None (UI uses them inline).
+
+TOML layout: ``[registry]``, ``[host]``, ``[[clients]]``, ``[certificate]``, ``[[users]]``,
+``[policy]`` (``remove_users``) and ``[verify]``. Unknown keys are errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import os
+import posixpath
+import re
+import tempfile
+import tomllib
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import tomli_w
+
+from regwizard.errors import PlanError, RegwizardError
+from regwizard.htpasswd import BCRYPT_RE
+
+LOCAL = "local"
+
+
+@dataclass
+class Connection:
+    """How to reach one host. ``address == "local"`` means this machine."""
+
+    address: str = LOCAL
+    port: int = 22
+    user: str = "root"
+    auth: str = "key"  # key | agent | password
+    key_file: str = "~/.ssh/id_ed25519"
+    sudo: bool = False
+    host_key: str = ""  # pinned "SHA256:..." fingerprint; empty = user's known_hosts
+    label: str = ""  # optional display name (e.g. "node1"); defaults to address
+
+    @property
+    def is_local(self) -> bool:
+        return self.address == LOCAL
+
+    @property
+    def name(self) -> str:
+        return self.label or ("this machine" if self.is_local else self.address)
+
+
+@dataclass
+class RegistrySpec:
+    domain: str = "reg.example.test"
+    ip: str = ""
+    manage_hosts_file: bool = True
+    port: int = 443
+    container: str = "registry"
+    image: str = "registry:2"
+    image_archive: str = ""
+    storage: str = "/opt/docker-image"
+    config_dir: str = "/etc/regwizard"
+    realm: str = "Registry Realm"
+
+    @property
+    def address(self) -> str:
+        """What clients type: domain, or domain:port when the port is not 443."""
+        return self.domain if self.port == 443 else f"{self.domain}:{self.port}"
+
+
+@dataclass
+class CertificateSpec:
+    mode: str = "self-signed"  # self-signed | local-ca | provided
+    country: str = "CN"
+    state: str = ""
+    locality: str = ""
+    organization: str = ""
+    organizational_unit: str = ""
+    common_name: str = ""  # defaults to the domain
+    email: str = ""
+    days: int = 825
+    key: str = "rsa-4096"  # rsa-2048 | rsa-4096 | ecdsa-p256
+    extra_sans: list[str] = field(default_factory=list)
+    cert_file: str = ""  # mode = provided: local paths
+    key_file: str = ""
+
+
+@dataclass
+class User:
+    name: str
+    bcrypt: str
+
+
+@dataclass
+class VerifySpec:
+    user: str = ""  # empty = the first user
+
+
+@dataclass
+class Plan:
+    registry: RegistrySpec = field(default_factory=RegistrySpec)
+    host: Connection = field(default_factory=Connection)
+    clients: list[Connection] = field(default_factory=lambda: [Connection()])
+    certificate: CertificateSpec = field(default_factory=CertificateSpec)
+    users: list[User] = field(default_factory=list)
+    remove_users: list[str] = field(default_factory=list)
+    verify: VerifySpec = field(default_factory=VerifySpec)
+
+    @property
+    def common_name(self) -> str:
+        """The certificate CN: ``certificate.common_name``, else the domain."""
+        return effective_common_name(self)
+
+    @property
+    def verify_user(self) -> str:
+        """The user the verification logs in as: ``verify.user``, else the first user."""
+        if self.verify.user:
+            return self.verify.user
+        return self.users[0].name if self.users else ""
+
+    def user(self, name: str) -> User | None:
+        return next((u for u in self.users if u.name == name), None)
+
+    def validate(self) -> None:
+        """Raise a PlanError (a :class:`PlanErrors` when there are several) if invalid."""
+        errors = validate_plan(self)
+        if errors:
+            raise PlanErrors.of(errors)
+
+
+@dataclass
+class Secrets:
+    """In-memory only. Never logged, saved or shown."""
+
+    ssh_passwords: dict[str, str] = field(default_factory=dict)  # by Connection address
+    sudo_passwords: dict[str, str] = field(default_factory=dict)  # by Connection address
+    verify_password: str = ""
+    accepted_host_keys: set[str] = field(default_factory=set)  # "SHA256:..." accepted this run
+
+    def all_values(self) -> list[str]:
+        vals = [*self.ssh_passwords.values(), *self.sudo_passwords.values(), self.verify_password]
+        return [v for v in vals if v]
+
+
+class PlanErrors(PlanError):
+    """Several plan problems at once. ``field``/``message`` are the first one's."""
+
+    def __init__(self, errors: list[PlanError]) -> None:
+        first = errors[0]
+        super().__init__(first.field, first.message, first.fix)
+        self.errors = list(errors)
+        lines = [f"the plan has {len(errors)} problems:"]
+        for e in errors:
+            lines.append(f"  - {e.cause}" + (f" (fix: {e.fix})" if e.fix else ""))
+        self.cause = "\n".join(lines)
+        self.fix = ""
+
+    @staticmethod
+    def of(errors: list[PlanError]) -> PlanError:
+        """One error as itself; several combined."""
+        return errors[0] if len(errors) == 1 else PlanErrors(errors)
+
+
+def effective_common_name(plan: Plan) -> str:
+    return plan.certificate.common_name or plan.registry.domain
+
+
+# --------------------------------------------------------------------------- choices
+
+MODES = ("self-signed", "local-ca", "provided")
+KEY_KINDS = ("rsa-2048", "rsa-4096", "ecdsa-p256")
+AUTHS = ("key", "agent", "password")
+MAX_DAYS = 3650
+
+# The bcrypt hash in EXAMPLE_PLAN. Its password was random and thrown away: nobody can
+# log in with it, so an example deployed unchanged is not an open door.
+PLACEHOLDER_BCRYPT = "$2b$12$ri1x9.1ktxx/pHrTP/HWYOQHqffRsNGWi0cWxRJPLK8aYSy2AcLai"
+
+# --------------------------------------------------------------------------- helpers
+
+_BAD_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Zl", "Zp"}
+
+
+def _show(value: object, limit: int = 60) -> str:
+    """A value quoted for a message: never raw control characters, never huge."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    out = "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+    return f'"{out}"'
+
+
+def _bad_chars(v: str) -> str | None:
+    for ch in v:
+        cat = unicodedata.category(ch)
+        if cat in _BAD_CATEGORIES:
+            if ch in "\n\r\u2028\u2029":
+                return "must be a single line (no line breaks)"
+            if ch == "\0":
+                return "contains a NUL character"
+            return f"contains an invisible control character (U+{ord(ch):04X})"
+    return None
+
+
+def _text(v: object, *, max_len: int | None = None, required: bool = False) -> str | None:
+    """Common checks for any text field."""
+    if not isinstance(v, str):
+        return "must be text"
+    if required and not v.strip():
+        return "is required"
+    if v != v.strip() and v.strip():
+        return "has spaces at the start or end"
+    if max_len is not None and len(v) > max_len:
+        return f"is too long ({len(v)} characters, at most {max_len})"
+    return _bad_chars(v)
+
+
+_LABEL_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _ip_or_none(v: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(v)
+    except ValueError:
+        return None
+
+
+def _hostname_problem(v: str) -> str | None:
+    """RFC 1123 host name rules; None when fine."""
+    if not v:
+        return "is required"
+    if not v.isascii():
+        try:
+            puny = v.encode("idna").decode("ascii")
+        except UnicodeError:
+            return "must use only letters a-z, digits, hyphens and dots"
+        return f"must be ASCII; write the punycode form {_show(puny)}"
+    if v.endswith("."):
+        return "must not end with a dot"
+    if len(v) > 253:
+        return f"is too long ({len(v)} characters, at most 253)"
+    for label in v.split("."):
+        if not label:
+            return "has an empty part (two dots in a row, or a leading dot)"
+        if len(label) > 63:
+            return f"has a part longer than 63 characters ({label[:20]}…)"
+        if not _LABEL_RE.fullmatch(label):
+            return (
+                "may only use letters, digits, hyphens and dots, and no part may "
+                "start or end with a hyphen"
+            )
+    if v.rsplit(".", 1)[-1].isdigit():
+        return "cannot end in an all-digit part (that looks like an IP address)"
+    return None
+
+
+def _choice(v: object, choices: Iterable[str]) -> str | None:
+    choices = tuple(choices)
+    if isinstance(v, str) and v in choices:
+        return None
+    return "must be one of " + ", ".join(choices)
+
+
+def _int_range(v: object, lo: int, hi: int, what: str) -> str | None:
+    if not isinstance(v, int) or isinstance(v, bool):
+        return f"{what} must be a whole number"
+    if not lo <= v <= hi:
+        return f"{what} must be between {lo} and {hi}"
+    return None
+
+
+# --------------------------------------------------------------------------- field checks
+
+
+def check_country(v: object) -> str | None:
+    """Two ASCII letters (ISO 3166), e.g. CN. Empty leaves C out of the subject."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    if len(v) != 2 or not v.isascii() or not v.isalpha():
+        return "Country must be 2 letters (ISO 3166), e.g. CN"
+    return None
+
+
+def check_common_name(v: object) -> str | None:
+    """1..64 characters; empty means "use the domain"."""
+    if isinstance(v, str) and v == "":
+        return None
+    msg = _text(v, max_len=64)
+    return f"Common name {msg}" if msg else None
+
+
+def check_domain(v: object) -> str | None:
+    if not isinstance(v, str):
+        return "must be text"
+    if _ip_or_none(v) is not None:
+        return "is an IP address; give the registry a name and put the IP in registry.ip"
+    if v.startswith("[") or ":" in v:
+        return "must be a bare host name, without a port or brackets (the port is its own field)"
+    msg = _hostname_problem(v)
+    if msg:
+        return f"Domain {msg}" if msg == "is required" else msg
+    return None
+
+
+def check_ip(v: object) -> str | None:
+    """Empty, or an IPv4/IPv6 address the clients can reach."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    if v.startswith("[") and v.endswith("]"):
+        return "write IPv6 addresses without brackets"
+    if "%" in v:
+        return "must not carry a zone (%...); certificates cannot hold one"
+    ip = _ip_or_none(v)
+    if ip is None:
+        return f"{_show(v)} is not an IPv4 or IPv6 address (e.g. 10.0.0.2)"
+    if ip.is_unspecified:
+        return f"{v} is not an address clients can reach"
+    if ip.is_multicast:
+        return f"{v} is a multicast address"
+    return None
+
+
+def check_port(v: object) -> str | None:
+    return _int_range(v, 1, 65535, "Port")
+
+
+def check_days(v: object) -> str | None:
+    return _int_range(v, 1, MAX_DAYS, "Days")
+
+
+def check_key(v: object) -> str | None:
+    return _choice(v, KEY_KINDS)
+
+
+def check_mode(v: object) -> str | None:
+    return _choice(v, MODES)
+
+
+def check_auth(v: object) -> str | None:
+    return _choice(v, AUTHS)
+
+
+_SYSTEM_DIRS = frozenset(
+    "/bin /boot /dev /etc /home /lib /lib32 /lib64 /libx32 /media /mnt /opt /proc /root "
+    "/run /sbin /srv /sys /tmp /usr /usr/bin /usr/lib /usr/local /usr/sbin /var /var/lib "
+    "/var/log /var/run /etc/docker /var/lib/docker".split()
+)
+_VIRTUAL_FS = ("/proc", "/sys", "/dev", "/run")
+
+
+def check_path(v: object, what: str = "Path") -> str | None:
+    """An absolute, normalized directory on the registry host (not / nor a system dir)."""
+    msg = _text(v, max_len=4096, required=True)
+    if msg:
+        return f"{what} {msg}"
+    assert isinstance(v, str)
+    if not v.startswith("/"):
+        return f"{what} must be an absolute path (start with /), e.g. /opt/docker-image"
+    if v == "/":
+        return f"{what} cannot be / (the whole disk)"
+    if ".." in v.split("/"):
+        return f"{what} cannot contain .. components"
+    norm = posixpath.normpath(v)
+    if norm != v or v.startswith("//"):
+        return f"{what} is not normalized; write {_show(norm.replace('//', '/'))}"
+    if ":" in v or "," in v:
+        return f"{what} cannot contain ':' or ',' (they break docker's -v/--mount syntax)"
+    if v in _SYSTEM_DIRS:
+        return f"{what} {v} is a system directory; use a dedicated one such as {v}/registry"
+    top = "/" + v.split("/")[1]
+    if top in _VIRTUAL_FS:
+        return f"{what} cannot be under {top} (a virtual filesystem)"
+    return None
+
+
+def check_storage(v: object) -> str | None:
+    return check_path(v, "Storage")
+
+
+def check_config_dir(v: object) -> str | None:
+    return check_path(v, "Config directory")
+
+
+_CONTAINER_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+
+
+def check_container(v: object) -> str | None:
+    if not isinstance(v, str):
+        return "must be text"
+    if not v:
+        return "Container name is required"
+    if len(v) > 128 or not _CONTAINER_RE.fullmatch(v):
+        return (
+            "Container name must start with a letter or digit and use only letters, "
+            "digits, _ . - (at most 128)"
+        )
+    return None
+
+
+_ALNUM = r"[a-z0-9]+"
+_SEP = r"(?:[._]|__|-+)"
+_PATH_COMP = rf"{_ALNUM}(?:{_SEP}{_ALNUM})*"
+_DOM_COMP = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOM_COMP}(?:\.{_DOM_COMP})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+_TAG = r"\w[\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_NAME_RE = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMP}(?:/{_PATH_COMP})*", re.ASCII)
+_REF_RE = re.compile(rf"(?P<name>{_NAME_RE.pattern})(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII)
+
+
+def check_image(v: object) -> str | None:
+    """A docker image reference such as ``registry:2`` or ``host:5000/lib/registry:2.8``."""
+    if not isinstance(v, str):
+        return "must be text"
+    if not v:
+        return "Image is required, e.g. registry:2"
+    if len(v) > 512:
+        return "Image reference is too long"
+    m = _REF_RE.fullmatch(v)
+    if m and len(m.group("name")) <= 255:
+        return None
+    if _REF_RE.fullmatch(v.lower()):
+        return "Image repository names must be lowercase"
+    return f"{_show(v)} is not an image reference like registry:2 or host:5000/registry:2.8"
+
+
+_USERNAME_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+
+
+def check_username(v: object) -> str | None:
+    """Registry (htpasswd) user name."""
+    if not isinstance(v, str):
+        return "must be text"
+    if not v:
+        return "User name is required"
+    if ":" in v:
+        return "User name cannot contain a colon (htpasswd lines are name:hash)"
+    if not _USERNAME_RE.fullmatch(v):
+        return (
+            "User name must be 1-32 characters: lowercase letters, digits, _ . -, "
+            "starting with a letter or _"
+        )
+    return None
+
+
+_SSH_USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+
+
+def check_ssh_user(v: object) -> str | None:
+    if not isinstance(v, str):
+        return "must be text"
+    if not _SSH_USER_RE.fullmatch(v):
+        return "SSH user must be a login name such as root or admin (letters, digits, _ . -)"
+    return None
+
+
+def check_bcrypt(v: object) -> str | None:
+    if not isinstance(v, str):
+        return "must be text"
+    if BCRYPT_RE.fullmatch(v):
+        return None
+    if v.startswith("$apr1$"):
+        kind = "an Apache MD5 ($apr1$) hash"
+    elif v.startswith("{SHA}"):
+        kind = "a SHA-1 ({SHA}) hash"
+    elif v.startswith(("$1$", "$5$", "$6$")):
+        kind = "a crypt(3) hash"
+    elif v.startswith("$2"):
+        kind = "a malformed bcrypt hash"
+    else:
+        kind = "not a bcrypt hash"
+    return (
+        f"is {kind}; the registry only accepts bcrypt ($2b$...) and silently ignores "
+        "other lines, so login would fail with 401"
+    )
+
+
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+")
+
+
+def check_email(v: object) -> str | None:
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    if len(v) > 128 or not _EMAIL_RE.fullmatch(v):
+        return "Email must look like name@example.test (ASCII, at most 128 characters)"
+    return None
+
+
+def check_address(v: object) -> str | None:
+    """``local``, a host name or an IP address (no user@, no :port, no brackets)."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == LOCAL:
+        return None
+    if not v:
+        return 'Address is required ("local" for this machine)'
+    if "@" in v:
+        return "put the login name in the user field, not in the address"
+    if v.startswith("["):
+        return "write IPv6 addresses without brackets"
+    if "%" in v:
+        return "must not carry a zone (%...)"
+    ip = _ip_or_none(v)
+    if ip is not None:
+        return "is not an address you can connect to" if ip.is_unspecified else None
+    if ":" in v:
+        return "put the port in the port field, not in the address"
+    msg = _hostname_problem(v)
+    return f"Address {msg}" if msg else None
+
+
+def check_san(v: object) -> str | None:
+    """An extra subjectAltName: host name, ``*.`` wildcard or IP address."""
+    if not isinstance(v, str):
+        return "must be text"
+    if not v:
+        return "is empty"
+    if _ip_or_none(v) is not None:
+        return check_ip(v)
+    name = v[2:] if v.startswith("*.") else v
+    msg = _hostname_problem(name)
+    return f"{_show(v)} is not a host name or IP address ({msg})" if msg else None
+
+
+def check_subject_text(v: object) -> str | None:
+    """State, locality, organization, unit: optional, at most 64 characters."""
+    return _text(v, max_len=64)
+
+
+def check_realm(v: object) -> str | None:
+    msg = _text(v, max_len=128, required=True)
+    if msg:
+        return f"Realm {msg}"
+    assert isinstance(v, str)
+    if '"' in v or "\\" in v:
+        return 'Realm cannot contain " or \\ (it is quoted in the WWW-Authenticate header)'
+    return None
+
+
+def check_label(v: object) -> str | None:
+    return _text(v, max_len=64)
+
+
+_HOST_KEY_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}=?")
+
+
+def check_host_key(v: object) -> str | None:
+    if not isinstance(v, str):
+        return "must be text"
+    if v and not _HOST_KEY_RE.fullmatch(v):
+        return "Host key must be a SHA256:... fingerprint as printed by ssh-keygen -lf"
+    return None
+
+
+def check_local_path(v: object) -> str | None:
+    """A path on the machine running regwizard (may be empty, may use ~)."""
+    return _text(v, max_len=4096)
+
+
+def check_verify_user(v: object) -> str | None:
+    """Empty (the first user) or a user name."""
+    return None if v == "" else check_username(v)
+
+
+def check_bool(v: object) -> str | None:
+    return None if isinstance(v, bool) else "must be true or false"
+
+
+# Dotted plan key -> validator. ``host.*`` also applies to ``clients[i].*``.
+FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "registry.domain": check_domain,
+    "registry.ip": check_ip,
+    "registry.manage_hosts_file": check_bool,
+    "registry.port": check_port,
+    "registry.container": check_container,
+    "registry.image": check_image,
+    "registry.image_archive": check_local_path,
+    "registry.storage": check_storage,
+    "registry.config_dir": check_config_dir,
+    "registry.realm": check_realm,
+    "host.address": check_address,
+    "host.port": check_port,
+    "host.user": check_ssh_user,
+    "host.auth": check_auth,
+    "host.key_file": check_local_path,
+    "host.sudo": check_bool,
+    "host.host_key": check_host_key,
+    "host.label": check_label,
+    "certificate.mode": check_mode,
+    "certificate.country": check_country,
+    "certificate.state": check_subject_text,
+    "certificate.locality": check_subject_text,
+    "certificate.organization": check_subject_text,
+    "certificate.organizational_unit": check_subject_text,
+    "certificate.common_name": check_common_name,
+    "certificate.email": check_email,
+    "certificate.days": check_days,
+    "certificate.key": check_key,
+    "certificate.cert_file": check_local_path,
+    "certificate.key_file": check_local_path,
+    "users.name": check_username,
+    "users.bcrypt": check_bcrypt,
+    "verify.user": check_verify_user,
+}
+
+_FIXES: dict[str, str] = {
+    "registry.domain": "use a host name such as reg.example.test",
+    "registry.ip": "use the registry host's address as clients reach it, e.g. 10.0.0.2",
+    "registry.storage": "use a dedicated absolute directory such as /opt/docker-image",
+    "registry.config_dir": "use a dedicated absolute directory such as /etc/regwizard",
+    "certificate.country": "use the two-letter ISO 3166 code, e.g. CN, US or DE",
+    "certificate.days": f"choose 1 to {MAX_DAYS} days (825 is a common choice)",
+    "users.bcrypt": "run `regwizard user hash NAME` and paste its output as bcrypt",
+    "users.name": "use a short lowercase name such as testuser",
+}
+
+
+def check_field(key: str, value: object) -> str | None:
+    """Validate one field by dotted key (``registry.domain``, ``clients.address``...)."""
+    section, _, name = key.partition(".")
+    if section == "clients":
+        section = "host"
+    check = FIELD_CHECKS.get(f"{section}.{name}")
+    return check(value) if check else None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _nested(a: str, b: str) -> bool:
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def validate_plan(plan: Plan) -> list[PlanError]:
+    """Every problem in the plan, in file order. Empty = valid."""
+    errors: list[PlanError] = []
+
+    def add(path: str, msg: str | None, fix_key: str = "") -> None:
+        if msg:
+            errors.append(PlanError(path, msg, _FIXES.get(fix_key, "")))
+
+    def section(obj: object, prefix: str, key_prefix: str) -> None:
+        for f in fields(obj):  # type: ignore[arg-type]
+            check = FIELD_CHECKS.get(f"{key_prefix}.{f.name}")
+            if check:
+                add(f"{prefix}.{f.name}", check(getattr(obj, f.name)), f"{key_prefix}.{f.name}")
+
+    reg, cert = plan.registry, plan.certificate
+    section(reg, "registry", "registry")
+    if not check_storage(reg.storage) and not check_config_dir(reg.config_dir):
+        if _nested(reg.storage, reg.config_dir):
+            add(
+                "registry.config_dir",
+                "storage and config_dir must be separate directories, neither inside the other",
+            )
+
+    section(plan.host, "host", "host")
+    if plan.host.auth == "key" and not plan.host.key_file:
+        add("host.key_file", "is required when auth = key")
+    seen: set[tuple[str, int]] = set()
+    for i, conn in enumerate(plan.clients):
+        section(conn, f"clients[{i}]", "host")
+        if conn.auth == "key" and not conn.key_file:
+            add(f"clients[{i}].key_file", "is required when auth = key")
+        ident = (str(conn.address), conn.port if isinstance(conn.port, int) else -1)
+        if ident in seen:
+            add(f"clients[{i}].address", f"{_show(conn.address)} is listed twice in clients")
+        seen.add(ident)
+
+    section(cert, "certificate", "certificate")
+    if not isinstance(cert.extra_sans, list):
+        add("certificate.extra_sans", "must be a list of host names or IP addresses")
+    else:
+        for i, san in enumerate(cert.extra_sans):
+            add(f"certificate.extra_sans[{i}]", check_san(san))
+    if cert.mode == "provided":
+        if not cert.cert_file:
+            add("certificate.cert_file", "is required when mode = provided")
+        if not cert.key_file:
+            add("certificate.key_file", "is required when mode = provided")
+
+    if not plan.users:
+        errors.append(
+            PlanError(
+                "users",
+                "at least one user is needed to log in to the registry",
+                "add a [[users]] table with name and bcrypt (`regwizard user hash NAME`)",
+            )
+        )
+    names: set[str] = set()
+    for i, user in enumerate(plan.users):
+        add(f"users[{i}].name", check_username(user.name), "users.name")
+        add(f"users[{i}].bcrypt", check_bcrypt(user.bcrypt), "users.bcrypt")
+        if not isinstance(user.name, str):
+            continue
+        if user.name in names:
+            add(f"users[{i}].name", f"{_show(user.name)} is listed twice")
+        names.add(user.name)
+
+    remove = plan.remove_users if isinstance(plan.remove_users, list) else [plan.remove_users]
+    for i, name in enumerate(remove):
+        msg = check_username(name)
+        if not msg and name in names:
+            msg = f"{_show(name)} is also a plan user; a user cannot be both kept and removed"
+        add(f"policy.remove_users[{i}]", msg)
+
+    v = plan.verify.user
+    if v != "":
+        msg = check_verify_user(v)
+        if not msg and v not in names:
+            known = ", ".join(sorted(names)) or "none"
+            msg = f"{_show(v)} is not one of the plan's users ({known})"
+        add("verify.user", msg)
+    return errors
+
+
+def plan_warnings(plan: Plan) -> list[str]:
+    """Things that are allowed but probably not intended."""
+    out: list[str] = []
+    for i, user in enumerate(plan.users):
+        if user.bcrypt == PLACEHOLDER_BCRYPT:
+            out.append(
+                f"users[{i}] ({user.name}) still has the example placeholder hash; nobody "
+                f"knows its password: run `regwizard user hash {user.name}`"
+            )
+    ip = _ip_or_none(plan.registry.ip) if isinstance(plan.registry.ip, str) else None
+    if ip is not None and ip.is_loopback:
+        out.append(
+            "registry.ip is a loopback address: Docker trusts loopback registries without "
+            "TLS checks, so verification through it proves nothing about trust"
+        )
+    if plan.registry.domain == "localhost" or str(plan.registry.domain).endswith(".localhost"):
+        out.append("registry.domain is localhost: other machines cannot reach it by that name")
+    return out
+
+
+# --------------------------------------------------------------------------- TOML in
+
+_PASSWORD_WORDS = ("password", "passwd", "passphrase", "secret", "token", "private_key")
+_PASSWORD_KEYS = {"pass", "pw", "pwd", "psw"}
+
+# section name -> (dataclass, is array of tables)
+_SECTIONS: dict[str, tuple[type, bool]] = {
+    "registry": (RegistrySpec, False),
+    "host": (Connection, False),
+    "clients": (Connection, True),
+    "certificate": (CertificateSpec, False),
+    "users": (User, True),
+    "policy": (dict, False),
+    "verify": (VerifySpec, False),
+}
+_POLICY_HINTS: dict[str, Any] = {"remove_users": list[str]}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return _POLICY_HINTS if cls is dict else get_type_hints(cls)
+
+
+def _all_keys() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for sec, (cls, _) in _SECTIONS.items():
+        for k in _hints(cls):
+            out.setdefault(k, f"{sec}.{k}")
+    return out
+
+
+def _key(k: str) -> str:
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+
+
+def _is_secret_key(k: str) -> bool:
+    lk = k.lower().replace("-", "_")
+    return lk in _PASSWORD_KEYS or any(w in lk for w in _PASSWORD_WORDS)
+
+
+def _unknown(path: str, key: str, allowed: Iterable[str], section: str) -> PlanError:
+    full = f"{path}.{_key(key)}" if path else _key(key)
+    if _is_secret_key(key):
+        return PlanError(
+            full,
+            "unknown key: passwords never go in plans (a plan is meant to be shared and kept in git)",
+            "delete this key: users carry a bcrypt hash (`regwizard user hash NAME`), and SSH, "
+            "sudo and verify passwords are asked for when the plan runs",
+        )
+    allowed = list(allowed)
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    if close:
+        hint = close[0]
+    else:
+        other = _all_keys().get(key, "")
+        hint = other if other.split(".")[0] != section else ""
+    msg = f'unknown key (did you mean "{hint}"?)' if hint else "unknown key"
+    where = f"in [{section}]" if section else "at the top level"
+    return PlanError(full, msg, f"keys allowed {where}: {', '.join(allowed)}")
+
+
+def _type_name(v: object) -> str:
+    if isinstance(v, bool):
+        return "true/false"
+    if isinstance(v, int):
+        return "a whole number"
+    if isinstance(v, float):
+        return "a decimal number"
+    if isinstance(v, str):
+        return "text"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a table"
+    return "a date/time"
+
+
+_EXPECTED = {
+    str: ('text in double quotes, e.g. "abc"', str),
+    int: ("a whole number without quotes, e.g. 443", int),
+    bool: ("true or false (no quotes)", bool),
+}
+
+
+def _coerce(hint: Any, value: object, path: str, errors: list[PlanError]) -> Any:
+    if hint == list[str]:
+        if not isinstance(value, list):
+            errors.append(
+                PlanError(path, f'must be a list of text, e.g. ["a", "b"]; got {_type_name(value)}')
+            )
+            return []
+        ok = True
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                errors.append(PlanError(f"{path}[{i}]", f"must be text; got {_type_name(item)}"))
+                ok = False
+        return list(value) if ok else []
+    desc, typ = _EXPECTED[hint]
+    good = isinstance(value, typ) and (typ is bool or not isinstance(value, bool))
+    if not good:
+        fix = ""
+        if typ is int and isinstance(value, str) and value.strip().isdigit():
+            fix = f"write {path.rsplit('.', 1)[-1]} = {value.strip()} without quotes"
+        elif typ is bool and isinstance(value, str) and value.lower() in ("true", "false"):
+            fix = f"write {value.lower()} without quotes"
+        errors.append(PlanError(path, f"must be {desc}; got {_type_name(value)}", fix))
+        return None
+    return value
+
+
+def _build(cls: type, data: object, path: str, errors: list[PlanError]) -> Any:
+    """A dataclass (or the policy dict) from one TOML table, collecting errors."""
+    if not isinstance(data, dict):
+        fix = (
+            f"write [{path}], not [[{path}]]" if isinstance(data, list) and "[" not in path else ""
+        )
+        errors.append(PlanError(path, f"must be a table; got {_type_name(data)}", fix))
+        return None
+    hints = _hints(cls)
+    section = path.split("[")[0].split(".")[0]
+    n_before = len(errors)
+    for key in data:
+        if key not in hints:
+            errors.append(_unknown(path, key, hints, section))
+    kwargs: dict[str, Any] = {}
+    for name, hint in hints.items():
+        if name in data:
+            kwargs[name] = _coerce(hint, data[name], f"{path}.{name}", errors)
+    required = (
+        []
+        if cls is dict
+        else [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+    )
+    for name in required:
+        if name not in data:
+            errors.append(PlanError(f"{path}.{name}", "is missing"))
+    if len(errors) > n_before:
+        return None
+    return kwargs if cls is dict else cls(**kwargs)
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """A Plan from parsed TOML. Raises PlanError (all structural problems at once)."""
+    errors: list[PlanError] = []
+    if not isinstance(data, dict):
+        raise PlanError("", "the plan must be a TOML document")
+    for key in data:
+        if key not in _SECTIONS:
+            errors.append(_unknown("", key, _SECTIONS, ""))
+    parts: dict[str, Any] = {}
+    for name, (cls, is_array) in _SECTIONS.items():
+        if name not in data:
+            continue
+        value = data[name]
+        if is_array:
+            if not isinstance(value, list):
+                errors.append(
+                    PlanError(name, f"must be an array of tables ([[{name}]]); got a single one")
+                    if isinstance(value, dict)
+                    else PlanError(name, f"must be [[{name}]] tables; got {_type_name(value)}")
+                )
+                continue
+            parts[name] = [
+                _build(cls, item, f"{name}[{i}]", errors) for i, item in enumerate(value)
+            ]
+        else:
+            parts[name] = _build(cls, value, name, errors)
+    if errors:
+        raise PlanErrors.of(errors)
+    plan = Plan()
+    if "registry" in parts:
+        plan.registry = parts["registry"]
+    if "host" in parts:
+        plan.host = parts["host"]
+    if "clients" in parts:
+        plan.clients = parts["clients"]
+    if "certificate" in parts:
+        plan.certificate = parts["certificate"]
+    if "users" in parts:
+        plan.users = parts["users"]
+    if "policy" in parts:
+        plan.remove_users = parts["policy"].get("remove_users", [])
+    if "verify" in parts:
+        plan.verify = parts["verify"]
+    return plan
+
+
+def _asdict(obj: object) -> dict[str, Any]:
+    return {f.name: _copy(getattr(obj, f.name)) for f in fields(obj)}  # type: ignore[arg-type]
+
+
+def _copy(v: Any) -> Any:
+    return list(v) if isinstance(v, list) else v
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The TOML document as plain data (the inverse of :func:`plan_from_dict`)."""
+    return {
+        "registry": _asdict(plan.registry),
+        "host": _asdict(plan.host),
+        "clients": [_asdict(c) for c in plan.clients],
+        "certificate": _asdict(plan.certificate),
+        "users": [_asdict(u) for u in plan.users],
+        "policy": {"remove_users": list(plan.remove_users)},
+        "verify": _asdict(plan.verify),
+    }
+
+
+MAX_PLAN_BYTES = 1 << 20
+
+
+def parse_plan(text: str | bytes, *, validate: bool = True, source: str = "") -> Plan:
+    """Parse TOML text into a Plan; with ``validate`` also check every field.
+
+    Raises PlanError (PlanErrors when several) and nothing else.
+    """
+    where = f"{source}: " if source else ""
+    if isinstance(text, bytes | bytearray):
+        if len(text) > MAX_PLAN_BYTES:
+            raise PlanError("", f"{where}the plan file is too large (over 1 MiB)")
+        try:
+            text = bytes(text).decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise PlanError("", f"{where}the plan is not UTF-8 text ({e.reason})") from None
+    if not isinstance(text, str):
+        raise PlanError("", f"{where}the plan must be text")
+    if len(text) > MAX_PLAN_BYTES:
+        raise PlanError("", f"{where}the plan is too large (over 1 MiB)")
+    text = text.removeprefix("\ufeff")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise PlanError(
+            "",
+            f"{where}not valid TOML: {e}",
+            'check quotes and brackets on that line; text values need double quotes ("...")',
+        ) from None
+    except RecursionError:
+        raise PlanError("", f"{where}not valid TOML: nested too deeply") from None
+    plan = plan_from_dict(data)
+    if validate:
+        plan.validate()
+    return plan
+
+
+def load_plan(path: str | os.PathLike[str], *, validate: bool = True) -> Plan:
+    p = Path(path).expanduser()
+    try:
+        with p.open("rb") as fh:
+            data = fh.read(MAX_PLAN_BYTES + 1)
+    except FileNotFoundError:
+        raise PlanError(
+            "", f"plan file {p} not found", f"create one with `regwizard plan new {p}`"
+        ) from None
+    except IsADirectoryError:
+        raise PlanError("", f"{p} is a directory, not a plan file") from None
+    except OSError as e:
+        raise PlanError("", f"cannot read plan file {p}: {e.strerror or e}") from None
+    return parse_plan(data, validate=validate, source=str(p))
+
+
+_HEADER = """\
+# regwizard plan. No passwords in here: users carry bcrypt hashes
+# (`regwizard user hash NAME`); SSH, sudo and verify passwords are asked at run time.
+"""
+
+
+def _table(name: str, body: dict[str, Any], array: bool = False) -> str:
+    head = f"[[{name}]]" if array else f"[{name}]"
+    return f"\n{head}\n{tomli_w.dumps(body)}"
+
+
+def dump_plan(plan: Plan) -> str:
+    """The plan as TOML text (no secrets: the Plan holds none)."""
+    d = plan_to_dict(plan)
+    out = [_HEADER]
+    if not d["clients"]:
+        out.append("clients = []\n")
+    if not d["users"]:
+        out.append("users = []\n")
+    out.append(_table("registry", d["registry"]))
+    out.append(_table("host", d["host"]))
+    out.extend(_table("clients", c, array=True) for c in d["clients"])
+    out.append(_table("certificate", d["certificate"]))
+    out.extend(_table("users", u, array=True) for u in d["users"])
+    out.append(_table("policy", d["policy"]))
+    out.append(_table("verify", d["verify"]))
+    return "".join(out)
+
+
+def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
+    """Write the plan atomically (temp file + rename), mode 0600."""
+    write_private_text(Path(path).expanduser(), dump_plan(plan))
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Atomically replace ``path`` with ``text``, readable by the owner only."""
+    data = text.encode("utf-8")
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as e:
+        raise RegwizardError(f"cannot write {path}: {e.strerror or e}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), 0o600)
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(e, OSError):
+            raise RegwizardError(f"cannot write {path}: {e.strerror or e}") from None
+        raise
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+# --------------------------------------------------------------------------- example
+
+EXAMPLE_PLAN = f"""\
+# regwizard plan: a private Docker registry with TLS and htpasswd logins.
+# Check it:  regwizard plan check PLAN      Run it:  regwizard run PLAN
+# No passwords go in this file: users carry bcrypt hashes, and SSH, sudo and
+# verify passwords are asked for when the plan runs.
+
+[registry]
+domain = "reg.example.test"        # the name clients use: docker push reg.example.test/app
+ip = "10.0.0.2"                    # the registry host's address as clients reach it ("" = DNS)
+manage_hosts_file = true           # add "ip domain" to /etc/hosts on the host and clients
+port = 443                         # 443 lets clients omit the port; else reg.example.test:PORT
+container = "registry"             # docker container name
+image = "registry:2"               # CNCF distribution image
+image_archive = ""                 # optional local .tar (docker save) for hosts with no internet
+storage = "/opt/docker-image"      # image data on the host (mounted at /var/lib/registry)
+config_dir = "/etc/regwizard"      # certs/ and auth/htpasswd on the host
+realm = "Registry Realm"           # shown in the 401 WWW-Authenticate header
+
+[host]                             # the machine that runs the registry
+address = "10.0.0.2"               # "local" = this machine; else a host name or IP
+port = 22                          # SSH port
+user = "root"                      # SSH login; with sudo = true, a user allowed to sudo
+auth = "key"                       # key | agent | password (asked at run time)
+key_file = "~/.ssh/id_ed25519"     # used when auth = "key"
+sudo = false
+host_key = ""                      # optional pinned "SHA256:..." (ssh-keygen -lf); "" = known_hosts
+label = "registry-host"            # display name
+
+[[clients]]                        # machines whose Docker must trust the registry
+address = "local"                  # this machine
+port = 22
+user = "root"
+auth = "key"
+key_file = "~/.ssh/id_ed25519"
+sudo = false
+host_key = ""
+label = ""
+
+# [[clients]]                      # another client over SSH
+# address = "10.0.0.3"
+# user = "admin"
+# auth = "agent"
+# sudo = true
+
+[certificate]
+mode = "self-signed"               # self-signed | local-ca | provided
+country = "CN"                     # 2 letters (ISO 3166)
+state = ""
+locality = ""
+organization = ""
+organizational_unit = ""
+common_name = ""                   # "" = the domain
+email = ""
+days = 825                         # validity, 1..{MAX_DAYS}
+key = "rsa-4096"                   # rsa-2048 | rsa-4096 | ecdsa-p256
+extra_sans = []                    # more names or IPs, e.g. ["registry.lan", "10.0.0.20"]
+cert_file = ""                     # mode = "provided": local PEM certificate (full chain)
+key_file = ""                      # mode = "provided": local PEM private key
+
+[[users]]                          # registry logins (htpasswd, bcrypt only)
+name = "testuser"
+# A placeholder whose password nobody knows: replace it with the output of
+#   regwizard user hash testuser
+bcrypt = "{PLACEHOLDER_BCRYPT}"
+
+[policy]
+remove_users = []                  # htpasswd users to delete; others not in the plan are kept
+
+[verify]
+user = "testuser"                  # log in, push and pull as this user ("" = first user)
+"""
