@@ -34,8 +34,12 @@ def is_bcrypt(h: str) -> bool:
     return isinstance(h, str) and BCRYPT_RE.fullmatch(h) is not None
 
 
-def hash_password(pw: str, rounds: int = 12) -> str:
-    """A ``$2b$`` bcrypt hash. Raises RegwizardError for passwords bcrypt cannot take."""
+def hash_password(pw: str, rounds: int = 10) -> str:
+    """A ``$2b$`` bcrypt hash. Raises RegwizardError for passwords bcrypt cannot take.
+
+    Cost 10 (htpasswd -B uses 5): the registry checks the hash on *every* request,
+    so each push/pull pays it many times; 12 made a 1-layer push take ~3 s.
+    """
     problem = _unhashable(pw)
     if problem:
         raise RegwizardError(problem, "choose another password")
