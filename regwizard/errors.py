@@ -49,7 +49,8 @@ class HostKeyChanged(RegwizardError):
         super().__init__(
             f"{host}: SSH host key CHANGED (expected {expected}, got {got}); refusing to connect",
             "if the host was really reinstalled, remove its old line from ~/.ssh/known_hosts "
-            "(ssh-keygen -R HOST) or update host_key in the plan; otherwise suspect an attack",
+            f"(ssh-keygen -R '{host}'; for a port other than 22 the entry is '[host]:port') "
+            "or update host_key in the plan; otherwise suspect an attack",
         )
         self.host = host
         self.expected = expected

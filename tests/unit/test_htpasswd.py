@@ -35,7 +35,7 @@ def test_hash_and_check(fast_hash: str) -> None:
     assert not H.check_password(fast_hash, "")
 
 
-def test_default_cost_is_12() -> None:
+def test_default_cost_is_10() -> None:
     assert H.hash_password("abcdefgh-1").startswith("$2b$10$")
 
 

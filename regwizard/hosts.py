@@ -1,0 +1,1393 @@
+"""Hosts: one object per machine, behind one interface.
+
+CONTRACT (implemented in this module; used by steps/engine/UI):
+
+    connect(conn: Connection, secrets: Secrets, *, cancel: threading.Event | None = None,
+            timeout: float = 10.0) -> Host
+        - conn.is_local -> LocalHost (subprocess + local Docker socket).
+        - else SSHHost: ONE paramiko Transport per host, reused for commands, SFTP and the
+          Docker API. Auth by key (conn.key_file), agent, or password
+          (secrets.ssh_passwords[conn.address]). Timeouts on connect, auth, every command.
+        - Host keys: pinned conn.host_key ("SHA256:...") must match, else HostKeyChanged.
+          Otherwise ~/.ssh/known_hosts: a different key -> HostKeyChanged (never bypassable);
+          unknown -> HostKeyUnknown(fingerprint) unless the fingerprint is in
+          secrets.accepted_host_keys, in which case it is accepted and appended to
+          ~/.ssh/known_hosts. Never AutoAddPolicy.
+        - sudo (conn.sudo and user != root): commands run as
+          ``sudo -k -S -p '' -- ARGV`` with secrets.sudo_passwords[conn.address] + "\\n"
+          fed first on stdin; never on a command line. Wrong password -> RegwizardError.
+
+    class Host:
+        label: str                 # display name
+        def run(argv: list[str], *, input: bytes | None = None, timeout: float = 60,
+                check: bool = True, on_line: Callable[[str], None] | None = None) -> Result
+            # argv is quoted with shlex.join for the remote shell: metacharacters never
+            # reach a shell unquoted. Runs as root (directly or via sudo).
+            # check=True and rc != 0 -> CommandFailed (a RegwizardError with rc/stderr).
+        def read_file(path: str) -> bytes | None        # None when missing
+        def write_file(path: str, data: bytes, mode: int = 0o644) -> None
+            # atomic: temp file in the same dir + chmod + rename
+        def write_in_place(path: str, data: bytes) -> None
+            # truncate+write the same inode (for /etc/hosts, often a bind mount)
+        def docker(timeout: float = 60) -> docker.DockerClient
+            # SSH: the SDK's HTTP goes over this host's transport through
+            # `docker system dial-stdio` (sudo'd when needed). Local: unix socket.
+        def facts() -> HostFacts   # os, arch, docker version, is_root/sudo_ok, fingerprint
+        def close() -> None
+
+DETAILS AND ADDITIONS (same module):
+
+    connect(..., known_hosts: str | None = None)   # default ~/.ssh/known_hosts (for tests)
+    Result(rc: int, stdout: bytes, stderr: bytes)  # .ok, .text (stdout decoded)
+    Host.run(..., as_root: bool = True)            # as_root=False: as the login user, no sudo
+    Host.makedirs(path, mode=0o755) -> None        # mkdir -p; mode applies to a created leaf
+    Host.exists(path) -> bool
+    Host.backup(path) -> str | None                # copy to PATH.bak-YYYYmmdd-HHMMSS (mode kept)
+    Host.free_bytes(path) -> int                   # df on the nearest existing parent
+    Host.facts(path: str | None = None)            # path given -> free_bytes filled
+    Host.fingerprint / Host.key_type               # "" for LocalHost
+    Host is a context manager (close() on exit).
+
+    Errors (regwizard.errors): ConnectFailed (network/handshake/lost), AuthFailed
+    (a ConnectFailed), HostKeyUnknown, HostKeyChanged, SudoFailed (wrong/missing password,
+    not allowed, no sudo), CommandFailed (.rc/.command/.stderr), CommandTimeout,
+    DockerUnavailable, Cancelled. Secret values (Secrets.all_values()) are redacted from
+    every message and every on_line line.
+
+    sudo: the first root command probes once per host: ``sudo -k -n -- true`` (NOPASSWD ->
+    ``sudo -n -- ARGV``, no password is fed), else ``sudo -k -S -p '' -- true`` with the
+    password, so a wrong password fails fast and clearly instead of sudo eating the
+    command's stdin as further password attempts.
+
+    Commands are strings for the remote user's login shell (sh/bash/dash/zsh); csh/fish
+    login shells are not supported. Over SSH each command runs as
+    ``sh -c 'echo "regwizard-pid $$" >&2; exec "$@"' sh ARGV...`` (that stderr line is
+    consumed, never shown): a command that times out or is cancelled is then killed with
+    ``kill -TERM PID`` (through sudo when commands go through sudo). OpenSSH ignores
+    "signal" channel requests for root logins, and closing the channel alone leaves the
+    process running. Locally the process group gets SIGTERM, then SIGKILL.
+
+    write_file(): a symlink target is replaced, the link kept; a directory is an error;
+    an existing file's owner is kept (chown --reference, best effort).
+
+    docker(): SSH -> regwizard.dockerssh over `[sudo ...] docker system dial-stdio` exec
+    channels of this host's transport (one pooled channel serves many API calls).
+    Local -> the unix socket when root or when it is accessible; else a local
+    `sudo ... docker system dial-stdio` process. The API version is negotiated
+    (min(daemon, SDK default)). An unreachable engine -> DockerUnavailable, explained by
+    running `docker version` on the host (not installed / not running / permission).
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import getpass
+import hashlib
+import logging
+import os
+import re
+import select
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import paramiko
+
+from . import dockerssh
+from .errors import (
+    AuthFailed,
+    Cancelled,
+    CommandFailed,
+    CommandTimeout,
+    ConnectFailed,
+    DockerUnavailable,
+    HostKeyChanged,
+    HostKeyUnknown,
+    RegwizardError,
+    SudoFailed,
+)
+from .events import HostFacts
+from .plan import Connection, Secrets
+
+if TYPE_CHECKING:
+    import docker
+
+__all__ = [
+    "Host",
+    "LocalHost",
+    "Result",
+    "SSHHost",
+    "connect",
+    "fingerprint",
+    "known_hosts_name",
+    "normalize_fingerprint",
+]
+
+# paramiko logs handshake failures at ERROR; with no handler configured Python would print
+# them on stderr (through the TUI). We report errors ourselves.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+
+KEEPALIVE_SECONDS = 15
+DOCKER_SOCKET = "/var/run/docker.sock"
+_EXIT_GRACE = 2.0  # after the exit status: wait this long for output EOF (daemonized kids)
+_MISSING = 100  # exit code our small sh snippets use for "path does not exist"
+
+OnLine = Callable[[str], None]
+
+
+# ---------------------------------------------------------------------------------------
+# small helpers
+
+
+@dataclass(frozen=True)
+class Result:
+    rc: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    @property
+    def text(self) -> str:
+        return self.stdout.decode(errors="replace")
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH-style ``SHA256:<base64 without padding>`` of a public key."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def normalize_fingerprint(fp: str) -> str:
+    """Accept ``SHA256:abc``, ``sha256:abc=`` or a bare ``abc``; return ``SHA256:abc``."""
+    fp = fp.strip()
+    if ":" in fp:
+        algo, _, rest = fp.partition(":")
+        if algo.upper() == "SHA256":
+            fp = rest
+        else:
+            return fp
+    return "SHA256:" + fp.strip().rstrip("=")
+
+
+def known_hosts_name(address: str, port: int) -> str:
+    """The name OpenSSH uses in known_hosts: ``addr`` for port 22, else ``[addr]:port``."""
+    address = address.lower()
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def _pattern_matches(name: str, pattern: str) -> bool:
+    if pattern.startswith("|1|"):
+        try:
+            return paramiko.HostKeys.hash_host(name, pattern) == pattern
+        except Exception:
+            return False
+    # OpenSSH patterns know only * and ?; brackets are literal ([host]:port).
+    rx = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(rx, name, flags=re.IGNORECASE) is not None
+
+
+def _names_match(name: str, patterns: list[str]) -> bool:
+    matched = False
+    for pat in patterns:
+        negated = pat.startswith("!")
+        if _pattern_matches(name, pat[1:] if negated else pat):
+            if negated:
+                return False
+            matched = True
+    return matched
+
+
+def _known_keys(path: str, name: str) -> tuple[list[paramiko.PKey], list[paramiko.PKey]]:
+    """(known keys, @revoked keys) for ``name`` in an OpenSSH known_hosts file."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return [], []
+    except OSError as e:
+        raise RegwizardError(
+            f"cannot read {path}: {e.strerror or e}",
+            f"check the permissions of {path} (it should be yours, mode 600)",
+        ) from None
+    known: list[paramiko.PKey] = []
+    revoked: list[paramiko.PKey] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        marker = ""
+        if line.startswith("@"):
+            marker, _, line = line.partition(" ")
+            line = line.strip()
+            if marker != "@revoked":
+                continue  # @cert-authority: host certificates are not used here
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
+        except Exception:
+            continue
+        if entry is None or entry.key is None or not _names_match(name, entry.hostnames):
+            continue
+        (revoked if marker else known).append(entry.key)
+    return known, revoked
+
+
+def _remember_host_key(path: str, name: str, key: paramiko.PKey) -> None:
+    """Append ``name type base64`` to known_hosts (dir 0700 / file 0600 when created)."""
+    directory = os.path.dirname(path)
+    if directory and not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)
+    line = f"{name} {key.get_name()} {key.get_base64()}\n".encode()
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def _same_key(a: paramiko.PKey, b: paramiko.PKey) -> bool:
+    return a.asbytes() == b.asbytes()
+
+
+def _key_family(algo: str) -> str:
+    algo = algo.replace("-cert-v01@openssh.com", "")
+    return "ssh-rsa" if algo in ("rsa-sha2-256", "rsa-sha2-512") else algo
+
+
+class _Lines:
+    """Split a byte stream into decoded lines for on_line."""
+
+    def __init__(self, cb: OnLine | None) -> None:
+        self.cb = cb
+        self.buf = b""
+
+    def feed(self, data: bytes) -> None:
+        if self.cb is None:
+            return
+        if b"\n" not in data:  # (no re-splitting of a long partial line)
+            self.buf += data
+            return
+        *lines, self.buf = (self.buf + data).split(b"\n")
+        for line in lines:
+            self.cb(line.rstrip(b"\r").decode(errors="replace"))
+
+    def flush(self) -> None:
+        if self.cb is not None and self.buf:
+            self.cb(self.buf.rstrip(b"\r").decode(errors="replace"))
+        self.buf = b""
+
+
+def _start_writer(
+    write: Callable[[bytes], Any], finish: Callable[[], Any], data: bytes
+) -> threading.Thread | None:
+    """Feed stdin in a thread (so a chatty command can't deadlock us), then send EOF."""
+
+    def feed() -> None:
+        try:
+            if data:
+                write(data)
+        except Exception:
+            pass  # the command exited without reading all of stdin
+        finally:
+            try:
+                finish()
+            except Exception:
+                pass
+
+    if not data:
+        feed()
+        return None
+    thread = threading.Thread(target=feed, name="regwizard-stdin", daemon=True)
+    thread.start()
+    return thread
+
+
+_PID_MARK = b"regwizard-pid "
+_PID_SCRIPT = 'echo "regwizard-pid $$" >&2; exec "$@"'
+
+
+class _PidSniffer:
+    """Take our ``regwizard-pid N`` line out of the head of a stderr stream."""
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self._pending = b""
+        self._done = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._done:
+            return chunk
+        self._pending += chunk
+        buf = self._pending
+        at = buf.find(_PID_MARK)
+        while at > 0 and buf[at - 1 : at] != b"\n":  # must start a line
+            at = buf.find(_PID_MARK, at + 1)
+        if at >= 0:
+            end = buf.find(b"\n", at)
+            if end < 0:
+                return b""
+            try:
+                self.pid = int(buf[at + len(_PID_MARK) : end])
+            except ValueError:
+                self.pid = 0
+            self._done, self._pending = True, b""
+            return buf[:at] + buf[end + 1 :]
+        if len(buf) > 16384:  # shell noise and no marker: give up sniffing
+            return self.flush()
+        return b""
+
+    def flush(self) -> bytes:
+        self._done = True
+        out, self._pending = self._pending, b""
+        return out
+
+
+_SUDO_WRONG = ("Sorry, try again", "incorrect password attempt", "no password was provided")
+_SUDO_NOT_ALLOWED = ("not in the sudoers", "may not run sudo", "is not allowed to execute")
+
+
+def _looks_like_sudo_refusal(res: Result) -> bool:
+    err = res.stderr.decode(errors="replace")
+    return res.rc == 1 and not res.stdout.strip() and any(s in err for s in _SUDO_WRONG)
+
+
+# ---------------------------------------------------------------------------------------
+# Host: everything that is the same for SSH and local
+
+
+class Host:
+    """One machine. Subclasses provide ``_exec`` (run an argv, raw) and docker plumbing."""
+
+    fingerprint: str = ""
+    key_type: str = ""
+
+    def __init__(
+        self,
+        conn: Connection,
+        secrets: Secrets,
+        *,
+        cancel: threading.Event | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.conn = conn
+        self.secrets = secrets
+        self.label = conn.name
+        self._cancel = cancel
+        self._timeout = timeout
+        self._mode: str | None = None  # "direct" | "sudo" | "sudo-nopass"
+        self._mode_failure: tuple[str, SudoFailed] | None = None
+        self._mode_lock = threading.Lock()
+        self._dockers: dict[float, docker.DockerClient] = {}
+        self._docker_lock = threading.Lock()
+        self._closed = False
+
+    # -- subclass hooks ----------------------------------------------------------------
+
+    def _exec(
+        self, argv: list[str], data: bytes, timeout: float, on_line: OnLine | None, program: str
+    ) -> Result:
+        raise NotImplementedError
+
+    def _login_is_root(self) -> bool:
+        raise NotImplementedError
+
+    def _login_user(self) -> str:
+        raise NotImplementedError
+
+    def _make_docker(self, timeout: float) -> docker.DockerClient:
+        raise NotImplementedError
+
+    def _close_transport(self) -> None:
+        pass
+
+    # -- secrets / cancel ----------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        for value in sorted(self.secrets.all_values(), key=len, reverse=True):
+            text = text.replace(value, "********")
+        return text
+
+    def _redacting(self, on_line: OnLine | None) -> OnLine | None:
+        if on_line is None:
+            return None
+        return lambda line: on_line(self._redact(line))
+
+    def _check_cancel(self) -> None:
+        if self._cancel is not None and self._cancel.is_set():
+            raise Cancelled()
+
+    # -- sudo ----------------------------------------------------------------------------
+
+    def _sudo_password(self) -> str:
+        return self.secrets.sudo_passwords.get(self.conn.address, "")
+
+    def _root_mode(self) -> str:
+        with self._mode_lock:
+            if self._mode is not None:
+                return self._mode
+            if self._mode_failure is not None:
+                password, failure = self._mode_failure
+                if password == self._sudo_password():
+                    raise failure
+            try:
+                self._mode = self._detect_mode()
+            except SudoFailed as e:
+                self._mode_failure = (self._sudo_password(), e)
+                raise
+            return self._mode
+
+    def _detect_mode(self) -> str:
+        if self._login_is_root() or not self.conn.sudo:
+            return "direct"
+        user = self._login_user()
+        probe = self._exec(["sudo", "-k", "-n", "--", "true"], b"", 30, None, "sudo")
+        if probe.rc == 0:
+            return "sudo-nopass"
+        err = probe.stderr.decode(errors="replace")
+        if probe.rc == 127 or "sudo: not found" in err or "command not found" in err:
+            raise SudoFailed(
+                f"{self.label}: sudo is not installed",
+                "install sudo on the host (apt-get install sudo), or connect as root",
+            )
+        password = self._sudo_password()
+        if not password:
+            if any(s in err for s in _SUDO_NOT_ALLOWED):
+                raise self._sudo_not_allowed(user, err)
+            raise SudoFailed(
+                f"sudo on {self.label} needs a password for {user}",
+                "enter the sudo password for this host "
+                f"(or allow {user} to use sudo without a password)",
+            )
+        res = self._exec(
+            ["sudo", "-k", "-S", "-p", "", "--", "true"],
+            (password + "\n").encode(),
+            30,
+            None,
+            "sudo",
+        )
+        if res.rc == 0:
+            return "sudo"
+        err = res.stderr.decode(errors="replace")
+        if any(s in err for s in _SUDO_NOT_ALLOWED):
+            raise self._sudo_not_allowed(user, err)
+        raise self._sudo_refused(err)
+
+    def _sudo_refused(self, err: str = "") -> SudoFailed:
+        return SudoFailed(
+            f"sudo on {self.label} refused the password",
+            f"check the sudo password for {self._login_user()} on {self.label} "
+            "(usually that user's login password) and enter it again",
+            self._redact("\n".join(err.strip().splitlines()[-5:])),
+        )
+
+    def _sudo_not_allowed(self, user: str, err: str) -> SudoFailed:
+        return SudoFailed(
+            f"sudo on {self.label}: {user} is not allowed to run commands as root",
+            f"add {user} to the sudo group on the host (usermod -aG sudo {user}), "
+            "or connect as root",
+            self._redact("\n".join(err.strip().splitlines()[-5:])),
+        )
+
+    def _wrap(self, argv: list[str], as_root: bool) -> tuple[list[str], bytes]:
+        """(argv to execute, bytes to feed before stdin)."""
+        if not as_root:
+            return argv, b""
+        mode = self._root_mode()
+        if mode == "sudo":
+            return ["sudo", "-k", "-S", "-p", "", "--", *argv], (
+                self._sudo_password() + "\n"
+            ).encode()
+        if mode == "sudo-nopass":
+            return ["sudo", "-n", "--", *argv], b""
+        return argv, b""
+
+    # -- commands ------------------------------------------------------------------------
+
+    def run(
+        self,
+        argv: list[str],
+        *,
+        input: bytes | None = None,
+        timeout: float = 60,
+        check: bool = True,
+        on_line: OnLine | None = None,
+        as_root: bool = True,
+    ) -> Result:
+        return self._run(
+            argv, input=input, timeout=timeout, check=check, on_line=on_line, as_root=as_root
+        )
+
+    def _run(
+        self,
+        argv: list[str],
+        *,
+        input: bytes | None = None,
+        timeout: float = 60,
+        check: bool = True,
+        on_line: OnLine | None = None,
+        as_root: bool = True,
+        what: str | None = None,
+    ) -> Result:
+        """``what``: how messages name the command (default: argv[0] / the whole argv)."""
+        if not argv:
+            raise ValueError("run() needs a non-empty argv")
+        argv = [os.fspath(a) if isinstance(a, os.PathLike) else str(a) for a in argv]
+        if isinstance(input, str):
+            input = input.encode()
+        self._check_cancel()
+        full, prefix = self._wrap(argv, as_root)
+        self._check_cancel()
+        res = self._exec(
+            full,
+            prefix + (input or b""),
+            timeout,
+            self._redacting(on_line),
+            self._redact(what or argv[0]),
+        )
+        if prefix and _looks_like_sudo_refusal(res):
+            raise self._sudo_refused(res.stderr.decode(errors="replace"))
+        if check and res.rc != 0:
+            raise self._failed(what or shlex.join(argv), res)
+        return res
+
+    def _failed(self, what: str, res: Result) -> CommandFailed:
+        return CommandFailed(
+            self.label,
+            self._redact(what),
+            res.rc,
+            self._redact(res.stderr.decode(errors="replace")),
+        )
+
+    def _sh(self, script: str, *args: str, what: str, **kw: Any) -> Result:
+        """``sh -c SCRIPT sh ARGS...``: paths travel as positional args, never as code."""
+        return self._run(["sh", "-c", script, "sh", *args], what=what, **kw)
+
+    def read_file(self, path: str, *, timeout: float = 60) -> bytes | None:
+        what = f"cat -- {shlex.quote(path)}"
+        script = f'[ -e "$1" ] || exit {_MISSING}; exec cat -- "$1"'
+        res = self._sh(script, path, what=what, check=False, timeout=timeout)
+        if res.rc == _MISSING:
+            return None
+        if res.rc != 0:
+            raise self._failed(what, res)
+        return res.stdout
+
+    def write_file(self, path: str, data: bytes, mode: int = 0o644, *, timeout: float = 60) -> None:
+        script = (
+            "umask 077\n"
+            'p="$1"\n'
+            # a symlink keeps pointing where it did: replace its target, not the link
+            'if [ -L "$p" ]; then p=$(readlink -f -- "$p") || exit 1; fi\n'
+            'if [ -d "$p" ]; then echo "$1: is a directory" >&2; exit 1; fi\n'
+            't="$p.regwizard-tmp-$2"\n'
+            'cat > "$t" && chmod "$3" -- "$t" && '
+            '{ [ ! -e "$p" ] || chown --reference="$p" -- "$t" 2>/dev/null || :; } && '
+            'mv -f -- "$t" "$p" && exit 0\n'
+            "rc=$?\n"
+            'rm -f -- "$t"\n'
+            'exit "$rc"\n'
+        )
+        mode_text = format(mode & 0o7777, "o")
+        self._sh(
+            script,
+            path,
+            os.urandom(6).hex(),
+            mode_text,
+            what=f"write {shlex.quote(path)} (mode {mode_text}, atomic)",
+            input=data,
+            timeout=timeout,
+        )
+
+    def write_in_place(self, path: str, data: bytes, *, timeout: float = 60) -> None:
+        self._sh('cat > "$1"', path, what=f"cat > {shlex.quote(path)}", input=data, timeout=timeout)
+
+    def makedirs(self, path: str, mode: int = 0o755, *, timeout: float = 60) -> None:
+        self.run(["mkdir", "-p", "-m", format(mode & 0o7777, "o"), "--", path], timeout=timeout)
+
+    def exists(self, path: str, *, timeout: float = 60) -> bool:
+        return self.run(["test", "-e", path], check=False, timeout=timeout).rc == 0
+
+    def backup(self, path: str, *, timeout: float = 120) -> str | None:
+        target = f"{path}.bak-{time.strftime('%Y%m%d-%H%M%S')}"
+        what = f"cp -p -- {shlex.quote(path)} {shlex.quote(target)}"
+        script = (
+            f'[ -e "$1" ] || exit {_MISSING}\n'
+            'b="$2"; n=1\n'
+            'while [ -e "$b" ]; do b="$2.$n"; n=$((n+1)); done\n'
+            'if [ -d "$1" ]; then cp -a -- "$1" "$b"; else cp -p -- "$1" "$b"; fi && '
+            'printf %s "$b"\n'
+        )
+        res = self._sh(script, path, target, what=what, check=False, timeout=timeout)
+        if res.rc == _MISSING:
+            return None
+        if res.rc != 0:
+            raise self._failed(what, res)
+        return res.stdout.decode()
+
+    def free_bytes(self, path: str, *, timeout: float = 30) -> int:
+        what = f"df -Pk {shlex.quote(path)}"
+        script = (
+            'p="$1"\n'
+            'while [ ! -e "$p" ]; do q=$(dirname -- "$p"); [ "$q" = "$p" ] && break; p="$q"; done\n'
+            'exec df -Pk -- "$p"\n'
+        )
+        res = self._sh(script, path, what=what, timeout=timeout, as_root=False)
+        try:
+            return int(res.text.strip().splitlines()[-1].split()[3]) * 1024
+        except (IndexError, ValueError):
+            raise RegwizardError(
+                f"{self.label}: cannot read free space for {path} from df",
+                "check that df works on the host",
+                self._redact(res.text[-500:]),
+            ) from None
+
+    # -- docker --------------------------------------------------------------------------
+
+    def docker(self, timeout: float = 60) -> docker.DockerClient:
+        self._check_cancel()
+        with self._docker_lock:
+            client = self._dockers.get(timeout)
+            if client is not None:
+                return client
+            try:
+                client = self._make_docker(timeout)
+            except RegwizardError:
+                raise
+            except Exception as e:
+                raise self._docker_unavailable(e) from None
+            self._dockers[timeout] = client
+            return client
+
+    def _docker_unavailable(self, exc: BaseException) -> RegwizardError:
+        """Explain why the Docker API is unreachable, by asking the docker CLI."""
+        detail = self._redact(str(exc))[-300:]
+        try:
+            res = self.run(
+                ["docker", "version", "--format", "{{.Server.Version}}"], check=False, timeout=30
+            )
+        except RegwizardError as e:
+            return e
+        err = self._redact(res.stderr.decode(errors="replace")).strip()
+        low = err.lower()
+        if res.rc == 127 or "not found" in low:
+            return DockerUnavailable(
+                f"{self.label}: Docker is not installed",
+                "install Docker Engine on the host (apt-get install docker.io, "
+                "or docker-ce from download.docker.com)",
+                err,
+            )
+        if "permission denied" in low:
+            return DockerUnavailable(
+                f"{self.label}: {self._login_user()} may not use the Docker socket",
+                "turn on sudo for this host, or connect as root "
+                f"(or add {self._login_user()} to the docker group)",
+                err,
+            )
+        if "cannot connect to the docker daemon" in low or "is the docker daemon running" in low:
+            return DockerUnavailable(
+                f"{self.label}: the Docker daemon is not running",
+                "start it on the host (systemctl enable --now docker) and rerun",
+                err,
+            )
+        if res.rc == 0:
+            return DockerUnavailable(
+                f"{self.label}: Docker {res.text.strip()} runs, but its API is not reachable "
+                f"through `docker system dial-stdio` ({detail})",
+                "upgrade the docker CLI on the host (dial-stdio needs 18.09+) and rerun",
+                err,
+            )
+        return DockerUnavailable(
+            f"{self.label}: the Docker engine is not reachable ({detail})",
+            "check `docker version` on the host",
+            err,
+        )
+
+    # -- facts ---------------------------------------------------------------------------
+
+    def facts(self, path: str | None = None) -> HostFacts:
+        f = HostFacts(
+            label=self.label,
+            address=self.conn.address,
+            fingerprint=self.fingerprint,
+            key_type=self.key_type,
+        )
+        res = self._sh(
+            "id -u; uname -m; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release "
+            "2>/dev/null; :",
+            what="id -u; uname -m; cat /etc/os-release",
+            check=False,
+            timeout=30,
+            as_root=False,
+        )
+        lines = res.text.splitlines()
+        if len(lines) >= 2:
+            f.is_root = lines[0].strip() == "0"
+            f.arch = lines[1].strip()
+        os_release: dict[str, str] = {}
+        for line in lines[2:]:
+            key, sep, value = line.partition("=")
+            if sep:
+                try:
+                    parts = shlex.split(value)
+                except ValueError:
+                    parts = [value]
+                os_release[key.strip()] = parts[0] if parts else ""
+        f.os = os_release.get("PRETTY_NAME") or os_release.get("NAME", "")
+        if not f.is_root and self.conn.sudo:
+            try:
+                f.sudo_ok = self._root_mode() in ("sudo", "sudo-nopass")
+            except SudoFailed:
+                f.sudo_ok = False
+        try:
+            with self._docker_lock:
+                client = next(iter(self._dockers.values()), None)
+            info = (client or self.docker(timeout=30)).version()
+            f.docker_version = str(info.get("Version", ""))
+        except Cancelled:
+            raise
+        except RegwizardError as e:
+            f.docker_error = f"{e.cause}; fix: {e.fix}" if e.fix else e.cause
+        except Exception as e:
+            err = self._docker_unavailable(e)
+            f.docker_error = f"{err.cause}; fix: {err.fix}" if err.fix else err.cause
+        if path:
+            try:
+                f.free_bytes = self.free_bytes(path)
+            except Cancelled:
+                raise
+            except RegwizardError:
+                f.free_bytes = None
+        return f
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._docker_lock:
+            clients, self._dockers = list(self._dockers.values()), {}
+        for client in clients:
+            try:
+                client.close()
+            except Exception:
+                pass
+        self._closed = True
+        self._close_transport()
+
+    def __enter__(self) -> Host:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.label}>"
+
+
+# ---------------------------------------------------------------------------------------
+# SSH
+
+
+class SSHHost(Host):
+    def __init__(
+        self,
+        conn: Connection,
+        secrets: Secrets,
+        *,
+        cancel: threading.Event | None = None,
+        timeout: float = 10.0,
+        known_hosts: str | None = None,
+    ) -> None:
+        super().__init__(conn, secrets, cancel=cancel, timeout=timeout)
+        self.known_hosts = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
+        self.where = conn.address if conn.port == 22 else f"{conn.address}:{conn.port}"
+        self._host_key: paramiko.PKey | None = None  # trusted at the first connect
+        self._t_lock = threading.Lock()
+        self._transport: paramiko.Transport | None = None
+        self._transport = self._open()
+
+    # -- connecting ----------------------------------------------------------------------
+
+    def _tcp_connect(self) -> socket.socket:
+        addr, port, timeout = self.conn.address, self.conn.port, self._timeout
+        try:
+            sock = socket.create_connection((addr, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests
+            return sock
+        except socket.gaierror as e:
+            raise ConnectFailed(
+                f"{self.where}: cannot resolve host name {addr!r} ({e.strerror})",
+                "check the spelling, DNS, or /etc/hosts on this machine",
+            ) from None
+        except ConnectionRefusedError:
+            raise ConnectFailed(
+                f"{self.where}: connection refused",
+                f"check that sshd runs on the host and listens on port {port} "
+                "(systemctl status ssh), and that no firewall rejects it",
+            ) from None
+        except TimeoutError:
+            raise ConnectFailed(
+                f"{self.where}: no answer within {timeout:g}s",
+                "check the address and port, that the host is up, and that no firewall drops SSH",
+            ) from None
+        except OSError as e:
+            if e.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+                raise ConnectFailed(
+                    f"{self.where}: no route to host",
+                    "check the address, the network (VPN, cables) and the routes",
+                ) from None
+            raise ConnectFailed(
+                f"{self.where}: cannot connect ({e.strerror or e})",
+                "check the address and port, and that the host is up",
+            ) from None
+
+    def _open(self) -> paramiko.Transport:
+        self._check_cancel()
+        sock = self._tcp_connect()
+        try:
+            t = paramiko.Transport(sock)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            t.banner_timeout = self._timeout
+            t.handshake_timeout = self._timeout
+            t.auth_timeout = self._timeout
+            self._prefer_known_key_types(t)
+            try:
+                t.start_client(timeout=self._timeout)
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                raise ConnectFailed(
+                    f"{self.where}: SSH handshake failed ({e or type(e).__name__})",
+                    f"check that port {self.conn.port} on the host is an SSH server "
+                    "and that it is reachable",
+                ) from None
+            if not t.is_active() or not getattr(t, "initial_kex_done", True):
+                raise ConnectFailed(
+                    f"{self.where}: SSH handshake did not finish within {self._timeout:g}s",
+                    f"check that port {self.conn.port} on the host is an SSH server "
+                    "and that it is reachable",
+                )
+            self._check_host_key(t.get_remote_server_key())
+            self._check_cancel()
+            self._authenticate(t)
+            t.set_keepalive(KEEPALIVE_SECONDS)
+            return t
+        except BaseException:
+            t.close()
+            raise
+
+    def _prefer_known_key_types(self, t: paramiko.Transport) -> None:
+        """Like OpenSSH: negotiate a host key type we already know for this host."""
+        if self._host_key is not None:
+            families = {self._host_key.get_name()}
+        else:
+            try:
+                known, _ = _known_keys(self.known_hosts, self._kh_name)
+            except RegwizardError:
+                return
+            families = {k.get_name() for k in known}
+        if not families:
+            return
+        opts = t.get_security_options()
+        types = list(opts.key_types)
+        first = [a for a in types if _key_family(a) in families]
+        if first:
+            opts.key_types = first + [a for a in types if a not in first]
+
+    @property
+    def _kh_name(self) -> str:
+        return known_hosts_name(self.conn.address, self.conn.port)
+
+    def _check_host_key(self, key: paramiko.PKey) -> None:
+        fp = fingerprint(key)
+        self.fingerprint, self.key_type = fp, key.get_name()
+        if self._host_key is not None:  # reconnecting: must be the key we trusted
+            if not _same_key(key, self._host_key):
+                raise HostKeyChanged(self.where, fingerprint(self._host_key), fp)
+            return
+        if self.conn.host_key.strip():
+            pinned = normalize_fingerprint(self.conn.host_key)
+            if pinned != fp:
+                raise HostKeyChanged(self.where, pinned, fp)
+            self._host_key = key
+            return
+        known, revoked = _known_keys(self.known_hosts, self._kh_name)
+        if any(_same_key(key, k) for k in revoked):
+            raise RegwizardError(
+                f"{self.where}: the SSH host key {fp} is marked @revoked in {self.known_hosts}",
+                "the host uses a key you revoked; replace its host key, or remove the "
+                "@revoked line if that was a mistake",
+            )
+        if any(_same_key(key, k) for k in known):
+            self._host_key = key
+            return
+        if known:
+            expected = ", ".join(sorted({fingerprint(k) for k in known}))
+            raise HostKeyChanged(self.where, expected, fp)
+        accepted = {normalize_fingerprint(a) for a in self.secrets.accepted_host_keys}
+        if fp not in accepted:
+            raise HostKeyUnknown(self.where, fp, key.get_name())
+        try:
+            _remember_host_key(self.known_hosts, self._kh_name, key)
+        except OSError as e:
+            raise RegwizardError(
+                f"cannot add {self.where}'s host key to {self.known_hosts}: {e.strerror or e}",
+                f"check the permissions of {os.path.dirname(self.known_hosts)}",
+            ) from None
+        self._host_key = key
+
+    def _authenticate(self, t: paramiko.Transport) -> None:
+        user, method = self.conn.user, self.conn.auth
+        who = f"{user}@{self.where}"
+        fixes = {
+            "key": f"check that the public key of {self.conn.key_file} is in "
+            f"~{user}/.ssh/authorized_keys on the host "
+            f"(ssh-copy-id -i {self.conn.key_file} -p {self.conn.port} {user}@{self.conn.address})",
+            "agent": "load the right key into your ssh-agent (ssh-add) and check that it is "
+            f"in ~{user}/.ssh/authorized_keys on the host",
+            "password": f"check the user name and the password for {who}",
+        }
+        fix = fixes.get(method, "use key, agent or password authentication")
+        try:
+            if method == "key":
+                key = self._load_key()
+                t.auth_publickey(user, key)
+            elif method == "agent":
+                self._auth_agent(t, user)
+            elif method == "password":
+                self._auth_password(t, user)
+            else:
+                raise RegwizardError(
+                    f"{who}: unknown authentication method {method!r}",
+                    "use key, agent or password",
+                )
+        except paramiko.BadAuthenticationType as e:
+            allowed = ", ".join(e.allowed_types) or "nothing"
+            raise AuthFailed(
+                f"{who}: authentication failed ({method} is not accepted; "
+                f"the server allows: {allowed})",
+                "choose a method the server allows" if method != "key" else fix,
+            ) from None
+        except paramiko.AuthenticationException as e:
+            reason = f"{method} rejected"
+            text = str(e) if str(e) and str(e) != "Authentication failed." else ""
+            raise AuthFailed(
+                f"{who}: authentication failed ({reason}{'; ' + text if text else ''})",
+                fix,
+            ) from None
+        except paramiko.SSHException as e:
+            raise AuthFailed(
+                f"{who}: authentication failed ({self._redact(str(e)) or 'no answer'})", fix
+            ) from None
+        if not t.is_authenticated():
+            raise AuthFailed(
+                f"{who}: authentication failed (the server wants more steps, e.g. a second "
+                "factor, which regwizard does not support)",
+                "allow a single method for this user (key or password) in sshd_config",
+            )
+
+    def _load_key(self) -> paramiko.PKey:
+        path = os.path.expanduser(self.conn.key_file or "~/.ssh/id_ed25519")
+        try:
+            return paramiko.PKey.from_path(path)
+        except FileNotFoundError:
+            raise RegwizardError(
+                f"SSH key file {path} does not exist",
+                "choose an existing private key, or create one (ssh-keygen -t ed25519) and "
+                f"install it on the host (ssh-copy-id -i {path} -p {self.conn.port} "
+                f"{self.conn.user}@{self.conn.address})",
+            ) from None
+        except IsADirectoryError:
+            raise RegwizardError(
+                f"SSH key file {path} is a directory", "choose the private key file itself"
+            ) from None
+        except PermissionError:
+            raise RegwizardError(
+                f"cannot read SSH key file {path}: permission denied",
+                f"make it readable by you (chown $USER {path}; chmod 600 {path}), "
+                "or choose another key",
+            ) from None
+        except OSError as e:
+            raise RegwizardError(
+                f"cannot read SSH key file {path}: {e.strerror or e}",
+                "check the path and its permissions",
+            ) from None
+        except (TypeError, paramiko.PasswordRequiredException) as e:
+            if "encrypt" in str(e).lower() or "password" in str(e).lower():
+                raise RegwizardError(
+                    f"SSH key file {path} is encrypted (protected by a passphrase)",
+                    f"load it into ssh-agent (ssh-add {path}) and choose agent "
+                    "authentication, or use a key without a passphrase",
+                ) from None
+            raise RegwizardError(
+                f"SSH key file {path} is not a usable private key ({e})",
+                "choose the private key (not the .pub file)",
+            ) from None
+        except paramiko.UnknownKeyType:
+            raise RegwizardError(
+                f"SSH key file {path} has a key type regwizard cannot use",
+                "use an ed25519, ECDSA or RSA key (ssh-keygen -t ed25519)",
+            ) from None
+        except (ValueError, paramiko.SSHException) as e:
+            raise RegwizardError(
+                f"SSH key file {path} is not a private key regwizard can read ({e})",
+                "choose the private key (not the .pub file), in OpenSSH or PEM format",
+            ) from None
+
+    def _auth_agent(self, t: paramiko.Transport, user: str) -> None:
+        agent = paramiko.Agent()
+        try:
+            keys = agent.get_keys()
+            if not keys:
+                sock = os.environ.get("SSH_AUTH_SOCK")
+                raise AuthFailed(
+                    f"{user}@{self.where}: authentication failed (ssh-agent has no keys"
+                    + ("" if sock else "; SSH_AUTH_SOCK is not set")
+                    + ")",
+                    "start ssh-agent and add your key (eval $(ssh-agent); ssh-add), "
+                    "or choose key authentication",
+                )
+            last: Exception | None = None
+            for key in keys:
+                try:
+                    t.auth_publickey(user, key)
+                    if t.is_authenticated():
+                        return
+                except paramiko.BadAuthenticationType:
+                    raise
+                except paramiko.AuthenticationException as e:
+                    last = e
+            if last is not None:
+                raise last
+        finally:
+            agent.close()
+
+    def _auth_password(self, t: paramiko.Transport, user: str) -> None:
+        password = self.secrets.ssh_passwords.get(self.conn.address, "")
+        if not password:
+            raise AuthFailed(
+                f"{user}@{self.where}: no SSH password given",
+                "enter the SSH password for this host, or choose key authentication",
+            )
+        try:
+            t.auth_password(user, password, fallback=False)
+        except paramiko.BadAuthenticationType as e:
+            if "keyboard-interactive" not in e.allowed_types:
+                raise
+
+            def answer(_title: str, _instr: str, prompts: list[tuple[str, bool]]) -> list[str]:
+                return [password for _ in prompts]
+
+            t.auth_interactive(user, answer)
+
+    def _live(self) -> paramiko.Transport:
+        """The transport; reconnected (same host key required) when it has dropped."""
+        with self._t_lock:
+            if self._closed:
+                raise ConnectFailed(
+                    f"{self.label}: the connection was closed",
+                    "internal error: the host was used after close(); rerun",
+                )
+            t = self._transport
+            if t is not None and t.is_active():
+                return t
+            if t is not None:
+                t.close()
+            try:
+                self._transport = self._open()
+            except ConnectFailed as e:
+                raise ConnectFailed(
+                    f"{self.label}: the SSH connection dropped and reconnecting failed: {e.cause}",
+                    e.fix,
+                ) from None
+            return self._transport
+
+    @property
+    def transport(self) -> paramiko.Transport:
+        return self._live()
+
+    def _login_is_root(self) -> bool:
+        return self.conn.user == "root"
+
+    def _login_user(self) -> str:
+        return self.conn.user
+
+    def _close_transport(self) -> None:
+        with self._t_lock:
+            t, self._transport = self._transport, None
+        if t is not None:
+            t.close()
+
+    # -- commands ------------------------------------------------------------------------
+
+    def _open_channel(self, timeout: float) -> paramiko.Channel:
+        t = self._live()
+        try:
+            return t.open_session(timeout=max(min(timeout, 30.0), self._timeout))
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise ConnectFailed(
+                f"{self.label}: cannot open an SSH session ({e or type(e).__name__})",
+                "the server may limit sessions (MaxSessions) or the connection dropped; rerun",
+            ) from None
+
+    def _exec(
+        self,
+        argv: list[str],
+        data: bytes,
+        timeout: float,
+        on_line: OnLine | None,
+        program: str,
+        *,
+        track: bool = True,
+    ) -> Result:
+        """Run ``argv`` in a new session channel.
+
+        With ``track`` the command runs as ``sh -c 'echo "regwizard-pid $$" >&2; exec "$@"'
+        sh ARGV...``: we learn its PID (our first stderr line, not passed on) so a command
+        that times out or is cancelled can be killed. (OpenSSH ignores "signal" requests
+        for root logins, and closing the channel alone leaves the process running.)
+        """
+        if track:
+            argv = ["sh", "-c", _PID_SCRIPT, "sh", *argv]
+        chan = self._open_channel(timeout)
+        pid = _PidSniffer() if track else None
+        try:
+            chan.settimeout(timeout)
+            try:
+                chan.exec_command(shlex.join(argv))
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                raise ConnectFailed(
+                    f"{self.label}: the server refused to run `{program}` ({e})",
+                    "check that the account has a working login shell",
+                ) from None
+            _start_writer(chan.sendall, chan.shutdown_write, data)
+            try:
+                return self._collect(chan, timeout, on_line, program, pid, interruptible=track)
+            except (CommandTimeout, Cancelled):
+                chan.close()
+                if pid is not None and pid.pid:
+                    self._kill_remote(pid.pid)
+                raise
+        finally:
+            chan.close()
+
+    def _kill_remote(self, pid: int) -> None:
+        """SIGTERM a command we gave up on (via sudo when commands run via sudo)."""
+        argv = ["sh", "-c", 'kill -TERM "$1"', "sh", str(pid)]
+        prefix = b""
+        if self._mode is not None:  # never probe sudo from here (we may be inside the probe)
+            argv, prefix = self._wrap(argv, True)
+        try:
+            self._exec(argv, prefix, 15, None, "kill", track=False)
+        except Exception:
+            pass
+
+    def _collect(
+        self,
+        chan: paramiko.Channel,
+        timeout: float,
+        on_line: OnLine | None,
+        program: str,
+        pid: _PidSniffer | None,
+        *,
+        interruptible: bool = True,
+    ) -> Result:
+        deadline = time.monotonic() + timeout
+        out, err = bytearray(), bytearray()
+        lines_out, lines_err = _Lines(on_line), _Lines(on_line)
+        exited_at: float | None = None
+
+        def take_err(chunk: bytes) -> None:
+            if pid is not None:
+                chunk = pid.feed(chunk)
+            if chunk:
+                err.extend(chunk)
+                lines_err.feed(chunk)
+
+        while True:
+            if interruptible and self._cancel is not None and self._cancel.is_set():
+                raise Cancelled()
+            got = False
+            while chan.recv_ready():
+                chunk = chan.recv(65536)
+                if not chunk:
+                    break
+                out += chunk
+                lines_out.feed(chunk)
+                got = True
+            while chan.recv_stderr_ready():
+                chunk = chan.recv_stderr(65536)
+                if not chunk:
+                    break
+                take_err(chunk)
+                got = True
+            now = time.monotonic()
+            if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                if chan.eof_received or chan.closed:
+                    break
+                exited_at = exited_at or now
+                if now - exited_at > _EXIT_GRACE:
+                    break
+            if now >= deadline:
+                raise CommandTimeout(self.label, program, timeout)
+            if not got:
+                ready, _, _ = select.select([chan], [], [], min(0.1, deadline - now))
+                if ready and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    time.sleep(0.01)  # EOF/exit pending: don't spin
+        if pid is not None:
+            take_err(pid.flush())
+        lines_out.flush()
+        lines_err.flush()
+        return Result(chan.recv_exit_status(), bytes(out), bytes(err))
+
+    # -- docker --------------------------------------------------------------------------
+
+    def _dial_docker(self, timeout: float) -> paramiko.Channel:
+        argv, prefix = self._wrap(["docker", "system", "dial-stdio"], True)
+        chan = self._open_channel(timeout)
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(shlex.join(argv))
+            if prefix:
+                chan.sendall(prefix)
+        except BaseException:
+            chan.close()
+            raise
+        return chan
+
+    def _make_docker(self, timeout: float) -> docker.DockerClient:
+        self._root_mode()  # sudo problems surface as SudoFailed, not as an HTTP error
+        return dockerssh.client_over(self._dial_docker, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------------------
+# local
+
+
+class LocalHost(Host):
+    def _euid(self) -> int:
+        return os.geteuid()
+
+    def _login_is_root(self) -> bool:
+        return self._euid() == 0
+
+    def _login_user(self) -> str:
+        try:
+            return getpass.getuser()
+        except Exception:
+            return str(self._euid())
+
+    def _exec(
+        self, argv: list[str], data: bytes, timeout: float, on_line: OnLine | None, program: str
+    ) -> Result:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                close_fds=True,
+            )
+        except FileNotFoundError:
+            return Result(127, b"", f"{argv[0]}: command not found\n".encode())
+        except PermissionError:
+            return Result(126, b"", f"{argv[0]}: permission denied\n".encode())
+        assert proc.stdin and proc.stdout and proc.stderr
+
+        def finish() -> None:
+            proc.stdin.close()  # type: ignore[union-attr]
+
+        _start_writer(proc.stdin.write, finish, data)
+        deadline = time.monotonic() + timeout
+        out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
+        bufs = {out_fd: bytearray(), err_fd: bytearray()}
+        splitters = {fd: _Lines(on_line) for fd in bufs}
+        open_fds = set(bufs)
+        exited_at: float | None = None
+        try:
+            while True:
+                if self._cancel is not None and self._cancel.is_set():
+                    self._kill(proc)
+                    raise Cancelled()
+                now = time.monotonic()
+                if now >= deadline:
+                    self._kill(proc)
+                    raise CommandTimeout(self.label, program, timeout)
+                if open_fds:
+                    ready, _, _ = select.select(list(open_fds), [], [], min(0.1, deadline - now))
+                    for fd in ready:
+                        chunk = os.read(fd, 65536)
+                        if not chunk:
+                            open_fds.discard(fd)
+                            continue
+                        bufs[fd] += chunk
+                        splitters[fd].feed(chunk)
+                if proc.poll() is not None:
+                    if not open_fds:
+                        break
+                    exited_at = exited_at or now
+                    if now - exited_at > _EXIT_GRACE:
+                        break
+                elif not open_fds:
+                    time.sleep(0.02)
+        finally:
+            for s in splitters.values():
+                s.flush()
+            proc.stdout.close()
+            proc.stderr.close()
+        return Result(proc.wait(), bytes(bufs[out_fd]), bytes(bufs[err_fd]))
+
+    @staticmethod
+    def _kill(proc: subprocess.Popen) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait(timeout=5)
+
+    def _make_docker(self, timeout: float) -> docker.DockerClient:
+        mode = self._root_mode()
+        if mode == "direct" or os.access(DOCKER_SOCKET, os.R_OK | os.W_OK):
+            return dockerssh.unix_client(DOCKER_SOCKET, timeout=timeout)
+        argv, prefix = self._wrap(["docker", "system", "dial-stdio"], True)
+        return dockerssh.client_over(
+            lambda t: dockerssh.ProcessStream(argv, prefix, t), timeout=timeout
+        )
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def connect(
+    conn: Connection,
+    secrets: Secrets,
+    *,
+    cancel: threading.Event | None = None,
+    timeout: float = 10.0,
+    known_hosts: str | None = None,
+) -> Host:
+    if cancel is not None and cancel.is_set():
+        raise Cancelled()
+    if conn.is_local:
+        return LocalHost(conn, secrets, cancel=cancel, timeout=timeout)
+    return SSHHost(conn, secrets, cancel=cancel, timeout=timeout, known_hosts=known_hosts)
