@@ -13,6 +13,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from regwizard.diagnose import clean, explain
 from regwizard.errors import Cancelled, RegwizardError
@@ -28,7 +29,9 @@ from regwizard.events import (
     StepStarted,
 )
 from regwizard.plan import Connection, Plan, Secrets
-from regwizard.steps import STEPS, Ctx, HostEntry, Step
+
+if TYPE_CHECKING:  # steps pull in cryptography and bcrypt: imported when a run starts
+    from regwizard.steps import Ctx, HostEntry, Step
 
 CONNECT_TIMEOUT = 10.0
 
@@ -39,6 +42,8 @@ def _conn_key(c: Connection) -> str:
 
 def host_entries(plan: Plan) -> list[HostEntry]:
     """The machines of a plan, deduplicated: the registry host first, then clients."""
+    from regwizard.steps import HostEntry
+
     entries: dict[str, HostEntry] = {}
     reg = HostEntry(_conn_key(plan.host), plan.host.name, plan.host, is_registry=True)
     entries[reg.key] = reg
@@ -102,6 +107,8 @@ def run(
     dry_run: bool = False,
 ) -> RunResult:
     """Converge the plan step by step, then verify. Stops at the first failure."""
+    from regwizard.steps import STEPS, Ctx
+
     cancel = cancel or threading.Event()
     lock = threading.Lock()
 
