@@ -15,7 +15,10 @@ pytestmark = pytest.mark.lab
 
 def ssh(state, node, argv, user="root", **kw):
     return subprocess.run(
-        [*labmod.lab_ssh(state, node, user), shlex.join(argv)], capture_output=True, timeout=60, **kw
+        [*labmod.lab_ssh(state, node, user), shlex.join(argv)],
+        capture_output=True,
+        timeout=60,
+        **kw,
     )
 
 
