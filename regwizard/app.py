@@ -1,0 +1,246 @@
+"""The Textual UI of regwizard: a wizard over a :class:`~regwizard.backend.Backend`.
+
+The app only holds UI state (:class:`WizardState`) and moves between screens.
+All work on hosts happens in the backend, called from thread workers; threads
+talk back to the UI through ``post_message`` only.
+
+Usage (the CLI)::
+
+    app = RegwizardApp(backend=EngineBackend(), plan=plan, plan_path=path, start_at="review")
+    code = app.run()          # also in app.return_code
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from textual.app import App
+from textual.binding import Binding
+from textual.dom import DOMNode
+from textual.screen import Screen
+from textual.widgets import Checkbox, Input, TextArea
+
+import regwizard.assets
+from regwizard.backend import Backend
+from regwizard.events import HostFacts, RunResult
+from regwizard.plan import Plan, Secrets
+
+#: Exit codes of the app (``App.return_code`` and the value ``run()`` returns).
+EXIT_VERIFIED = 0  # the registry was set up and proven to work
+EXIT_NOT_VERIFIED = 1  # a run finished but failed or could not prove the registry works
+EXIT_ABORTED = 2  # quit before a run finished
+
+StartAt = Literal["welcome", "review"]
+
+CSS_FILE = Path(regwizard.assets.__file__).with_name("regwizard.tcss")
+
+#: Wizard order; "welcome" is the entry, "run"/"results" are created fresh each time.
+FORM_STEPS = ("hosts", "certificate", "storage", "review")
+STEP_TITLES = {
+    "welcome": "Welcome",
+    "hosts": "Hosts",
+    "certificate": "Certificate",
+    "storage": "Storage & users",
+    "review": "Review",
+    "run": "Run",
+    "results": "Results",
+}
+
+
+@dataclass
+class WizardState:
+    """Everything the wizard knows. Secrets stay in memory, never in the plan."""
+
+    plan: Plan = field(default_factory=Plan)
+    secrets: Secrets = field(default_factory=Secrets)
+    plan_path: Path | None = None
+    from_file: bool = False  # the plan was loaded (its users' passwords are unknown)
+    host_facts: HostFacts | None = None  # last successful "Test connection" of the registry host
+    client_facts: dict[str, HostFacts] = field(default_factory=dict)  # by client address
+    result: RunResult | None = None
+    running: bool = False
+    run_cancel: threading.Event | None = None  # set to stop the current run
+
+    @property
+    def verified(self) -> bool:
+        r = self.result
+        return bool(r and r.ok and not r.dry_run and r.verification and r.verification.ok)
+
+    @property
+    def exit_code(self) -> int:
+        if self.verified:
+            return EXIT_VERIFIED
+        return EXIT_NOT_VERIFIED if self.result is not None else EXIT_ABORTED
+
+
+class RegwizardApp(App[int]):
+    """Set up a private Docker registry over SSH, and prove it works."""
+
+    TITLE = "regwizard"
+    SUB_TITLE = "private Docker registry, set up and proven"
+    CSS_PATH = CSS_FILE
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit regwizard"),
+    ]
+
+    def __init__(
+        self,
+        backend: Backend,
+        plan: Plan | None = None,
+        plan_path: str | os.PathLike[str] | None = None,
+        start_at: StartAt = "welcome",
+        *,
+        secrets: Secrets | None = None,
+        cursor_blink: bool = True,
+        ascii_borders: bool | None = None,
+    ) -> None:
+        """
+        Args:
+            backend: the engine (``EngineBackend()``) or a test fake.
+            plan: a plan to start from (e.g. loaded by the CLI); default: a new plan.
+            plan_path: where that plan came from / should be saved by default.
+            start_at: "welcome" (new setup) or "review" (a plan from a file).
+            secrets: passwords / accepted host keys known up front (kept in memory only).
+            cursor_blink: False freezes every Input/TextArea cursor (snapshot tests).
+            ascii_borders: force the ASCII border fallback; default: on when TERM=linux.
+        """
+        super().__init__()
+        if start_at not in ("welcome", "review"):
+            raise ValueError(f"start_at must be 'welcome' or 'review', not {start_at!r}")
+        self.backend = backend
+        self.state = WizardState(
+            plan=plan if plan is not None else Plan(),
+            secrets=secrets if secrets is not None else Secrets(),
+            plan_path=Path(plan_path) if plan_path else None,
+            from_file=plan is not None,
+        )
+        self.start_at: StartAt = start_at
+        self.cursor_blink = cursor_blink
+        self.ascii_borders = (
+            os.environ.get("TERM", "") == "linux" if ascii_borders is None else ascii_borders
+        )
+        self._quit_dialog_open = False
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        if self.ascii_borders:
+            self.add_class("-ascii")
+        if self.start_at == "review":
+            self.goto("review")
+        else:
+            self.goto("welcome")
+
+    def freeze_widgets(self, root: DOMNode) -> None:
+        """Apply app-wide widget preferences under ``root``: cursor blink, ASCII glyphs."""
+        if not self.cursor_blink:
+            for widget in root.query(Input):
+                widget.cursor_blink = False
+            for area in root.query(TextArea):
+                area.cursor_blink = False
+        if self.ascii_borders:
+            for box in root.query(Checkbox):
+                box.BUTTON_LEFT = "["
+                box.BUTTON_RIGHT = "]"
+                box.refresh()
+
+    # -- navigation ----------------------------------------------------------------
+
+    def _make_screen(self, name: str) -> Screen:
+        from regwizard.screens.certificate import CertificateScreen
+        from regwizard.screens.hosts import HostsScreen
+        from regwizard.screens.results import ResultsScreen
+        from regwizard.screens.review import ReviewScreen
+        from regwizard.screens.run import RunScreen
+        from regwizard.screens.storage import StorageScreen
+        from regwizard.screens.welcome import WelcomeScreen
+
+        factories = {
+            "welcome": WelcomeScreen,
+            "hosts": HostsScreen,
+            "certificate": CertificateScreen,
+            "storage": StorageScreen,
+            "review": ReviewScreen,
+            "run": RunScreen,
+            "results": ResultsScreen,
+        }
+        return factories[name]()
+
+    def goto(self, name: str) -> None:
+        """Show wizard step ``name``.
+
+        Form screens are installed once and kept, so going Back and forth keeps
+        every value exactly as typed (even an invalid one). Run and Results are
+        created fresh each time.
+        """
+        if name in STEP_TITLES and name not in ("run", "results"):
+            if not self.is_screen_installed(name):
+                self.install_screen(self._make_screen(name), name)
+            target: Screen | str = name
+        else:
+            target = self._make_screen(name)
+        if len(self.screen_stack) <= 1:
+            self.push_screen(target)
+        else:
+            self.switch_screen(target)
+
+    def reset_forms(self) -> None:
+        """Forget the form screens (after loading another plan): they rebuild from it."""
+        for name in ("hosts", "certificate", "storage", "review"):
+            if self.is_screen_installed(name) and not any(
+                s is self.get_screen(name) for s in self.screen_stack
+            ):
+                self.uninstall_screen(name)
+
+    def load_plan_into_state(self, plan: Plan, path: Path | None) -> None:
+        self.state.plan = plan
+        self.state.plan_path = path
+        self.state.from_file = True
+        self.state.secrets.verify_password = ""
+        self.state.host_facts = None
+        self.state.client_facts.clear()
+        self.state.result = None
+        self.reset_forms()
+
+    # -- quitting --------------------------------------------------------------------
+
+    def finish(self, code: int | None = None) -> None:
+        """Exit with ``code`` (default: from the state: 0 only when verified)."""
+        code = self.state.exit_code if code is None else code
+        if self.state.run_cancel is not None:
+            self.state.run_cancel.set()
+        self.exit(result=code, return_code=code)
+
+    async def action_quit(self) -> None:
+        """Ctrl+Q: quit now, or ask first while a run is in progress."""
+        if not self.state.running:
+            self.finish()
+            return
+        if self._quit_dialog_open:
+            return
+        from regwizard.screens.dialogs import ConfirmDialog
+
+        self._quit_dialog_open = True
+
+        def answered(yes: bool | None) -> None:
+            self._quit_dialog_open = False
+            if yes:
+                self.finish()
+
+        self.push_screen(
+            ConfirmDialog(
+                "Quit while a run is in progress?",
+                "The current step is asked to stop at a safe point; completed steps are kept "
+                "and a later run picks up from there.",
+                yes_label="Stop and quit",
+                no_label="Keep running",
+                danger=True,
+            ),
+            answered,
+        )

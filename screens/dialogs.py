@@ -1,0 +1,478 @@
+"""Modal dialogs. Each returns its answer through ``dismiss()``; Esc cancels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from regwizard.htpasswd import check_new_password, generate_password
+from regwizard.plan import (
+    Connection,
+    check_address,
+    check_label,
+    check_port,
+    check_ssh_user,
+    check_username,
+)
+from regwizard.screens.base import form_field, show_field_error
+
+AUTH_OPTIONS = [("SSH key file", "key"), ("SSH agent", "agent"), ("Password", "password")]
+
+
+T = TypeVar("T")
+
+
+class Dialog(ModalScreen[T]):
+    """Base: a centred box, Esc = cancel, app widget preferences applied."""
+
+    DEFAULT_CLASSES = "dialog"
+    AUTO_FOCUS = "Input, Select, Checkbox, Button"
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def on_mount(self) -> None:
+        freeze = getattr(self.app, "freeze_widgets", None)
+        if freeze is not None:
+            freeze(self)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def _buttons(*buttons: Button) -> Horizontal:
+    return Horizontal(*buttons, classes="dialog-buttons")
+
+
+class ConfirmDialog(Dialog[bool]):
+    """Yes / No. The safe answer (No) has the focus."""
+
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        *,
+        yes_label: str = "Yes",
+        no_label: str = "No",
+        danger: bool = False,
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.yes_label = yes_label
+        self.no_label = no_label
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            yield Static(self.message, classes="dialog-text", markup=False)
+            yield _buttons(
+                Button(self.yes_label, id="yes", variant="error" if self.danger else "primary"),
+                Button(self.no_label, id="no"),
+            )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed, "#yes")
+    def yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def no(self) -> None:
+        self.dismiss(False)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class HostKeyDialog(Dialog[bool]):
+    """An unknown SSH host key: show it and let the person decide."""
+
+    def __init__(self, host: str, fingerprint: str, key_type: str) -> None:
+        super().__init__()
+        self.host = host
+        self.fingerprint = fingerprint
+        self.key_type = key_type
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box -warning"):
+            yield Label("Unknown SSH host key", classes="dialog-title")
+            yield Static(
+                f"regwizard has never seen {self.host} before. Make sure this is the right "
+                "machine before trusting it.",
+                classes="dialog-text",
+                markup=False,
+            )
+            with Vertical(id="hostkey-facts"):
+                yield Label(f"Host         {self.host}", markup=False)
+                yield Label(f"Key type     {self.key_type}", markup=False)
+                yield Label(f"Fingerprint  {self.fingerprint}", id="fingerprint", markup=False)
+            yield Static(
+                "To check, run on the host itself: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub",
+                classes="dialog-hint",
+                markup=False,
+            )
+            yield _buttons(
+                Button("Trust this key", id="trust", variant="warning"),
+                Button("Cancel", id="cancel"),
+            )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed, "#trust")
+    def trust(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(False)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class PathDialog(Dialog[str | None]):
+    """Ask for a file path (open or save)."""
+
+    def __init__(
+        self,
+        title: str,
+        default: str = "",
+        *,
+        must_exist: bool = False,
+        message: str = "",
+        ok_label: str = "OK",
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.default = default
+        self.must_exist = must_exist
+        self.message = message
+        self.ok_label = ok_label
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            if self.message:
+                yield Static(self.message, classes="dialog-text", markup=False)
+            yield form_field("Path", Input(self.default, placeholder="a file name", id="path"))
+            yield _buttons(
+                Button(self.ok_label, id="ok", variant="primary"),
+                Button("Cancel", id="cancel"),
+            )
+
+    def _problem(self, value: str) -> str | None:
+        if not value.strip():
+            return "Enter a path"
+        path = Path(value.strip()).expanduser()
+        if self.must_exist and not path.is_file():
+            return f"No such file: {path}"
+        if not self.must_exist and path.is_dir():
+            return f"{path} is a directory; add a file name"
+        return None
+
+    @on(Input.Submitted, "#path")
+    @on(Button.Pressed, "#ok")
+    def ok(self) -> None:
+        value = self.query_one("#path", Input).value
+        problem = self._problem(value)
+        show_field_error(self, "path", problem)
+        if problem is None:
+            self.dismiss(str(Path(value.strip()).expanduser()))
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+
+class PasswordDialog(Dialog[str | None]):
+    """Ask for one password (masked). ``check`` may reject it with a message."""
+
+    def __init__(
+        self,
+        title: str,
+        message: str = "",
+        *,
+        check: Callable[[str], str | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.message = message
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            if self.message:
+                yield Static(self.message, classes="dialog-text", markup=False)
+            yield form_field("Password", Input(password=True, id="password"))
+            yield Static("Kept in memory only: never saved or shown.", classes="dialog-hint")
+            yield _buttons(
+                Button("OK", id="ok", variant="primary"),
+                Button("Cancel", id="cancel"),
+            )
+
+    @on(Input.Submitted, "#password")
+    @on(Button.Pressed, "#ok")
+    def ok(self) -> None:
+        value = self.query_one("#password", Input).value
+        problem = "Enter the password" if not value else (self.check(value) if self.check else None)
+        show_field_error(self, "password", problem)
+        if problem is None:
+            self.dismiss(value)
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ErrorDialog(Dialog[None]):
+    """An error a person can act on: cause, fix, and (scrollable) evidence."""
+
+    def __init__(self, title: str, cause: str, fix: str = "", evidence: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.cause = cause
+        self.fix = fix
+        self.evidence = evidence
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box -error"):
+            yield Label(self.title_text, classes="dialog-title", markup=False)
+            with VerticalScroll(classes="dialog-scroll"):
+                yield Static(self.cause, id="error-cause", classes="dialog-text", markup=False)
+                if self.fix:
+                    yield Static(
+                        f"Fix: {self.fix}", id="error-fix", classes="dialog-text", markup=False
+                    )
+                if self.evidence:
+                    yield Static(
+                        self.evidence, id="error-evidence", classes="evidence", markup=False
+                    )
+            yield _buttons(Button("OK", id="ok", variant="primary"))
+
+    @on(Button.Pressed, "#ok")
+    def ok(self) -> None:
+        self.dismiss(None)
+
+
+class AddUserDialog(Dialog[tuple[str, str] | None]):
+    """A new registry user: name + password (typed twice, or generated and shown once)."""
+
+    def __init__(self, existing: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.existing = set(existing)
+        self._generated = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box"):
+            yield Label("Add a registry user", classes="dialog-title")
+            yield form_field("User name", Input(placeholder="e.g. alice", id="user-name"))
+            yield form_field(
+                "Password",
+                Input(password=True, placeholder="at least 8 characters", id="user-password"),
+            )
+            yield form_field(
+                "Again", Input(password=True, placeholder="type it again", id="user-confirm")
+            )
+            yield Static("", id="generated", markup=False)
+            yield _buttons(
+                Button("Add", id="add", variant="primary"),
+                Button("Generate", id="generate"),
+                Button("Cancel", id="cancel"),
+            )
+
+    def _set_error(self, field: str, message: str | None) -> None:
+        show_field_error(self, field, message)
+
+    def _name_problem(self, name: str) -> str | None:
+        if name in self.existing:
+            return f"User {name} already exists"
+        return check_username(name)
+
+    @on(Input.Changed, "#user-name")
+    def name_changed(self, event: Input.Changed) -> None:
+        self._set_error("user-name", self._name_problem(event.value))
+
+    @on(Input.Changed, "#user-password, #user-confirm")
+    def password_changed(self) -> None:
+        pw = self.query_one("#user-password", Input).value
+        if self._generated and pw != self._generated:
+            self._generated = ""
+            self._show_generated("")
+        self._set_error("user-password", None)
+        self._set_error("user-confirm", None)
+
+    def _show_generated(self, text: str) -> None:
+        box = self.query_one("#generated", Static)
+        box.update(text)
+        box.set_class(bool(text), "-shown")
+
+    @on(Button.Pressed, "#generate")
+    def generate(self) -> None:
+        pw = generate_password()
+        self.query_one("#user-password", Input).value = pw
+        self.query_one("#user-confirm", Input).value = pw
+        self._generated = pw
+        self._show_generated(
+            f"Generated password: {pw}\nCopy it now: it is shown only this once and never saved."
+        )
+        self.query_one("#add", Button).focus()
+
+    @on(Button.Pressed, "#add")
+    def add(self) -> None:
+        name = self.query_one("#user-name", Input).value.strip()
+        pw = self.query_one("#user-password", Input).value
+        confirm = self.query_one("#user-confirm", Input).value
+        name_problem = self._name_problem(name)
+        pw_problem = "Enter a password, or press Generate" if not pw else check_new_password(pw)
+        confirm_problem = "Passwords do not match" if pw and confirm != pw else None
+        self._set_error("user-name", name_problem)
+        self._set_error("user-password", pw_problem)
+        self._set_error("user-confirm", confirm_problem)
+        if name_problem or pw_problem or confirm_problem:
+            return
+        self.dismiss((name, pw))
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "user-confirm":
+            self.add()
+        else:
+            self.focus_next()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)
+
+
+class AddClientDialog(Dialog[tuple[Connection, str, str] | None]):
+    """A client machine that must trust and use the registry.
+
+    Returns ``(connection, ssh_password, sudo_password)`` (passwords may be "").
+    """
+
+    def __init__(self, existing: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.existing = set(existing)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box -wide"):
+            yield Label("Add a client", classes="dialog-title")
+            with VerticalScroll(classes="dialog-scroll", can_focus=False):
+                yield form_field(
+                    "Address", Input(placeholder="IP, host name, or local", id="client-address")
+                )
+                yield form_field("SSH port", Input("22", id="client-port", type="integer"))
+                yield form_field("SSH user", Input("root", id="client-user"))
+                yield form_field(
+                    "Name", Input(placeholder="optional, e.g. node2", id="client-label")
+                )
+                yield form_field(
+                    "Login with",
+                    Select(AUTH_OPTIONS, value="key", allow_blank=False, id="client-auth"),
+                )
+                yield form_field("Key file", Input("~/.ssh/id_ed25519", id="client-key-file"))
+                yield form_field(
+                    "SSH password",
+                    Input(password=True, placeholder="kept in memory only", id="client-password"),
+                )
+                yield form_field("", Checkbox("Use sudo (the user is not root)", id="client-sudo"))
+                yield form_field(
+                    "sudo password",
+                    Input(
+                        password=True, placeholder="kept in memory only", id="client-sudo-password"
+                    ),
+                )
+            yield _buttons(
+                Button("Add", id="add", variant="primary"),
+                Button("Cancel", id="cancel"),
+            )
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self._sync_visibility()
+
+    def _sync_visibility(self) -> None:
+        auth = self.query_one("#client-auth", Select).value
+        for wid, show in (
+            ("client-key-file", auth == "key"),
+            ("client-password", auth == "password"),
+            ("client-sudo-password", self.query_one("#client-sudo", Checkbox).value),
+        ):
+            self.query_one(f"#{wid}-field").display = show
+
+    @on(Select.Changed, "#client-auth")
+    @on(Checkbox.Changed, "#client-sudo")
+    def _changed(self) -> None:
+        self._sync_visibility()
+
+    def _set_error(self, field: str, message: str | None) -> None:
+        show_field_error(self, field, message)
+
+    @on(Button.Pressed, "#add")
+    def add(self) -> None:
+        address = self.query_one("#client-address", Input).value.strip()
+        port_text = self.query_one("#client-port", Input).value.strip()
+        addr_problem = check_address(address)
+        if address in self.existing:
+            addr_problem = f"{address} is already a client"
+        port_problem = None
+        port = 22
+        if address != "local":
+            if not port_text.isdigit():
+                port_problem = "SSH port must be a number, e.g. 22"
+            else:
+                port = int(port_text)
+                port_problem = check_port(port)
+        auth = self.query_one("#client-auth", Select).value
+        sudo = self.query_one("#client-sudo", Checkbox).value
+        user = self.query_one("#client-user", Input).value.strip() or "root"
+        label = self.query_one("#client-label", Input).value.strip()
+        key_file = self.query_one("#client-key-file", Input).value.strip()
+        problems = {
+            "client-address": addr_problem,
+            "client-port": port_problem,
+            "client-user": check_ssh_user(user),
+            "client-label": (f"Name {m}" if (m := check_label(label)) else None),
+            "client-key-file": (
+                "Key file is required for key authentication"
+                if auth == "key" and not key_file and address != "local"
+                else None
+            ),
+        }
+        for field, problem in problems.items():
+            self._set_error(field, problem)
+        if any(problems.values()):
+            return
+        conn = Connection(
+            address=address,
+            port=port,
+            user=user,
+            auth=str(auth),
+            key_file=key_file or "~/.ssh/id_ed25519",
+            sudo=sudo,
+            label=label,
+        )
+        ssh_pw = self.query_one("#client-password", Input).value if auth == "password" else ""
+        sudo_pw = self.query_one("#client-sudo-password", Input).value if sudo else ""
+        self.dismiss((conn, ssh_pw, sudo_pw))
+
+    @on(Input.Submitted)
+    def submitted(self) -> None:
+        self.focus_next()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,467 @@
+"""Step 1: the registry host (how to reach it), the registry's name, and the clients."""
+
+from __future__ import annotations
+
+import threading
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
+from textual.worker import Worker, WorkerState
+
+from regwizard.errors import HostKeyChanged, HostKeyUnknown, RegwizardError
+from regwizard.events import HostFacts
+from regwizard.plan import (
+    Connection,
+    Secrets,
+    check_address,
+    check_domain,
+    check_ip,
+    check_local_path,
+    check_port,
+    check_ssh_user,
+)
+from regwizard.report import format_bytes
+from regwizard.screens.base import FormScreen, cell, form_field, parse_int
+from regwizard.screens.dialogs import AUTH_OPTIONS, AddClientDialog, HostKeyDialog
+from regwizard.screens.validation import integer, named
+
+HOST = "host"  # probe target: the registry host; an int is a client index
+
+
+def describe_facts(facts: HostFacts, conn: Connection, storage: str) -> str:
+    """Plain text lines for a successful probe (no secrets)."""
+    where = "this machine" if conn.is_local else f"{conn.user}@{conn.address}:{conn.port}"
+    lines = [f"✓ Connected to {where}"]
+
+    def row(name: str, value: str) -> None:
+        lines.append(f"  {name:<12} {value}")
+
+    if facts.fingerprint:
+        row("Host key", facts.key_type or "?")
+        row("Fingerprint", facts.fingerprint)
+    system = " ".join(p for p in (facts.os, f"({facts.arch})" if facts.arch else "") if p)
+    row("System", system or "unknown")
+    if facts.docker_version:
+        row("Docker", facts.docker_version)
+    else:
+        row("Docker", "✗ not reachable" + (f": {facts.docker_error}" if facts.docker_error else ""))
+    if facts.free_bytes is not None:
+        row("Free space", f"{format_bytes(facts.free_bytes)} at {storage}")
+    if facts.is_root:
+        priv = "root"
+    elif facts.sudo_ok:
+        priv = "sudo works"
+    else:
+        priv = "✗ neither root nor sudo: regwizard needs one"
+    row("Privilege", priv)
+    return "\n".join(lines)
+
+
+def short_facts(facts: HostFacts) -> str:
+    docker = f"Docker {facts.docker_version}" if facts.docker_version else "✗ no Docker"
+    return f"✓ {facts.os or '?'}, {docker}"
+
+
+def describe_error(error: BaseException) -> str:
+    if isinstance(error, RegwizardError):
+        text = f"✗ {error.cause}"
+        if error.fix:
+            text += f"\n  Fix: {error.fix}"
+        return text
+    return f"✗ Unexpected error: {type(error).__name__}: {error}"
+
+
+class HostsScreen(FormScreen):
+    STEP = "hosts"
+    previous = "welcome"
+    following = "certificate"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clients: list[Connection] = []
+        self._probe_worker: Worker | None = None
+        self._probe_target: str | int = HOST
+        self._probe_conn: Connection | None = None
+        self._probe_cancel = threading.Event()
+        self.checks = {
+            "host-address": named("Address", check_address),
+            "host-port": integer(check_port),
+            "host-user": check_ssh_user,
+            "host-key-file": self._check_key_file,
+            "domain": named("Domain", check_domain),
+            "ip": named("IP", check_ip),
+        }
+        self.labels = {
+            "host-address": "Address",
+            "host-port": "SSH port",
+            "host-user": "SSH user",
+            "host-key-file": "Key file",
+            "domain": "Domain",
+            "ip": "IP address",
+        }
+
+    def _check_key_file(self, value: str) -> str | None:
+        if not value.strip():
+            return "Key file is required for key authentication, e.g. ~/.ssh/id_ed25519"
+        return named("Key file", check_local_path)(value)
+
+    def compose(self) -> ComposeResult:
+        plan = self.state.plan
+        secrets = self.state.secrets
+        host = plan.host
+        reg = plan.registry
+        self.clients = [Connection(**vars(c)) for c in plan.clients]
+        yield from self.compose_steps()
+        with VerticalScroll(id="body", can_focus=False):
+            with Vertical(classes="page"):
+                yield Label("Where should the registry run?", classes="page-title")
+                yield Static(
+                    "regwizard connects over SSH as root (or a sudo user), installs the "
+                    "registry there, and makes each client trust it.",
+                    classes="page-intro",
+                )
+                with Horizontal(classes="columns"):
+                    with Vertical(classes="column"):
+                        yield Label("Registry host", classes="section-title")
+                        yield form_field(
+                            "Address",
+                            Input(
+                                host.address,
+                                placeholder="IP, host name or local",
+                                id="host-address",
+                            ),
+                        )
+                        yield form_field(
+                            "SSH port", Input(str(host.port), id="host-port", type="integer")
+                        )
+                        yield form_field(
+                            "SSH user", Input(host.user, placeholder="root", id="host-user")
+                        )
+                        yield form_field(
+                            "Login with",
+                            Select(
+                                AUTH_OPTIONS, value=host.auth, allow_blank=False, id="host-auth"
+                            ),
+                        )
+                        yield form_field(
+                            "Key file",
+                            Input(
+                                host.key_file, placeholder="~/.ssh/id_ed25519", id="host-key-file"
+                            ),
+                        )
+                        yield form_field(
+                            "SSH password",
+                            Input(
+                                secrets.ssh_passwords.get(host.address, ""),
+                                password=True,
+                                placeholder="kept in memory only",
+                                id="host-password",
+                            ),
+                        )
+                        yield form_field(
+                            "",
+                            Checkbox(
+                                "Use sudo (the SSH user is not root)", host.sudo, id="host-sudo"
+                            ),
+                        )
+                        yield form_field(
+                            "sudo password",
+                            Input(
+                                secrets.sudo_passwords.get(host.address, ""),
+                                password=True,
+                                placeholder="kept in memory only",
+                                id="host-sudo-password",
+                            ),
+                        )
+                        with Horizontal(classes="actions"):
+                            yield Button("Test connection", id="test-host", compact=True)
+                        yield Static(
+                            "Not tested yet.", id="host-facts", classes="facts", markup=False
+                        )
+                    with Vertical(classes="column"):
+                        yield Label("Registry name", classes="section-title")
+                        yield form_field(
+                            "Domain",
+                            Input(reg.domain, placeholder="reg.example.test", id="domain"),
+                        )
+                        yield form_field(
+                            "IP address",
+                            Input(
+                                reg.ip, placeholder="as clients reach it, e.g. 10.0.0.2", id="ip"
+                            ),
+                        )
+                        yield form_field(
+                            "",
+                            Checkbox(
+                                "Manage /etc/hosts (domain → IP on every host)",
+                                reg.manage_hosts_file,
+                                id="manage-hosts",
+                            ),
+                        )
+                        yield Label(
+                            "Clients (machines that push and pull)", classes="section-title"
+                        )
+                        yield DataTable(id="clients", cursor_type="row", zebra_stripes=True)
+                        with Horizontal(classes="actions"):
+                            yield Button("Add client", id="add-client", compact=True)
+                            yield Button("Remove", id="remove-client", compact=True)
+                            yield Button("Test", id="test-client", compact=True)
+                        yield Static("", id="client-facts", classes="facts", markup=False)
+        yield self.compose_nav()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#clients", DataTable)
+        table.add_column("Client", key="name")
+        table.add_column("Address", key="address")
+        table.add_column("Login", key="login")
+        table.add_column("Status", key="status")
+        self._fill_clients()
+        self._sync_visibility()
+        facts = self.state.host_facts
+        if facts is not None:
+            self._show_host_facts(
+                describe_facts(facts, self._connection(), self.state.plan.registry.storage)
+            )
+        self.query_one("#client-facts").display = False
+
+    # -- visibility ------------------------------------------------------------------
+
+    def _sync_visibility(self) -> None:
+        auth = self.query_one("#host-auth", Select).value
+        sudo = self.query_one("#host-sudo", Checkbox).value
+        self.query_one("#host-key-file-field").display = auth == "key"
+        self.query_one("#host-password-field").display = auth == "password"
+        self.query_one("#host-sudo-password-field").display = sudo
+
+    @on(Select.Changed, "#host-auth")
+    @on(Checkbox.Changed, "#host-sudo")
+    def _login_changed(self) -> None:
+        self._sync_visibility()
+        self.check_field("host-key-file")
+
+    # -- clients ---------------------------------------------------------------------
+
+    @staticmethod
+    def _login(conn: Connection) -> str:
+        if conn.is_local:
+            return "-"
+        auth = {"key": "key", "agent": "agent", "password": "password"}.get(conn.auth, conn.auth)
+        return f"{conn.user} ({auth}{', sudo' if conn.sudo else ''})"
+
+    def _fill_clients(self) -> None:
+        table = self.query_one("#clients", DataTable)
+        table.clear()
+        for i, conn in enumerate(self.clients):
+            facts = self.state.client_facts.get(conn.address)
+            status = short_facts(facts) if facts else "not tested"
+            table.add_row(
+                cell(conn.name),
+                cell(conn.address),
+                cell(self._login(conn)),
+                cell(status),
+                key=str(i),
+            )
+
+    def _set_client_status(self, index: int, text: str) -> None:
+        table = self.query_one("#clients", DataTable)
+        try:
+            table.update_cell(str(index), "status", cell(text), update_width=True)
+        except Exception:  # the row went away meanwhile
+            pass
+
+    def _selected_client(self) -> int | None:
+        table = self.query_one("#clients", DataTable)
+        if not self.clients or table.cursor_row < 0:
+            return None
+        return min(table.cursor_row, len(self.clients) - 1)
+
+    @on(Button.Pressed, "#add-client")
+    def add_client(self) -> None:
+        def added(answer: tuple[Connection, str, str] | None) -> None:
+            if answer is None:
+                return
+            conn, ssh_pw, sudo_pw = answer
+            self.clients.append(conn)
+            if ssh_pw:
+                self.state.secrets.ssh_passwords[conn.address] = ssh_pw
+            if sudo_pw:
+                self.state.secrets.sudo_passwords[conn.address] = sudo_pw
+            self._fill_clients()
+            self.query_one("#clients", DataTable).move_cursor(row=len(self.clients) - 1)
+
+        self.app.push_screen(AddClientDialog([c.address for c in self.clients]), added)
+
+    @on(Button.Pressed, "#remove-client")
+    def remove_client(self) -> None:
+        index = self._selected_client()
+        if index is None:
+            self.notify("There is no client to remove.", severity="warning")
+            return
+        del self.clients[index]
+        self._fill_clients()
+
+    @on(Button.Pressed, "#test-client")
+    def test_client(self) -> None:
+        index = self._selected_client()
+        if index is None:
+            self.notify("Add a client first.", severity="warning")
+            return
+        self._start_probe(index)
+
+    # -- probing -----------------------------------------------------------------------
+
+    def _connection(self) -> Connection:
+        """The registry host connection as currently typed."""
+        port = parse_int(self.field_value("host-port"))
+        return Connection(
+            address=self.field_value("host-address").strip(),
+            port=port if port is not None else 22,
+            user=self.field_value("host-user").strip(),
+            auth=str(self.query_one("#host-auth", Select).value),
+            key_file=self.field_value("host-key-file").strip(),
+            sudo=self.query_one("#host-sudo", Checkbox).value,
+            host_key=self.state.plan.host.host_key,
+            label=self.state.plan.host.label,
+        )
+
+    def _save_host_secrets(self, secrets: Secrets, conn: Connection) -> None:
+        pw = self.field_value("host-password")
+        if conn.auth == "password" and pw:
+            secrets.ssh_passwords[conn.address] = pw
+        else:
+            secrets.ssh_passwords.pop(conn.address, None)
+        sudo_pw = self.field_value("host-sudo-password")
+        if conn.sudo and sudo_pw:
+            secrets.sudo_passwords[conn.address] = sudo_pw
+        else:
+            secrets.sudo_passwords.pop(conn.address, None)
+
+    @on(Button.Pressed, "#test-host")
+    def test_host(self) -> None:
+        bad = [
+            self.labels[i]
+            for i in ("host-address", "host-port", "host-user", "host-key-file")
+            if self.check_field(i)
+        ]
+        if bad:
+            self.notify("Please fix: " + ", ".join(bad), title="Cannot test yet", severity="error")
+            return
+        self._save_host_secrets(self.state.secrets, self._connection())
+        self._start_probe(HOST)
+
+    def _start_probe(self, target: str | int) -> None:
+        conn = self._connection() if target == HOST else self.clients[int(target)]
+        self._probe_cancel.set()  # a thread worker cannot be killed: ask the old one to stop
+        self._probe_cancel = threading.Event()
+        self._probe_target = target
+        self._probe_conn = conn
+        where = "this machine" if conn.is_local else f"{conn.user}@{conn.address}:{conn.port}"
+        if target == HOST:
+            self._show_host_facts(f"Connecting to {where} …", "-pending")
+        else:
+            self._set_client_status(int(target), "testing …")
+            self._show_client_facts(f"Connecting to {where} …", "-pending")
+        self._probe_worker = self.probe(
+            conn, self.state.secrets, self.state.plan.registry.storage, self._probe_cancel
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="probe")
+    def probe(
+        self, conn: Connection, secrets: Secrets, storage: str, cancel: threading.Event
+    ) -> HostFacts:
+        return self.wizard.backend.probe(conn, secrets, storage, cancel)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "probe" or worker is not self._probe_worker:
+            return
+        conn = self._probe_conn
+        assert conn is not None
+        target = self._probe_target
+        storage = self.state.plan.registry.storage
+        if event.state == WorkerState.SUCCESS:
+            facts = worker.result
+            assert isinstance(facts, HostFacts)
+            if target == HOST:
+                self.state.host_facts = facts
+                self._show_host_facts(describe_facts(facts, conn, storage), "-ok")
+            else:
+                self.state.client_facts[conn.address] = facts
+                self._set_client_status(int(target), short_facts(facts))
+                self._show_client_facts(describe_facts(facts, conn, storage), "-ok")
+        elif event.state == WorkerState.ERROR:
+            error = worker.error
+            assert error is not None
+            if isinstance(error, HostKeyUnknown):
+                self._ask_host_key(error, target)
+                return
+            text = describe_error(error)
+            if isinstance(error, HostKeyChanged):
+                text = "✗ SSH HOST KEY CHANGED: refusing to connect.\n" + text.removeprefix("✗ ")
+            if target == HOST:
+                self.state.host_facts = None
+                self._show_host_facts(text, "-error")
+            else:
+                self._set_client_status(
+                    int(target), "✗ " + type(error).__name__.removeprefix("Host")
+                )
+                self._show_client_facts(text, "-error")
+
+    def _ask_host_key(self, error: HostKeyUnknown, target: str | int) -> None:
+        pending = "? Unknown host key: waiting for your answer"
+        if target == HOST:
+            self._show_host_facts(pending, "-pending")
+        else:
+            self._show_client_facts(pending, "-pending")
+
+        def answered(trust: bool | None) -> None:
+            if trust:
+                self.state.secrets.accepted_host_keys.add(error.fingerprint)
+                self._start_probe(target)
+            else:
+                text = f"✗ Host key of {error.host} not trusted; not connected."
+                if target == HOST:
+                    self._show_host_facts(text, "-error")
+                else:
+                    self._set_client_status(int(target), "✗ key not trusted")
+                    self._show_client_facts(text, "-error")
+
+        self.app.push_screen(HostKeyDialog(error.host, error.fingerprint, error.key_type), answered)
+
+    def _show_host_facts(self, text: str, kind: str = "") -> None:
+        self._show(self.query_one("#host-facts", Static), text, kind)
+
+    def _show_client_facts(self, text: str, kind: str = "") -> None:
+        self._show(self.query_one("#client-facts", Static), text, kind)
+
+    @staticmethod
+    def _show(widget: Static, text: str, kind: str) -> None:
+        widget.display = True
+        widget.update(text)
+        for cls in ("-ok", "-error", "-pending"):
+            widget.set_class(cls == kind, cls)
+
+    # -- leaving -------------------------------------------------------------------------
+
+    def save(self) -> None:
+        plan = self.state.plan
+        conn = self._connection()
+        old = plan.host
+        if conn.address != old.address:
+            conn.host_key = ""  # a pin belongs to the old address
+            self.state.secrets.ssh_passwords.pop(old.address, None)
+            self.state.secrets.sudo_passwords.pop(old.address, None)
+        facts = self.state.host_facts
+        if facts is not None and facts.address != conn.address:
+            self.state.host_facts = None  # facts of another machine
+        if parse_int(self.field_value("host-port")) is None:
+            conn.port = old.port
+        plan.host = conn
+        self._save_host_secrets(self.state.secrets, conn)
+        plan.registry.domain = self.field_value("domain").strip()
+        plan.registry.ip = self.field_value("ip").strip()
+        plan.registry.manage_hosts_file = self.query_one("#manage-hosts", Checkbox).value
+        plan.clients = [Connection(**vars(c)) for c in self.clients]

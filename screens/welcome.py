@@ -1,0 +1,87 @@
+"""The entry screen: what regwizard does, what it needs, and how to start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, Footer, Label, Static
+
+from regwizard.errors import RegwizardError
+from regwizard.plan import load_plan
+from regwizard.screens.base import WizardScreen
+from regwizard.screens.dialogs import ErrorDialog, PathDialog
+
+INTRO = """\
+regwizard installs registry:2 with TLS and password login on one machine over \
+SSH, makes your other machines trust it, then proves it works: login, anonymous \
+push refused, push and pull of a test image with the same digest."""
+
+NEEDS = """\
+You need:
+  • SSH access to the registry host as root, or as a user with sudo
+  • Docker installed on the registry host and on each client
+  • a name for the registry (e.g. reg.example.test) and its IP address"""
+
+STEPS = """\
+Nothing changes on any machine until you press Run on the Review step; every \
+step there also shows the equivalent shell commands."""
+
+
+class WelcomeScreen(WizardScreen):
+    STEP = "welcome"
+    AUTO_FOCUS = "#new"
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_steps()
+        with VerticalScroll(id="body"):
+            with Vertical(classes="page"):
+                yield Label("Set up a private Docker registry", classes="page-title")
+                yield Static(INTRO, classes="page-intro", markup=False)
+                with Vertical(id="choices"):
+                    with Horizontal(classes="choice"):
+                        yield Button("New setup", id="new", variant="primary")
+                        yield Label("Answer a few questions, review, run.", classes="choice-text")
+                    with Horizontal(classes="choice"):
+                        yield Button("Open a plan file", id="open")
+                        yield Label(
+                            "Start from a saved regwizard-plan.toml.", classes="choice-text"
+                        )
+                    with Horizontal(classes="choice"):
+                        yield Button("Repair a registry", id="repair", disabled=True)
+                        yield Label("coming soon: adopt + doctor", classes="choice-text -muted")
+                yield Static(NEEDS, classes="needs", markup=False)
+                yield Static(STEPS, classes="page-intro", markup=False)
+        with Horizontal(id="nav"):
+            yield Button("Quit", id="quit", variant="error")
+            yield Static(classes="spacer")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#new", Button).focus()
+
+    @on(Button.Pressed, "#new")
+    def new_setup(self) -> None:
+        self.wizard.goto("hosts")
+
+    @on(Button.Pressed, "#open")
+    def open_plan(self) -> None:
+        default = str(self.state.plan_path) if self.state.plan_path else "./regwizard-plan.toml"
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                plan = load_plan(path)
+            except RegwizardError as e:
+                self.app.push_screen(ErrorDialog("Could not open the plan", e.cause, e.fix))
+                return
+            self.wizard.load_plan_into_state(plan, Path(path))
+            self.notify(f"Loaded {path}", title="Plan opened", markup=False)
+            self.wizard.goto("review")
+
+        self.app.push_screen(
+            PathDialog("Open a plan file", default, must_exist=True, ok_label="Open"), chosen
+        )
