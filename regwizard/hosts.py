@@ -585,15 +585,24 @@ class Host:
             raise self._failed(what, res)
         return res.stdout
 
+    # Both writers first receive the whole stdin into a temp file and check its size:
+    # when regwizard dies or the SSH connection drops mid-transfer, `cat` just sees EOF
+    # and exits 0, so without the check a truncated (even empty) file would be committed.
+    _RECEIVE = (
+        'cat > "$t" || { rc=$?; rm -f -- "$t"; exit "$rc"; }\n'
+        'n=$(wc -c < "$t")\n'
+        'if [ "$n" -ne "$want" ]; then rm -f -- "$t"; '
+        'echo "$1: received $n of $want bytes (connection cut?); left unchanged" >&2; exit 1; fi\n'
+    )
+
     def write_file(self, path: str, data: bytes, mode: int = 0o644, *, timeout: float = 60) -> None:
         script = (
             "umask 077\n"
-            'p="$1"\n'
+            'p="$1"; want="$4"\n'
             # a symlink keeps pointing where it did: replace its target, not the link
             'if [ -L "$p" ]; then p=$(readlink -f -- "$p") || exit 1; fi\n'
             'if [ -d "$p" ]; then echo "$1: is a directory" >&2; exit 1; fi\n'
-            't="$p.regwizard-tmp-$2"\n'
-            'cat > "$t" && chmod "$3" -- "$t" && '
+            't="$p.regwizard-tmp-$2"\n' + self._RECEIVE + 'chmod "$3" -- "$t" && '
             '{ [ ! -e "$p" ] || chown --reference="$p" -- "$t" 2>/dev/null || :; } && '
             'mv -f -- "$t" "$p" && exit 0\n'
             "rc=$?\n"
@@ -606,13 +615,31 @@ class Host:
             path,
             os.urandom(6).hex(),
             mode_text,
+            str(len(data)),
             what=f"write {shlex.quote(path)} (mode {mode_text}, atomic)",
             input=data,
             timeout=timeout,
         )
 
     def write_in_place(self, path: str, data: bytes, *, timeout: float = 60) -> None:
-        self._sh('cat > "$1"', path, what=f"cat > {shlex.quote(path)}", input=data, timeout=timeout)
+        # same inode (a bind-mounted /etc/hosts cannot be renamed over); the data is
+        # received completely into a private temp file before the target is touched
+        script = (
+            "umask 077\n"
+            'want="$2"\n'
+            "t=$(mktemp) || exit 1\n" + self._RECEIVE + 'cat -- "$t" > "$1"\n'
+            "rc=$?\n"
+            'rm -f -- "$t"\n'
+            'exit "$rc"\n'
+        )
+        self._sh(
+            script,
+            path,
+            str(len(data)),
+            what=f"cat > {shlex.quote(path)}",
+            input=data,
+            timeout=timeout,
+        )
 
     def makedirs(self, path: str, mode: int = 0o755, *, timeout: float = 60) -> None:
         self.run(["mkdir", "-p", "-m", format(mode & 0o7777, "o"), "--", path], timeout=timeout)
