@@ -1,7 +1,7 @@
 """The seam between the UI and the engine.
 
 The Textual app only talks to a ``Backend``. ``EngineBackend`` is the real one;
-tests pass a fake with the same three methods. Methods block: the UI calls them
+tests pass a fake with the same methods. Methods block: the UI calls them
 from thread workers and receives events through ``emit``.
 """
 
@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from regwizard.events import Event, HostFacts, RunResult
 from regwizard.plan import Connection, Plan, Secrets
+
+if TYPE_CHECKING:  # the doctor is imported only when a repair starts
+    from regwizard.doctor import DoctorReport
 
 Emit = Callable[[Event], None]
 
@@ -38,4 +41,21 @@ class Backend(Protocol):
 
     def shell_commands(self, plan: Plan) -> list[str]:
         """The equivalent shell commands, for the review screen (no secrets)."""
+        ...
+
+    def adopt(
+        self,
+        conn: Connection,
+        secrets: Secrets,
+        container: str | None,
+        cancel: threading.Event,
+    ) -> tuple[Plan, list[str]]:
+        """Read an existing registry (read-only): (plan of the intended setup, notes).
+
+        Raises HostKeyUnknown / HostKeyChanged / RegwizardError / Cancelled.
+        """
+        ...
+
+    def diagnose(self, plan: Plan, secrets: Secrets, cancel: threading.Event) -> DoctorReport:
+        """Check the setup the plan describes, read-only; never raises for what it finds."""
         ...

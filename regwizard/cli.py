@@ -3,6 +3,8 @@
     regwizard                      open the wizard (Welcome)
     regwizard PLAN.toml            open the wizard on Review, pre-filled
     regwizard apply PLAN.toml      run the plan headless and verify it
+    regwizard adopt USER@HOST      read an existing registry, write the plan of its repair
+    regwizard doctor PLAN.toml     check a setup read-only; name each problem and its fix
     regwizard plan new [-o FILE]   write a commented example plan
     regwizard user hash NAME       print a bcrypt line for the plan
     regwizard lab up|down|status   the sandbox lab on this machine (Linux, root)
@@ -47,6 +49,29 @@ def _parser() -> argparse.ArgumentParser:
         help="accept this unknown SSH host key fingerprint (repeatable)",
     )
 
+    ad = sub.add_parser("adopt", help="read an existing registry (read-only) and write its plan")
+    ad.add_argument("target", metavar="HOST", help="[user@]host[:port], e.g. root@10.0.0.2")
+    ad.add_argument("--container", help="the registry container (default: found by image)")
+    ad.add_argument("-o", "--output", help="write the plan here instead of stdout")
+    ad.add_argument("--force", action="store_true", help="overwrite the -o file")
+    ad.add_argument("--port", type=int, help="SSH port (default 22, or the one in HOST)")
+    ad.add_argument("--auth", choices=["key", "agent", "password"], default="key")
+    ad.add_argument("--key-file", default="~/.ssh/id_ed25519", help="SSH private key (auth key)")
+    ad.add_argument("--sudo", action="store_true", help="run commands through sudo")
+    ad.add_argument(
+        "--accept-host-key", action="append", default=[], metavar="SHA256:...",
+        help="accept this unknown SSH host key fingerprint (it is pinned in the plan)",
+    )  # fmt: skip
+
+    dr = sub.add_parser("doctor", help="check a setup read-only; name each problem and its fix")
+    dr.add_argument("plan", help="plan file (TOML)")
+    dr.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
+    dr.add_argument("--password-file", help="verify user's password: also check the login")
+    dr.add_argument(
+        "--accept-host-key", action="append", default=[], metavar="SHA256:...",
+        help="accept this unknown SSH host key fingerprint (repeatable)",
+    )  # fmt: skip
+
     pl = sub.add_parser("plan", help="plan files")
     plsub = pl.add_subparsers(dest="plan_cmd", metavar="ACTION")
     pn = plsub.add_parser("new", help="write a commented example plan")
@@ -77,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.cmd == "apply":
             return _apply(args)
+        if args.cmd == "adopt":
+            from regwizard.adopt import adopt_cli
+
+            return adopt_cli(args)
+        if args.cmd == "doctor":
+            from regwizard.doctor import doctor_cli
+
+            return doctor_cli(args)
         if args.cmd == "plan" and args.plan_cmd == "new":
             return _plan_new(args)
         if args.cmd == "user" and args.user_cmd == "hash":
@@ -199,6 +232,40 @@ def _user_hash(args) -> int:
 
 
 # ---------------------------------------------------------------- apply
+
+
+def read_connection_secrets(plan, secrets) -> None:
+    """SSH and sudo passwords for headless runs: environment, else a prompt on a TTY.
+
+    REGWIZARD_SSH_PASSWORD and REGWIZARD_SUDO_PASSWORD serve every host that needs
+    one; a sudo password defaults to the same user's SSH password.
+    """
+    conns = [plan.host, *plan.clients]
+    for c in conns:
+        if c.is_local:
+            continue
+        who = f"{c.user}@{c.address}"
+        if c.auth == "password" and c.address not in secrets.ssh_passwords:
+            pw = os.environ.get("REGWIZARD_SSH_PASSWORD") or _ask(
+                f"SSH password for {who}: ", "REGWIZARD_SSH_PASSWORD", who
+            )
+            secrets.ssh_passwords[c.address] = pw
+        if c.sudo and c.user != "root" and c.address not in secrets.sudo_passwords:
+            pw = (
+                os.environ.get("REGWIZARD_SUDO_PASSWORD")
+                or secrets.ssh_passwords.get(c.address)
+                or _ask(f"sudo password for {who}: ", "REGWIZARD_SUDO_PASSWORD", who)
+            )
+            secrets.sudo_passwords[c.address] = pw
+
+
+def _ask(prompt: str, env: str, who: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    raise RegwizardError(
+        f"no password for {who}",
+        f"set {env}, or run on a terminal to be asked",
+    )
 
 
 def read_verify_password(password_file: str | None, user: str) -> str:

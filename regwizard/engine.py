@@ -196,15 +196,27 @@ def probe(conn: Connection, secrets: Secrets, storage: str, cancel: threading.Ev
         return facts
 
 
+def _subj_value(v: str) -> str:
+    """Escape a value for openssl's -subj (/K=V/...): backslash, slash and plus."""
+    return v.replace("\\", "\\\\").replace("/", "\\/").replace("+", "\\+")
+
+
 def shell_commands(plan: Plan) -> list[str]:
-    """The tutorial-style shell equivalent of the plan, with SANs (no secrets)."""
+    """The tutorial-style shell equivalent of the plan, with SANs (no secrets).
+
+    Every plan value is shell-quoted: each line runs exactly the command it shows.
+    """
+    import re
+    import shlex
+
     from regwizard.steps import Ctx, _san_text, docker_run_command
 
+    q = shlex.quote
     reg, cert = plan.registry, plan.certificate
     ctx = Ctx(plan, Secrets(), lambda e: None, threading.Event())
     cn = cert.common_name or reg.domain
     subj = "/" + "/".join(
-        f"{k}={v}"
+        f"{k}={_subj_value(v)}"
         for k, v in (
             ("C", cert.country),
             ("ST", cert.state),
@@ -215,26 +227,39 @@ def shell_commands(plan: Plan) -> list[str]:
         )
         if v
     )
+    newkey = (
+        ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        if cert.key == "ecdsa-p256"
+        else ["rsa:" + cert.key.split("-")[1]]
+    )
     out = [f"# on the registry host ({plan.host.name})"]
     if reg.manage_hosts_file and reg.ip:
-        out.append(f"echo '{reg.ip} {reg.domain}' >> /etc/hosts   # on every host")
+        out.append(f"echo {q(f'{reg.ip} {reg.domain}')} >> /etc/hosts   # on every host")
+    openssl = [
+        "openssl", "req", "-x509", "-newkey", *newkey, "-nodes", "-sha256",
+        "-days", str(cert.days), "-keyout", ctx.key_path, "-out", ctx.cert_path,
+        "-subj", subj, "-addext", f"subjectAltName={_san_text(plan)}",
+    ]  # fmt: skip
     out += [
-        f"mkdir -p {ctx.certs_dir} {ctx.auth_dir} {reg.storage}",
-        f"openssl req -x509 -newkey {'ec -pkeyopt ec_paramgen_curve:P-256' if cert.key == 'ecdsa-p256' else 'rsa:' + cert.key.split('-')[1]} "
-        f"-nodes -sha256 -days {cert.days} -keyout {ctx.key_path} -out {ctx.cert_path} "
-        f"-subj '{subj}' -addext 'subjectAltName={_san_text(plan)}'",
-        f"chmod 600 {ctx.key_path}",
+        shlex.join(["mkdir", "-p", ctx.certs_dir, ctx.auth_dir, reg.storage]),
+        shlex.join(openssl),
+        shlex.join(["chmod", "600", ctx.key_path]),
     ]
     for u in plan.users:
-        out.append(f'htpasswd -Bb {ctx.htpasswd_path} {u.name} "$PASSWORD_{u.name.upper()}"')
-    out.append(f"openssl rand -hex 32 > {ctx.secret_path}")
+        var = "PASSWORD_" + re.sub(r"[^A-Z0-9_]", "_", u.name.upper())
+        out.append(f'{shlex.join(["htpasswd", "-Bb", ctx.htpasswd_path, u.name])} "${var}"')
+    out.append(f"openssl rand -hex 32 > {q(ctx.secret_path)}")
     out.append(docker_run_command(ctx))
     out.append(f"# on every Docker host ({', '.join(c.name for c in plan.clients)})")
     trust = ctx.ca_path if cert.mode == "local-ca" else ctx.cert_path
-    out.append(f"mkdir -p {ctx.trust_dir} && scp REGISTRY:{trust} {ctx.trust_dir}/ca.crt")
+    out.append(
+        f"{shlex.join(['mkdir', '-p', ctx.trust_dir])} && "
+        f"{shlex.join(['scp', f'REGISTRY:{trust}', f'{ctx.trust_dir}/ca.crt'])}"
+    )
     out.append("# from the first client")
-    out.append(f"docker login {reg.address} -u {plan.verify.user}")
-    out.append(f"docker tag IMAGE {reg.address}/IMAGE && docker push {reg.address}/IMAGE")
+    out.append(shlex.join(["docker", "login", reg.address, "-u", plan.verify_user]))
+    ref = f"{reg.address}/IMAGE"
+    out.append(f"docker tag IMAGE {q(ref)} && docker push {q(ref)}")
     return out
 
 
@@ -249,6 +274,16 @@ class EngineBackend:
 
     def shell_commands(self, plan):
         return shell_commands(plan)
+
+    def adopt(self, conn, secrets, container, cancel):
+        from regwizard.adopt import adopt
+
+        return adopt(conn, secrets, container, cancel=cancel, timeout=CONNECT_TIMEOUT)
+
+    def diagnose(self, plan, secrets, cancel):
+        from regwizard.doctor import diagnose
+
+        return diagnose(plan, secrets, cancel=cancel)
 
 
 # ---------------------------------------------------------------- CLI
@@ -296,13 +331,14 @@ def result_json(result: RunResult) -> dict:
 
 
 def apply_cli(args) -> int:
-    from regwizard.cli import read_verify_password
+    from regwizard.cli import read_connection_secrets, read_verify_password
     from regwizard.plan import load_plan
 
     plan = load_plan(args.plan)
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
+    read_connection_secrets(plan, secrets)
     if not args.dry_run:
-        secrets.verify_password = read_verify_password(args.password_file, plan.verify.user)
+        secrets.verify_password = read_verify_password(args.password_file, plan.verify_user)
     if args.dry_run:
         print("dry run: nothing will be changed", file=sys.stderr)
     result = run(plan, secrets, emit=_stderr_printer(), dry_run=args.dry_run)

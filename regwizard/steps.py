@@ -34,6 +34,7 @@ LABEL_HASH = "io.regwizard.config-hash"
 LABEL_MANAGED = "io.regwizard.managed"
 PROBE_REPO = "regwizard/probe"
 DOCKER_TIMEOUT = 60
+HOSTS_CACHE_SECONDS = 5.2  # dockerd's resolver caches /etc/hosts for 5 s
 
 
 class StepError(RegwizardError):
@@ -73,6 +74,7 @@ class Ctx:
     trust_pem: bytes = b""
     cert_changed: bool = False
     verification: Verification | None = None
+    hosts_changed_at: float = 0.0  # monotonic time of the last /etc/hosts write
 
     @property
     def registry(self) -> HostEntry:
@@ -170,6 +172,12 @@ def _backup(host, path: str, ctx: Ctx, step: str, e: HostEntry) -> None:
 # ---------------------------------------------------------------- 1. preflight
 
 
+def _publishes(container, port: int) -> bool:
+    """Whether a container publishes ``port`` on the host."""
+    ports = (container.attrs.get("HostConfig") or {}).get("PortBindings") or {}
+    return any(str(b.get("HostPort")) == str(port) for bs in ports.values() for b in bs or [])
+
+
 class Preflight(Step):
     name = "preflight"
     title = "Preflight"
@@ -216,17 +224,33 @@ class Preflight(Step):
                             f"{e.label}: port {reg.port} is held by container {c.name!r}",
                             f"stop it (docker stop {c.name}) or choose another port in the plan",
                         )
-        # a non-container process listening on the port
+        # a non-container process listening on the port (ours only excuses it when our
+        # container publishes this very port: docker-proxy is then the listener)
         r = e.host.run(["sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null"], check=False)
         hexport = f":{reg.port:04X}"
-        ours = any(c.name == reg.container for c in client.containers.list())
+        ours = any(
+            c.name == reg.container and _publishes(c, reg.port) for c in client.containers.list()
+        )
         for line in r.stdout.decode(errors="replace").splitlines()[1:]:
             parts = line.split()
             if len(parts) > 3 and parts[1].endswith(hexport) and parts[3] == "0A" and not ours:
                 raise StepError(
-                    f"{e.label}: port {reg.port} is already in use by another process",
+                    f"{e.label}: port {reg.port} is already in use by "
+                    f"{self._port_holder(e, reg.port) or 'another process'}",
                     f"stop it (ss -ltnp 'sport = :{reg.port}') or choose another port in the plan",
                 )
+
+    @staticmethod
+    def _port_holder(e: HostEntry, port: int) -> str:
+        """``process NAME (pid N)`` listening on the port, from ss -ltnp; "" if unknown."""
+        import re
+
+        try:
+            r = e.host.run(["ss", "-ltnp", f"sport = :{port}"], check=False, timeout=15)
+        except RegwizardError:
+            return ""
+        m = re.search(r'users:\(\("([^"]+)",pid=(\d+)', r.stdout.decode(errors="replace"))
+        return f"process {m.group(1)!r} (pid {m.group(2)})" if m else ""
 
     def _check_space(self, ctx: Ctx, e: HostEntry) -> None:
         free = e.host.free_bytes(ctx.plan.registry.storage)
@@ -291,6 +315,7 @@ class HostsFile(Step):
         _backup(e.host, "/etc/hosts", ctx, self.name, e)
         # in place: /etc/hosts is often a bind mount, where rename fails (EBUSY)
         e.host.write_in_place("/etc/hosts", ("\n".join(lines) + "\n").encode())
+        ctx.hosts_changed_at = time.monotonic()
         return f"{reg.domain} -> {reg.ip}"
 
 
@@ -457,24 +482,60 @@ class Trust(Step):
             raise StepError("no certificate to trust yet", "run the certificate step first")
         path = f"{ctx.trust_dir}/ca.crt"
         have = e.host.read_file(path)
-        if have == ctx.trust_pem:
+        stray = stray_certs_d_files(e.host, ctx.trust_dir)
+        if have == ctx.trust_pem and not stray:
             return Finding(False, f"{path} is current")
-        why = "missing" if have is None else "differs"
-        return Finding(
-            True,
-            f"{path} {why}",
-            (
+        cmds: tuple[str, ...] = ()
+        why = []
+        if have != ctx.trust_pem:
+            why.append(f"{path} {'missing' if have is None else 'differs'}")
+            cmds = (
                 _q("mkdir", "-p", ctx.trust_dir),
-                f"scp <registry>:{ctx.ca_path if ctx.plan.certificate.mode == 'local-ca' else ctx.cert_path} {path}",
-            ),
-        )
+                _q("scp", f"REGISTRY:{ctx.ca_path if ctx.plan.certificate.mode == 'local-ca' else ctx.cert_path}", path),
+            )  # fmt: skip
+        for name, err in stray:
+            why.append(f"{name} breaks the directory ({err})")
+            cmds += (_q("mv", f"{ctx.trust_dir}/{name}", f"{ctx.trust_dir}/{name}.bak"),)
+        return Finding(True, "; ".join(why), cmds, {"write": have != ctx.trust_pem, "stray": stray})
 
     def apply(self, ctx: Ctx, e: HostEntry, f: Finding) -> str:
         path = f"{ctx.trust_dir}/ca.crt"
+        done = []
         e.host.makedirs(ctx.trust_dir, 0o755)
-        _backup(e.host, path, ctx, self.name, e)
-        e.host.write_file(path, ctx.trust_pem, 0o644)
-        return f"wrote {path} (read per connection: no Docker restart)"
+        if f.data.get("write", True):
+            _backup(e.host, path, ctx, self.name, e)
+            e.host.write_file(path, ctx.trust_pem, 0o644)
+            done.append(f"wrote {path} (read per connection: no Docker restart)")
+        for name, _err in f.data.get("stray", []):
+            stray = f"{ctx.trust_dir}/{name}"
+            _backup(e.host, stray, ctx, self.name, e)  # NAME.bak-DATE: Docker ignores it
+            e.host.run(["rm", "-f", "--", stray])
+            done.append(f"moved {name} aside (a CA file must end in .crt)")
+        return "; ".join(done)
+
+
+def stray_certs_d_files(host, trust_dir: str) -> list[tuple[str, str]]:
+    """Files in a certs.d directory that make Docker refuse it: (name, Docker's error).
+
+    Docker reads ``*.crt`` as CAs and ``*.cert`` + ``*.key`` as a client certificate
+    pair; a ``.cert`` without its ``.key`` (a CA saved as ca.cert) or the reverse fails
+    every connection to that registry.
+    """
+    r = host.run(
+        ["sh", "-c", 'cd -- "$1" 2>/dev/null && ls -1A', "sh", trust_dir], check=False, timeout=30
+    )
+    names = set(r.stdout.decode(errors="replace").split("\n")) - {""}
+    out = []
+    for n in sorted(names):
+        if n.endswith(".cert") and n[: -len(".cert")] + ".key" not in names:
+            key = n[: -len(".cert")] + ".key"
+            out.append(
+                (n, f"missing key {key} for client certificate {n}. "
+                    "CA certificates must use the extension .crt")
+            )  # fmt: skip
+        elif n.endswith(".key") and n[: -len(".key")] + ".cert" not in names:
+            out.append((n, f"missing client certificate {n[: -len('.key')]}.cert for key {n}"))
+    return out
 
 
 # ---------------------------------------------------------------- 5. htpasswd
@@ -693,19 +754,42 @@ class Container(Step):
             why = (
                 "not made by regwizard" if LABEL_MANAGED not in labels else "configuration differs"
             )
-            return Finding(True, f"recreate {c.name}: {why}", cmds, {"action": "recreate"})
+            data: dict = {"action": "recreate"}
+            detail = f"recreate {c.name}: {why}"
+            mig = _data_migration(ctx, e, c)
+            if mig:
+                data["migrate"] = mig
+                detail += (
+                    f"; first copy its images from {mig['what']} to {ctx.plan.registry.storage}"
+                )
+                cmds = (mig["command"], *cmds)
+            return Finding(True, detail, cmds, data)
         c.reload()
+        policy = ((c.attrs.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no"
+        fix_policy = policy != "always"
+        pol_cmd = (_q("docker", "update", "--restart=always", c.name),) if fix_policy else ()
+        pol_text = f"; restart policy {policy} -> always" if fix_policy else ""
+        if c.status == "restarting":
+            return Finding(
+                True, f"restart {c.name}: it is crash-looping{pol_text}",
+                (*pol_cmd, _q("docker", "restart", c.name)), {"action": "restart", "policy": fix_policy},
+            )  # fmt: skip
         if c.status != "running":
             return Finding(
                 True,
-                f"start {c.name} (it is {c.status})",
-                (_q("docker", "start", c.name),),
-                {"action": "start"},
+                f"start {c.name} (it is {c.status}){pol_text}",
+                (*pol_cmd, _q("docker", "start", c.name)),
+                {"action": "start", "policy": fix_policy},
             )
         if ctx.cert_changed:
             return Finding(
-                True, "restart: the certificate changed (TLS is loaded at start)",
-                (_q("docker", "restart", c.name),), {"action": "restart"},
+                True, f"restart: the certificate changed (TLS is loaded at start){pol_text}",
+                (*pol_cmd, _q("docker", "restart", c.name)), {"action": "restart", "policy": fix_policy},
+            )  # fmt: skip
+        if fix_policy:
+            return Finding(
+                True, f"restart policy of {c.name} is {policy}: set always (survives reboots)",
+                pol_cmd, {"action": "policy", "policy": True},
             )  # fmt: skip
         return Finding(False, f"{c.name} running as planned")
 
@@ -715,20 +799,39 @@ class Container(Step):
         client = e.host.docker(120)
         name = ctx.plan.registry.container
         action = f.data["action"]
-        if action in ("start", "restart"):
+        if action in ("start", "restart", "policy"):
             c = client.containers.get(name)
-            (c.start if action == "start" else c.restart)()
-            ctx.cert_changed = False  # the running process now holds the new certificate
-            return f"{action}ed {name}"
+            done = []
+            if f.data.get("policy"):
+                c.update(restart_policy={"Name": "always", "MaximumRetryCount": 0})
+                done.append("set restart policy always")
+            if action != "policy":
+                (c.start if action == "start" else c.restart)()
+                ctx.cert_changed = False  # the running process now holds the new certificate
+                done.append(f"{action}ed {name}")
+            return "; ".join(done)
         secret = self._secret(ctx, e, create=True)
         want = desired_container(ctx, secret)
+        kept = ""
         if action == "recreate":
             try:
                 old = client.containers.get(name)
+            except docker.errors.NotFound:
+                old = None
+            if old is not None:
+                mig = f.data.get("migrate")
+                if mig:
+                    _migrate_data(ctx, e, old, mig)
                 ctx.log(self.name, e, f"removing old container {name} (its volumes are kept)")
                 old.remove(force=True, v=False)  # never delete data volumes
-            except docker.errors.NotFound:
-                pass
+                if mig and mig.get("volume"):
+                    kept = mig["volume"]
+                    ctx.log(
+                        self.name,
+                        e,
+                        f"kept the old volume {kept}: nothing was deleted; remove it yourself "
+                        f"once satisfied (docker volume rm {kept})",
+                    )
         try:
             c = client.containers.run(
                 want["image"],
@@ -758,7 +861,89 @@ class Container(Step):
                 "see its last log lines",
                 clean(logs),
             )
+        if f.data.get("migrate"):
+            return f"{action}d {name}; images copied from {f.data['migrate']['what']}" + (
+                f" (old volume {kept[:12]} kept)" if kept else ""
+            )
         return f"{action}d {name}"
+
+
+def _data_migration(ctx: Ctx, e: HostEntry, c) -> dict | None:
+    """Where an existing container keeps its images, when that is not the plan's storage.
+
+    The tutorial's ``-e STORAGE_PATH`` (a v1 setting) leaves them in an anonymous volume
+    at /var/lib/registry; others bind another host dir, or nothing (the writable layer).
+    Returns None when there is nothing to copy.
+    """
+    from regwizard.adopt import data_mount, is_anonymous_volume
+
+    root, src, m = data_mount(c.attrs)
+    dst = ctx.plan.registry.storage.rstrip("/")
+    if m is None:
+        return {
+            "kind": "layer",
+            "root": root,
+            "what": f"{c.name}'s writable layer ({root})",
+            "command": _q("docker", "cp", f"{c.name}:{root}/.", f"{dst}/"),
+        }
+    if not src or src.rstrip("/") == dst:
+        return None
+    has_data = e.host.run(["test", "-d", f"{src}/docker"], check=False, timeout=30).rc == 0
+    if not has_data:
+        return None
+    vol = m.get("Name", "") if m.get("Type") == "volume" else ""
+    if vol:
+        what = f"{'anonymous ' if is_anonymous_volume(m) else ''}volume {vol[:12]} ({src})"
+    else:
+        what = src
+    return {
+        "kind": m.get("Type", ""),
+        "root": root,
+        "source": src,
+        "volume": vol,
+        "what": what,
+        "command": _q("cp", "-a", f"{src}/.", f"{dst}/"),
+    }
+
+
+def _migrate_data(ctx: Ctx, e: HostEntry, old, mig: dict) -> None:
+    """Copy the old container's images into the plan's storage; never delete the source.
+
+    The old container is stopped first (no upload in flight) and started again when the
+    copy fails. Tags already in the destination are backed up, then the old registry's
+    win: it is the one clients used.
+    """
+    h, dst = e.host, ctx.plan.registry.storage.rstrip("/")
+    h.makedirs(dst, 0o755)
+    old.reload()
+    was_running = old.status in ("running", "restarting")
+    if was_running:
+        ctx.log("container", e, f"stopping {old.name} so its images do not change while copied")
+        old.stop(timeout=15)
+    try:
+        repos = f"{dst}/docker/registry/v2/repositories"
+        if h.exists(repos):
+            _backup(h, repos, ctx, "container", e)
+        ctx.log("container", e, f"copying images from {mig['what']} to {dst}")
+        if mig["kind"] == "layer":
+            argv = ["docker", "cp", f"{old.name}:{mig['root']}/.", f"{dst}/"]
+            r = h.run(argv, timeout=3600, check=False)
+            err = r.stderr.decode(errors="replace")
+            if r.rc != 0 and "could not find the file" not in err.lower():
+                raise StepError(
+                    f"copying the images out of {old.name} failed: {clean(err, 200)}",
+                    "check free space in the storage path, then rerun",
+                    clean(err),
+                )
+        else:
+            h.run(["cp", "-a", "--", f"{mig['source']}/.", f"{dst}/"], timeout=3600)
+    except BaseException:
+        if was_running:
+            try:
+                old.start()
+            except Exception:  # noqa: BLE001 - the copy error is the one to report
+                pass
+        raise
 
 
 # ---------------------------------------------------------------- 9. health
@@ -883,7 +1068,8 @@ class Verify(Step):
     def _commands(self, ctx: Ctx) -> str:
         addr = ctx.plan.registry.address
         ref = f"{addr}/{PROBE_REPO}:verify"
-        return f"docker login {addr} -u {ctx.plan.verify.user} && docker push {ref} && docker pull {ref}"
+        login = _q("docker", "login", addr, "-u", ctx.plan.verify_user)
+        return f"{login} && {_q('docker', 'push', ref)} && {_q('docker', 'pull', ref)}"
 
     def verify(self, ctx: Ctx, e: HostEntry) -> None:
         pass
@@ -893,26 +1079,42 @@ class Verify(Step):
         import docker.errors
 
         plan, reg = ctx.plan, ctx.plan.registry
-        user, password = plan.verify.user, ctx.secrets.verify_password
+        user, password = plan.verify_user, ctx.secrets.verify_password
+        # dockerd (Go's resolver) re-reads /etc/hosts at most every 5 s: checked here, a
+        # name added to it kept failing with "no such host" for 5 s
+        wait = ctx.hosts_changed_at + HOSTS_CACHE_SECONDS - time.monotonic()
+        if ctx.hosts_changed_at and wait > 0:
+            ctx.log(self.name, e, f"waiting {wait:.1f}s: Docker re-reads /etc/hosts every 5 s")
+            if ctx.cancel.wait(wait):
+                raise Cancelled()
         v = Verification(user=user)
         ctx.verification = v
         ref = f"{reg.address}/{PROBE_REPO}:verify"
         v.image_ref = ref
         client = e.host.docker(300)
         api = client.api
-        # a tiny probe image, built locally on the client: FROM scratch, no pull
-        # constant content: the same digest every run, so a rerun leaves the
-        # registry and the clients as they were (no pile of dangling probes)
-        run_id = "v1"
-        for item in api.build(
-            fileobj=_probe_context(run_id), custom_context=True, tag=ref, rm=True, decode=True
-        ):
-            if "error" in item or "errorDetail" in item:
-                raise StepError(
-                    f"building the probe image on {e.label} failed: {clean(str(item.get('error')))}",
-                    "check that Docker on this client can build images (docker build)",
-                )
-        ctx.log(self.name, e, f"built probe image {ref}")
+        # A tiny probe image, built locally on the client (FROM scratch, no pull).
+        # The builder stamps a creation time, so a rebuilt probe has a new digest:
+        # reuse the one the last verification pulled, and a rerun then pushes the
+        # same manifest, leaving registry and clients as they were.
+        try:
+            client.images.get(ref)
+            have_probe = True
+        except docker.errors.ImageNotFound:
+            have_probe = False
+        if have_probe:
+            ctx.log(self.name, e, f"reusing probe image {ref}")
+        else:
+            for item in api.build(
+                fileobj=_probe_context("v1"), custom_context=True, tag=ref, rm=True, decode=True
+            ):
+                if "error" in item or "errorDetail" in item:
+                    raise StepError(
+                        f"building the probe image on {e.label} failed: "
+                        f"{clean(str(item.get('error')))}",
+                        "check that Docker on this client can build images (docker build)",
+                    )
+            ctx.log(self.name, e, f"built probe image {ref}")
         # 1. anonymous push must be refused (no credentials at all)
         saved = api._auth_configs
         api._auth_configs = docker.auth.AuthConfig({})

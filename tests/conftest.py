@@ -6,6 +6,13 @@ import os
 import sys
 
 import pytest
+from hypothesis import settings
+
+# CI replays the same examples every run: a property failure there is real and
+# reproducible, never a lucky draw. Locally hypothesis explores new examples.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def _lab_unavailable_reason() -> str | None:

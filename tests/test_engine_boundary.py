@@ -14,6 +14,8 @@ ENGINE_MODULES = [
     "regwizard.plan",
     "regwizard.backend",
     "regwizard.lab",
+    "regwizard.adopt",
+    "regwizard.doctor",
 ]
 
 

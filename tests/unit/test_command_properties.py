@@ -300,6 +300,16 @@ def subject_rdns(subj: str) -> list[tuple[str, str]]:
     return [tuple(p.split("=", 1)) for p in out]  # type: ignore[misc]
 
 
+def _is_ip_literal(s: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(s)
+    except ValueError:
+        return False
+    return True
+
+
 def expected_shell(plan: Plan) -> list[list[str]]:
     reg, cert = plan.registry, plan.certificate
     cfg = reg.config_dir
@@ -312,7 +322,7 @@ def expected_shell(plan: Plan) -> list[list[str]]:
     )
     sans = ",".join(
         [f"DNS:{reg.domain}", f"IP:{reg.ip}"]
-        + [("IP:" if s[0].isdigit() else "DNS:") + s for s in cert.extra_sans]
+        + [("IP:" if _is_ip_literal(s) else "DNS:") + s for s in cert.extra_sans]
     )
     out: list[list[str]] = [[]]
     if reg.manage_hosts_file and reg.ip:
