@@ -16,7 +16,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from textual.app import App
 from textual.binding import Binding
@@ -29,12 +29,16 @@ from regwizard.backend import Backend
 from regwizard.events import HostFacts, RunResult
 from regwizard.plan import Plan, Secrets
 
+if TYPE_CHECKING:  # the doctor is imported only when a repair starts
+    from regwizard.doctor import DoctorReport
+
 #: Exit codes of the app (``App.return_code`` and the value ``run()`` returns).
 EXIT_VERIFIED = 0  # the registry was set up and proven to work
 EXIT_NOT_VERIFIED = 1  # a run finished but failed or could not prove the registry works
 EXIT_ABORTED = 2  # quit before a run finished
 
 StartAt = Literal["welcome", "review"]
+Mode = Literal["new", "repair"]
 
 CSS_FILE = Path(regwizard.assets.__file__).with_name("regwizard.tcss")
 
@@ -48,7 +52,22 @@ STEP_TITLES = {
     "review": "Review",
     "run": "Run",
     "results": "Results",
+    "repair": "Repair: connect",
+    "discovered": "Repair: findings",
+    "fixes": "Repair: choose fixes",
 }
+#: Created fresh each time they are shown (the rest are installed once and kept).
+FRESH_STEPS = ("run", "results", "discovered", "fixes")
+
+
+@dataclass
+class RepairState:
+    """What the Repair flow found: the discovered plan, adopt's notes, the doctor's report."""
+
+    plan: Plan
+    notes: list[str] = field(default_factory=list)
+    container: str = ""  # the container name the person asked for ("" = find it)
+    report: DoctorReport | None = None
 
 
 @dataclass
@@ -64,6 +83,8 @@ class WizardState:
     result: RunResult | None = None
     running: bool = False
     run_cancel: threading.Event | None = None  # set to stop the current run
+    mode: Mode = "new"  # "repair": Review/Run/Results follow the Repair flow's steps
+    repair: RepairState | None = None
 
     @property
     def verified(self) -> bool:
@@ -155,6 +176,7 @@ class RegwizardApp(App[int]):
     def _make_screen(self, name: str) -> Screen:
         from regwizard.screens.certificate import CertificateScreen
         from regwizard.screens.hosts import HostsScreen
+        from regwizard.screens.repair import DiscoveredScreen, FixesScreen, RepairConnectScreen
         from regwizard.screens.results import ResultsScreen
         from regwizard.screens.review import ReviewScreen
         from regwizard.screens.run import RunScreen
@@ -169,6 +191,9 @@ class RegwizardApp(App[int]):
             "review": ReviewScreen,
             "run": RunScreen,
             "results": ResultsScreen,
+            "repair": RepairConnectScreen,
+            "discovered": DiscoveredScreen,
+            "fixes": FixesScreen,
         }
         return factories[name]()
 
@@ -176,10 +201,10 @@ class RegwizardApp(App[int]):
         """Show wizard step ``name``.
 
         Form screens are installed once and kept, so going Back and forth keeps
-        every value exactly as typed (even an invalid one). Run and Results are
-        created fresh each time.
+        every value exactly as typed (even an invalid one). Run, Results and the
+        Repair flow's findings/fixes are created fresh each time.
         """
-        if name in STEP_TITLES and name not in ("run", "results"):
+        if name in STEP_TITLES and name not in FRESH_STEPS:
             if not self.is_screen_installed(name):
                 self.install_screen(self._make_screen(name), name)
             target: Screen | str = name
@@ -192,7 +217,7 @@ class RegwizardApp(App[int]):
 
     def reset_forms(self) -> None:
         """Forget the form screens (after loading another plan): they rebuild from it."""
-        for name in ("hosts", "certificate", "storage", "review"):
+        for name in ("hosts", "certificate", "storage", "review", "repair"):
             if self.is_screen_installed(name) and not any(
                 s is self.get_screen(name) for s in self.screen_stack
             ):
@@ -207,6 +232,34 @@ class RegwizardApp(App[int]):
         self.state.client_facts.clear()
         self.state.result = None
         self.reset_forms()
+
+    def set_mode(self, mode: Mode) -> None:
+        """Start the new-setup or the Repair flow; switching flows starts from a clean slate."""
+        state = self.state
+        if state.mode != mode:
+            if state.mode == "repair" and state.repair is not None:
+                state.plan = Plan()  # the discovered plan belongs to the Repair flow
+                state.from_file = False
+                state.plan_path = None
+            state.repair = None
+            state.result = None
+            state.secrets.verify_password = ""
+            state.host_facts = None
+            state.mode = mode
+            self.reset_forms()
+
+    def adopt_plan(self, plan: Plan) -> None:
+        """The Repair flow's plan becomes the plan to run (Review → Run → Results)."""
+        state = self.state
+        state.plan = plan
+        state.plan_path = None
+        state.from_file = True  # adopted users' passwords are unknown
+        state.result = None
+        for name in ("hosts", "certificate", "storage", "review"):
+            if self.is_screen_installed(name) and not any(
+                s is self.get_screen(name) for s in self.screen_stack
+            ):
+                self.uninstall_screen(name)
 
     # -- quitting --------------------------------------------------------------------
 

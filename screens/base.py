@@ -29,6 +29,14 @@ WIZARD_LABELS = {
     "run": "Run",
     "results": "Results",
 }
+#: The Repair flow ends on the same Review, Run and Results screens.
+REPAIR_ORDER = ("repair", "discovered", "fixes", "review", "run", "results")
+REPAIR_LABELS = {
+    **WIZARD_LABELS,
+    "repair": "Connect",
+    "discovered": "Findings",
+    "fixes": "Fixes",
+}
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -47,17 +55,23 @@ class StepsBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("regwizard", id="app-name")
-        reached = self.current in WIZARD_ORDER
+        state = getattr(self.app, "state", None)
+        repairing = getattr(state, "mode", "new") == "repair" or self.current in REPAIR_ORDER[:3]
+        if repairing and self.current not in WIZARD_ORDER[:3]:
+            order, labels = REPAIR_ORDER, REPAIR_LABELS
+        else:
+            order, labels = WIZARD_ORDER, WIZARD_LABELS
+        reached = self.current in order
         sep = ">" if getattr(self.app, "ascii_borders", False) else "›"
-        for i, name in enumerate(WIZARD_ORDER):
+        for i, name in enumerate(order):
             if i:
                 yield Label(sep, classes="step-sep")
             classes = "step"
             if name == self.current:
                 classes += " -current"
-            elif reached and WIZARD_ORDER.index(name) < WIZARD_ORDER.index(self.current):
+            elif reached and order.index(name) < order.index(self.current):
                 classes += " -done"
-            yield Label(WIZARD_LABELS[name], classes=classes)
+            yield Label(labels[name], classes=classes)
 
 
 def form_field(label: str, widget: Widget, *, hint: str = "", classes: str = "") -> Horizontal:

@@ -57,8 +57,12 @@ def summary_table(plan: Plan) -> Table:
 class ReviewScreen(FormScreen):
     STEP = "review"
     AUTO_FOCUS = "#next"
-    previous = "storage"
     following = "run"
+
+    @property
+    def previous(self) -> str:  # type: ignore[override]
+        """Back goes to the step before Review in the current flow."""
+        return "fixes" if self.state.mode == "repair" else "storage"
 
     def compose(self) -> ComposeResult:
         yield from self.compose_steps()

@@ -50,8 +50,12 @@ class WelcomeScreen(WizardScreen):
                             "Start from a saved regwizard-plan.toml.", classes="choice-text"
                         )
                     with Horizontal(classes="choice"):
-                        yield Button("Repair a registry", id="repair", disabled=True)
-                        yield Label("coming soon: adopt + doctor", classes="choice-text -muted")
+                        yield Button("Repair a registry", id="repair")
+                        yield Label(
+                            "Find an existing registry, show what is broken, fix it without "
+                            "losing data.",
+                            classes="choice-text",
+                        )
                 yield Static(NEEDS, classes="needs", markup=False)
                 yield Static(STEPS, classes="page-intro", markup=False)
         with Horizontal(id="nav"):
@@ -64,7 +68,13 @@ class WelcomeScreen(WizardScreen):
 
     @on(Button.Pressed, "#new")
     def new_setup(self) -> None:
+        self.wizard.set_mode("new")
         self.wizard.goto("hosts")
+
+    @on(Button.Pressed, "#repair")
+    def repair_registry(self) -> None:
+        self.wizard.set_mode("repair")
+        self.wizard.goto("repair")
 
     @on(Button.Pressed, "#open")
     def open_plan(self) -> None:
@@ -78,6 +88,7 @@ class WelcomeScreen(WizardScreen):
             except RegwizardError as e:
                 self.app.push_screen(ErrorDialog("Could not open the plan", e.cause, e.fix))
                 return
+            self.wizard.set_mode("new")
             self.wizard.load_plan_into_state(plan, Path(path))
             self.notify(f"Loaded {path}", title="Plan opened", markup=False)
             self.wizard.goto("review")

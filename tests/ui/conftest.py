@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import regwizard.screens.repair as repair_screen
 import regwizard.screens.storage as storage_screen
 from regwizard.app import RegwizardApp
 from regwizard.htpasswd import hash_password
@@ -19,6 +20,7 @@ WIDE = (120, 40)
 def fast_bcrypt(monkeypatch):
     """Real bcrypt, cheapest cost: the UI hashes users in a worker; tests stay quick."""
     monkeypatch.setattr(storage_screen, "hash_password", lambda pw: hash_password(pw, rounds=4))
+    monkeypatch.setattr(repair_screen, "hash_password", lambda pw: hash_password(pw, rounds=4))
 
 
 @pytest.fixture(autouse=True)

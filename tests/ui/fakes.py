@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from regwizard.doctor import DoctorReport, Finding
 from regwizard.errors import Cancelled, HostKeyChanged, HostKeyUnknown, RegwizardError
 from regwizard.events import (
     Event,
@@ -20,7 +21,16 @@ from regwizard.events import (
     StepStarted,
     Verification,
 )
-from regwizard.plan import Connection, Plan, Secrets
+from regwizard.htpasswd import hash_password
+from regwizard.plan import (
+    CertificateSpec,
+    Connection,
+    Plan,
+    RegistrySpec,
+    Secrets,
+    User,
+    VerifySpec,
+)
 
 FINGERPRINT = "SHA256:nThbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
 OTHER_FINGERPRINT = "SHA256:AAAAbg6kXUpJWGl7E1IGOCspRomTxdCARLviKw6E5SY8"
@@ -41,6 +51,124 @@ STEPS = [
 ]
 
 MARKUP_LINE = "[bold]x[/] and [red]not red[/red] [link=http://e]y[/link]"
+
+# A real bcrypt hash (cheapest cost) of a password nobody types: an adopted user.
+ADOPTED_BCRYPT = hash_password("Carol-pw-unknown", rounds=4)
+ANON_VOLUME = "9f2c4e1a7b3d" + "0" * 52
+MARKUP_EVIDENCE = '[registry] level=info msg="[red]listening[/red] on [::]:5000"'
+
+
+def adopted_plan(conn: Connection, scenario: str) -> tuple[Plan, list[str]]:
+    """What adopt() finds on the tutorial's registry.
+
+    scenario "no-auth": no REGISTRY_AUTH, images in an anonymous volume.
+    scenario "md5": htpasswd with carol (bcrypt) and dave + erin (apr1-md5, ignored).
+    """
+    host = Connection(**vars(conn))
+    host.host_key = host.host_key or FINGERPRINT
+    users = [User("carol", ADOPTED_BCRYPT)] if scenario == "md5" else []
+    notes = [
+        "found container registry (registry:2), running, restart policy always",
+        "port: 443 -> 5000 in the container",
+        "certificate /certs/domain.crt: CN=reg.example.test, SANs reg.example.test, 10.0.0.2, "
+        "rsa-4096, 365 days, 200 left",
+    ]
+    if scenario == "md5":
+        for name in ("dave", "erin"):
+            notes.append(
+                f"user {name}: a apr1-md5 hash that the registry ignores (login gets 401); give "
+                f"it a new password (`regwizard user hash {name}`) and add it to [[users]]"
+            )
+        notes.append("htpasswd /auth/htpasswd: 1 bcrypt user(s): carol")
+        notes.append("verify user: carol (its password is asked when apply runs)")
+    else:
+        notes.append(
+            "no auth: anyone can push and pull (no REGISTRY_AUTH); add a user (`regwizard user "
+            "hash NAME`) to [[users]] and set [verify] user"
+        )
+        notes.append("the plan has no users yet: add one (`regwizard user hash NAME`) before apply")
+    notes.append(
+        f"storage not persisted: images are in anonymous volume {ANON_VOLUME[:12]} "
+        "(/var/lib/registry); `docker rm -v` or a volume prune loses them. The plan stores them "
+        "in /opt/docker-image; apply copies them there before it replaces the container, and "
+        "keeps the old volume"
+    )
+    notes.append("clients: this machine; add every other Docker host to [[clients]]")
+    plan = Plan(
+        registry=RegistrySpec(
+            domain="reg.example.test",
+            ip="10.0.0.2",
+            manage_hosts_file=True,
+            port=443,
+            container="registry",
+            image="registry:2",
+            storage="/opt/docker-image",
+            config_dir="/etc/regwizard",
+        ),
+        host=host,
+        clients=[Connection()],
+        certificate=CertificateSpec(
+            mode="self-signed", country="CN", organization="ACME", days=825
+        ),
+        users=users,
+        verify=VerifySpec(user=users[0].name if users else ""),
+    )
+    return plan, notes
+
+
+def findings_for(plan: Plan, scenario: str) -> list[Finding]:
+    host = plan.host.name
+    out = [
+        Finding("connect", host, "ok", f"connected to {plan.host.address}"),
+        Finding("container", host, "ok", "registry (registry:2) running, restart always"),
+        Finding("certificate", host, "ok", "reg.example.test: SANs ok, 200 days left"),
+    ]
+    if scenario == "md5":
+        out.append(
+            Finding(
+                "htpasswd", host, "fail",
+                "non-bcrypt htpasswd line(s) in /opt/auth/htpasswd: dave (apr1-md5), erin "
+                "(apr1-md5); the registry ignores them, so these users get 401",
+                "dave:$apr1$x…\nerin:$apr1$y…\ndocker login: unauthorized: authentication "
+                "required / 401 Unauthorized",
+                "give dave a new password (regwizard user hash dave), add it to [[users]], "
+                "then regwizard apply",
+            )
+        )  # fmt: skip
+    else:
+        out.append(
+            Finding(
+                "auth", host, "fail",
+                "registry without auth: anonymous requests are served, anyone can push and pull "
+                "(no REGISTRY_AUTH in the container)",
+                "GET https://reg.example.test/v2/ without credentials -> 200",
+                "add a user to the plan (regwizard user hash NAME) and run regwizard apply: it "
+                "turns on htpasswd auth",
+            )
+        )  # fmt: skip
+    out.append(
+        Finding(
+            "storage", host, "fail",
+            f"storage not persisted: images are in anonymous volume {ANON_VOLUME[:12]}; "
+            "`docker rm -v` or `docker volume prune` deletes them",
+            f"/var/lib/registry <- volume {ANON_VOLUME}: 2 repositories (alpine, [team]/app)\n"
+            + MARKUP_EVIDENCE,
+            "regwizard apply copies the images to /opt/docker-image (bound at /var/lib/registry) "
+            "before it replaces the container; the old volume is kept, nothing is deleted",
+        )
+    )  # fmt: skip
+    out.append(
+        Finding(
+            "trust", "this machine", "warn",
+            "/etc/docker/certs.d/reg.example.test/ca.crt is missing",
+            "x509: certificate signed by unknown authority",
+            "regwizard apply copies the certificate into certs.d",
+        )
+    )  # fmt: skip
+    out.append(
+        Finding("hosts-file", "this machine", "ok", "reg.example.test -> 10.0.0.2 [managed]")
+    )
+    return out
 
 
 def facts_for(conn: Connection, storage: str = "/opt/docker-image") -> HostFacts:
@@ -65,6 +193,8 @@ class FakeBackend:
 
     probe_mode: "ok" | "unknown-key" (HostKeyUnknown until the fingerprint is accepted)
                 | "changed-key" | "error"
+    adopt_mode: like probe_mode, for adopt()
+    adopt_scenario: "no-auth" | "md5" (see adopted_plan)
     run_modes:  one per call to run(), the last one repeats:
                 "success" | "fail" (StepFailed at step ``fail_at``) | "slow" (respects cancel)
                 | "raise" (an exception escapes run()) | "unverified" | "chatty"
@@ -79,6 +209,11 @@ class FakeBackend:
     run_calls: list[tuple[Plan, Secrets]] = field(default_factory=list)
     cancelled: threading.Event = field(default_factory=threading.Event)
     started: threading.Event = field(default_factory=threading.Event)
+    adopt_mode: str = "ok"
+    adopt_scenario: str = "no-auth"
+    adopt_calls: list[tuple[Connection, str | None, set[str]]] = field(default_factory=list)
+    diagnose_calls: list[tuple[Plan, Secrets]] = field(default_factory=list)
+    diagnose_delay: float = 0.0
 
     # -- Backend ----------------------------------------------------------------------
 
@@ -98,6 +233,35 @@ class FakeBackend:
             f"{conn.address}:{conn.port}: connection refused",
             "check that sshd runs on the host and the port is right",
         )
+
+    def adopt(
+        self,
+        conn: Connection,
+        secrets: Secrets,
+        container: str | None,
+        cancel: threading.Event,
+    ) -> tuple[Plan, list[str]]:
+        self.adopt_calls.append((conn, container, set(secrets.accepted_host_keys)))
+        if cancel.is_set():
+            raise Cancelled()
+        mode = self.adopt_mode
+        if mode == "unknown-key" and FINGERPRINT not in secrets.accepted_host_keys:
+            raise HostKeyUnknown(conn.address, FINGERPRINT, "ssh-ed25519")
+        if mode == "changed-key":
+            raise HostKeyChanged(conn.address, FINGERPRINT, OTHER_FINGERPRINT)
+        if mode == "error":
+            raise RegwizardError(
+                f"{conn.address}: no registry container found (no image named registry or "
+                "distribution)",
+                "pass --container NAME, or set a registry up from scratch: regwizard plan new",
+            )
+        return adopted_plan(conn, self.adopt_scenario)
+
+    def diagnose(self, plan: Plan, secrets: Secrets, cancel: threading.Event) -> DoctorReport:
+        self.diagnose_calls.append((plan, secrets))
+        if self.diagnose_delay and cancel.wait(self.diagnose_delay):
+            raise Cancelled()
+        return DoctorReport(findings=findings_for(plan, self.adopt_scenario), seconds=1.5)
 
     def shell_commands(self, plan: Plan) -> list[str]:
         reg = plan.registry
