@@ -10,7 +10,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from regwizard.htpasswd import check_new_password, generate_password
@@ -476,3 +476,32 @@ class AddClientDialog(Dialog[tuple[Connection, str, str] | None]):
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
         self.dismiss(None)
+
+
+DEFAULT_PLAN_PATH = "./regwizard-plan.toml"
+
+
+def ask_and_save_plan(
+    screen: Screen, state, *, title: str, message: str, ok_label: str, then: Callable[[str], None]
+) -> None:
+    """Ask where to save the plan (no secrets in it), save it, then call ``then(path)``.
+
+    A failure to write shows the cause and the fix; ``then`` runs only after a save.
+    """
+    from regwizard.errors import RegwizardError
+    from regwizard.plan import save_plan
+
+    default = str(state.plan_path) if state.plan_path else DEFAULT_PLAN_PATH
+
+    def chosen(path: str | None) -> None:
+        if not path:
+            return
+        try:
+            save_plan(state.plan, path)
+        except RegwizardError as e:
+            screen.app.push_screen(ErrorDialog("Could not save the plan", e.cause, e.fix))
+            return
+        state.plan_path = Path(path)
+        then(path)
+
+    screen.app.push_screen(PathDialog(title, default, message=message, ok_label=ok_label), chosen)

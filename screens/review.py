@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
@@ -12,13 +10,15 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Label, Static, TextArea
 
 from regwizard.errors import RegwizardError
-from regwizard.plan import Connection, Plan, plan_warnings, save_plan, validate_plan
+from regwizard.plan import Connection, Plan, plan_warnings, validate_plan
 from regwizard.report import plan_summary
 from regwizard.screens.base import FormScreen
-from regwizard.screens.dialogs import ErrorDialog, PasswordDialog, PathDialog
+from regwizard.screens.dialogs import (
+    ErrorDialog,
+    PasswordDialog,
+    ask_and_save_plan,
+)
 from regwizard.screens.storage import password_matches
-
-DEFAULT_PLAN_PATH = "./regwizard-plan.toml"
 
 
 def needed_passwords(plan: Plan, secrets) -> list[tuple[str, str, str]]:
@@ -132,27 +132,15 @@ class ReviewScreen(FormScreen):
 
     @on(Button.Pressed, "#save-plan")
     def save_plan_pressed(self) -> None:
-        default = str(self.state.plan_path) if self.state.plan_path else DEFAULT_PLAN_PATH
-
-        def chosen(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                save_plan(self.state.plan, path)
-            except RegwizardError as e:
-                self.app.push_screen(ErrorDialog("Could not save the plan", e.cause, e.fix))
-                return
-            self.state.plan_path = Path(path)
-            self.notify(f"Plan saved to {path} (no passwords in it)", title="Saved", markup=False)
-
-        self.app.push_screen(
-            PathDialog(
-                "Save plan",
-                default,
-                message="The plan holds no passwords: users carry bcrypt hashes only.",
-                ok_label="Save",
+        ask_and_save_plan(
+            self,
+            self.state,
+            title="Save plan",
+            message="The plan holds no passwords: users carry bcrypt hashes only.",
+            ok_label="Save",
+            then=lambda path: self.notify(
+                f"Plan saved to {path} (no passwords in it)", title="Saved", markup=False
             ),
-            chosen,
         )
 
     def action_next(self) -> None:

@@ -8,7 +8,6 @@ buffered and flushed ten times a second, so a chatty run cannot flood the UI.
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -29,10 +28,8 @@ from regwizard.events import (
     StepFinished,
     StepStarted,
 )
-from regwizard.plan import save_plan
 from regwizard.screens.base import WizardScreen, cell, plain
-from regwizard.screens.dialogs import ConfirmDialog, ErrorDialog, PathDialog
-from regwizard.screens.review import DEFAULT_PLAN_PATH
+from regwizard.screens.dialogs import ConfirmDialog, ErrorDialog, ask_and_save_plan
 
 FLUSH_INTERVAL = 0.1
 MAX_LOG_LINES = 5000
@@ -342,25 +339,11 @@ class RunScreen(WizardScreen):
 
     @on(Button.Pressed, "#save-quit")
     def save_and_quit(self) -> None:
-        default = str(self.state.plan_path) if self.state.plan_path else DEFAULT_PLAN_PATH
-
-        def chosen(path: str | None) -> None:
-            if not path:
-                return
-            try:
-                save_plan(self.state.plan, path)
-            except RegwizardError as e:
-                self.app.push_screen(ErrorDialog("Could not save the plan", e.cause, e.fix))
-                return
-            self.state.plan_path = Path(path)
-            self.wizard.finish()
-
-        self.app.push_screen(
-            PathDialog(
-                "Save plan and quit",
-                default,
-                message="No passwords are saved.",
-                ok_label="Save and quit",
-            ),
-            chosen,
+        ask_and_save_plan(
+            self,
+            self.state,
+            title="Save plan and quit",
+            message="No passwords are saved.",
+            ok_label="Save and quit",
+            then=lambda _path: self.wizard.finish(),
         )
