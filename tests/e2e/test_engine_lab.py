@@ -86,7 +86,7 @@ def test_non_root_user_with_sudo(lab, plan, secrets, reset_registry):
     assert not bad.ok
     text = failure_text(bad)
     assert "sudo" in bad.failure.cause and "refused the password" in bad.failure.cause, text
-    assert bad.failure.host == n1.ip
+    assert bad.failure.host == n1.name
     everything = text + "\n".join(repr(e) for e in got)
     assert wrong not in everything
     assert lab.user_password not in everything
@@ -101,7 +101,7 @@ def test_non_root_user_with_sudo(lab, plan, secrets, reset_registry):
     result = engine.run(plan, secrets, emit=emit)
     assert result.ok, result.failure
     assert result.verification.push_digest == result.verification.pull_digest
-    assert ("container", n1.ip) in {(s.step, s.host) for s in result.changed}
+    assert ("container", n1.name) in {(s.step, s.host) for s in result.changed}
     owners = node_sh(lab, "node1", "stat -c '%U %a %n' /etc/regwizard /etc/regwizard/certs/*.key")
     assert all(line.startswith("root ") for line in owners.splitlines()), owners
     assert lab.user_password not in "\n".join(repr(e) for e in got)
@@ -114,7 +114,7 @@ def test_every_client_trusts_and_pulls_and_lost_trust_is_repaired(lab, plan, sec
     n2 = lab.nodes["node2"]
     first = engine.run(plan, secrets)
     assert first.ok, first.failure
-    assert first.verification.trust == {"this machine": True, n2.ip: True}
+    assert first.verification.trust == {"this machine": True, n2.name: True}
 
     # the TLS boundary is real: without certs.d, node2's daemon refuses the registry
     node_sh(lab, "node2", "rm -rf /etc/docker/certs.d")
@@ -127,11 +127,11 @@ def test_every_client_trusts_and_pulls_and_lost_trust_is_repaired(lab, plan, sec
     got, emit = events_sink()
     again = engine.run(plan, secrets, emit=emit)
     assert again.ok, again.failure
-    assert [(s.step, s.host) for s in again.changed] == [("trust", n2.ip)]
+    assert [(s.step, s.host) for s in again.changed] == [("trust", n2.name)]
     n1 = lab.nodes["node1"]
-    want = {"this machine": "unchanged", n2.ip: "changed", n1.ip: "unchanged"}
+    want = {"this machine": "unchanged", n2.name: "changed", n1.name: "unchanged"}
     assert finished(got, "trust") == want
-    assert again.verification.trust == {"this machine": True, n2.ip: True}
+    assert again.verification.trust == {"this machine": True, n2.name: True}
     cp = labmod.node_exec(n2, login, input=lab.verify_password.encode(), check=False)
     assert cp.returncode == 0, cp.stderr
     labmod.node_exec(n2, ["docker", "logout", labmod.DOMAIN], check=False)
@@ -228,12 +228,12 @@ def test_offline_image_archive_is_loaded(lab, plan, secrets, side_registry, tmp_
         result = engine.run(p, secrets, emit=emit)
         assert result.ok, result.failure
         image = [e for e in got if isinstance(e, StepFinished) and e.step == "image"]
-        assert [(e.status, e.host) for e in image] == [("changed", n1.ip)]
+        assert [(e.status, e.host) for e in image] == [("changed", n1.name)]
         assert "loaded" in image[0].detail
         assert d1.images.get("registry:3").id == d1.images.get("registry:2").id
         c = d1.containers.get("registry-offline")
         assert c.image.id == d1.images.get("registry:3").id
-        assert result.verification.trust == {"this machine": True, lab.nodes["node2"].ip: True}
+        assert result.verification.trust == {"this machine": True, "node2": True}
     finally:
         try:
             d1.images.get("registry:3")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import socket
 import subprocess
@@ -91,9 +92,14 @@ def test_etc_is_separate_between_nodes(lab):
         assert marker in ssh(lab, n1, ["cat", "/etc/hosts"]).stdout.decode()
         assert marker not in ssh(lab, n2, ["cat", "/etc/hosts"]).stdout.decode()
         assert marker not in open("/etc/hosts").read()
-        # certs.d on node0 is invisible on the nodes
-        cp = ssh(lab, n2, ["sh", "-c", "ls -A /etc/docker | grep -c certs.d || true"])
-        assert cp.stdout.decode().strip() == "0"
+        # a trust directory made on node0 is invisible on the nodes
+        probe = "/etc/docker/certs.d/only-on-node0.lab.test"
+        os.makedirs(probe, exist_ok=True)
+        try:
+            cp = ssh(lab, n2, ["sh", "-c", f"test -e {probe} && echo yes || echo no"])
+            assert cp.stdout.decode().strip() == "no"
+        finally:
+            os.rmdir(probe)
     finally:
         ssh(lab, n1, ["sed", "-i", "/only-on-node1/d", "/etc/hosts"])
 
