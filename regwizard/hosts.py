@@ -896,7 +896,7 @@ class SSHHost(Host):
                 t.start_client(timeout=self._timeout)
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise ConnectFailed(
-                    f"{self.where}: SSH handshake failed ({e or type(e).__name__})",
+                    f"{self.where}: SSH handshake failed ({str(e) or type(e).__name__})",
                     f"check that port {self.conn.port} on the host is an SSH server "
                     "and that it is reachable",
                 ) from None
@@ -1165,7 +1165,7 @@ class SSHHost(Host):
             return t.open_session(timeout=max(min(timeout, 30.0), self._timeout))
         except (paramiko.SSHException, EOFError, OSError) as e:
             raise ConnectFailed(
-                f"{self.label}: cannot open an SSH session ({e or type(e).__name__})",
+                f"{self.label}: cannot open an SSH session ({str(e) or type(e).__name__})",
                 "the server may limit sessions (MaxSessions) or the connection dropped; rerun",
             ) from None
 

@@ -499,17 +499,7 @@ def _start_node(node: Node, pubkey: str, state: LabState) -> None:
     node_exec(node, ["chown", "-R", f"{LAB_USER}:{LAB_USER}", f"/home/{LAB_USER}/.ssh"])
     node_exec(node, ["chmod", "700", f"/home/{LAB_USER}/.ssh"])
 
-    dlog = open(f"{node.root}/dockerd.log", "wb")  # noqa: SIM115
-    dockerd = subprocess.Popen(
-        [*enter, _which("dockerd") or "dockerd", "--iptables=false", "--ip-masq=false"]
-        + ["--host", "unix:///run/docker.sock", "--exec-root", "/run/docker"]
-        + ["--pidfile", "/run/docker.pid", "--cgroup-parent", f"rwlab-{node.name}"],
-        stdin=subprocess.DEVNULL,
-        stdout=dlog,
-        stderr=dlog,
-        start_new_session=True,
-    )
-    node.dockerd_pid = dockerd.pid
+    _spawn_dockerd(node)
     slog = open(f"{node.root}/sshd.log", "wb")  # noqa: SIM115
     sshd = subprocess.Popen(
         [*enter, _which("sshd") or "/usr/sbin/sshd", "-D", "-e"]
@@ -521,6 +511,54 @@ def _start_node(node: Node, pubkey: str, state: LabState) -> None:
     )
     node.sshd_pid = sshd.pid
     state.save()
+
+
+def _spawn_dockerd(node: Node) -> None:
+    enter = ["nsenter", "-t", str(node.init_pid), "-m", "-u", "-n", "--"]
+    dlog = open(f"{node.root}/dockerd.log", "ab")  # noqa: SIM115
+    dockerd = subprocess.Popen(
+        [*enter, _which("dockerd") or "dockerd", "--iptables=false", "--ip-masq=false"]
+        + ["--host", "unix:///run/docker.sock", "--exec-root", "/run/docker"]
+        + ["--pidfile", "/run/docker.pid", "--cgroup-parent", f"rwlab-{node.name}"],
+        stdin=subprocess.DEVNULL,
+        stdout=dlog,
+        stderr=dlog,
+        start_new_session=True,
+    )
+    node.dockerd_pid = dockerd.pid
+
+
+def stop_dockerd(state: LabState, name: str) -> None:
+    """Stop a node's dockerd (by its PID), as a crashed or stopped engine would be."""
+    node = state.nodes[name]
+    if _cmdline_in_netns(node.dockerd_pid, node.netns):
+        _kill(node.dockerd_pid, timeout=20)
+    _wait(lambda: not _docker_answers(node.docker_sock, 1), 20, f"dockerd on {name} to stop")
+
+
+def start_dockerd(state: LabState, name: str) -> None:
+    """Start a node's dockerd again (containers with restart=always come back)."""
+    node = state.nodes[name]
+    if not _docker_answers(node.docker_sock, 2):
+        _spawn_dockerd(node)
+        state.save()
+    _wait(lambda: _docker_answers(node.docker_sock), 90, f"dockerd on {name}")
+
+
+def sshd_session_pids(state: LabState, name: str) -> list[int]:
+    """The per-connection sshd processes under a node's listening sshd."""
+    node = state.nodes[name]
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == node.sshd_pid:
+            out.append(int(d.name))
+    return out
 
 
 def _wait_node_services(node: Node) -> None:

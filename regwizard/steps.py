@@ -203,9 +203,13 @@ class Preflight(Step):
                 "connect as root, or set sudo = true for a user in sudoers",
             )
         if not facts.docker_version:
+            # docker_error reads "HOST: why; fix: what to do" when the host could tell
+            why, _, fix = (facts.docker_error or "no answer").partition("; fix: ")
+            why = why.removeprefix(f"{e.label}: ")
             raise StepError(
-                f"{e.label}: the Docker engine is unreachable ({facts.docker_error or 'no answer'})",
-                "install Docker (apt-get install docker.io) and start it (systemctl start docker)",
+                f"{e.label}: the Docker engine is unreachable ({why})",
+                fix
+                or "install Docker (apt-get install docker.io) and start it (systemctl start docker)",
             )
         if e.is_registry:
             self._check_port(ctx, e)
