@@ -12,7 +12,7 @@ CONTRACT (implemented in this module; used by steps/engine/UI):
           Otherwise ~/.ssh/known_hosts: a different key -> HostKeyChanged (never bypassable);
           unknown -> HostKeyUnknown(fingerprint) unless the fingerprint is in
           secrets.accepted_host_keys, in which case it is accepted and appended to
-          ~/.ssh/known_hosts. Never AutoAddPolicy.
+          ~/.ssh/known_hosts. Unknown keys are never added silently.
         - sudo (conn.sudo and user != root): commands run as
           ``sudo -k -S -p '' -- ARGV`` with secrets.sudo_passwords[conn.address] + "\\n"
           fed first on stdin; never on a command line. Wrong password -> RegwizardError.
