@@ -41,6 +41,24 @@ class StepError(RegwizardError):
     pass
 
 
+def explained(
+    what: str,
+    text: str,
+    *,
+    fix: str = "see the evidence",
+    shown: str | None = None,
+    evidence: str | None = None,
+) -> StepError:
+    """A StepError for an error Docker reported: the known cause and fix when
+    ``diagnose`` recognises the text, else the text itself with ``fix``."""
+    hint = explain(text)
+    return StepError(
+        f"{what}: {hint[0] if hint else (text if shown is None else shown)}",
+        hint[1] if hint else fix,
+        text if evidence is None else evidence,
+    )
+
+
 @dataclass
 class Finding:
     needed: bool
@@ -849,12 +867,7 @@ class Container(Step):
             )
         except docker.errors.APIError as ex:
             msg = clean(str(ex.explanation or ex))
-            hint = explain(msg)
-            raise StepError(
-                f"starting the registry container failed: {hint[0] if hint else msg}",
-                hint[1] if hint else "see the evidence",
-                msg,
-            ) from ex
+            raise explained("starting the registry container failed", msg) from ex
         ctx.cert_changed = False
         time.sleep(0.5)
         c.reload()
@@ -1018,12 +1031,11 @@ class Health(Step):
             logs = c.logs(tail=15).decode(errors="replace")
         except Exception:  # noqa: BLE001
             pass
-        hint = explain(last)
-        raise StepError(
-            f"the registry does not answer correctly on {ctx.plan.registry.address}: "
-            f"{hint[0] if hint else last}",
-            hint[1] if hint else "check the container logs, the port and the certificate",
-            clean(logs or last),
+        raise explained(
+            f"the registry does not answer correctly on {ctx.plan.registry.address}",
+            last,
+            fix="check the container logs, the port and the certificate",
+            evidence=clean(logs or last),
         )
 
 
@@ -1138,22 +1150,21 @@ class Verify(Step):
                 "enable htpasswd auth (REGISTRY_AUTH=htpasswd): rerun `regwizard apply`",
             )
         if "unauthorized" not in err.lower() and "no basic auth" not in err.lower():
-            hint = explain(err)
-            raise StepError(
-                f"push from {e.label} failed before auth: {hint[0] if hint else clean(err, 200)}",
-                hint[1] if hint else "see the evidence",
-                clean(err),
+            raise explained(
+                f"push from {e.label} failed before auth",
+                err,
+                shown=clean(err, 200),
+                evidence=clean(err),
             )
         # 2. login, forcing a real round trip to the registry
         try:
             api.login(user, password, registry=reg.address, reauth=True)
         except docker.errors.APIError as ex:
             msg = clean(str(ex.explanation or ex))
-            hint = explain(msg)
-            raise StepError(
-                f"docker login as {user} from {e.label} failed: {hint[0] if hint else msg}",
-                hint[1] if hint else "check the password and the htpasswd file",
+            raise explained(
+                f"docker login as {user} from {e.label} failed",
                 msg,
+                fix="check the password and the htpasswd file",
             ) from ex
         v.login_ok = True
         ctx.log(self.name, e, f"login as {user}: ok")
@@ -1161,11 +1172,8 @@ class Verify(Step):
         # 3. push
         digest, err = _push(client, ref, auth)
         if err or not digest:
-            hint = explain(err)
-            raise StepError(
-                f"push from {e.label} failed: {hint[0] if hint else clean(err, 200)}",
-                hint[1] if hint else "see the evidence",
-                clean(err),
+            raise explained(
+                f"push from {e.label} failed", err, shown=clean(err, 200), evidence=clean(err)
             )
         v.push_digest = digest
         ctx.log(self.name, e, f"pushed {ref} {digest}")
@@ -1194,12 +1202,7 @@ class Verify(Step):
             except (docker.errors.APIError, StepError) as ex:
                 v.trust[other.label] = False
                 msg = clean(str(getattr(ex, "explanation", None) or ex))
-                hint = explain(msg)
-                raise StepError(
-                    f"{other.label} cannot pull from the registry: {hint[0] if hint else msg}",
-                    hint[1] if hint else "see the evidence",
-                    msg,
-                ) from ex
+                raise explained(f"{other.label} cannot pull from the registry", msg) from ex
             ctx.log(self.name, other, f"pull on {other.label}: ok")
         # 6. the catalog lists the repository
         status, _, body = https_get(ctx, "/v2/_catalog?n=1000", auth=(user, password))
@@ -1220,11 +1223,8 @@ class Verify(Step):
             if "errorDetail" in item or "error" in item:
                 err = str((item.get("errorDetail") or {}).get("message") or item.get("error"))
         if err:
-            hint = explain(err)
-            raise StepError(
-                f"pull on {e.label} failed: {hint[0] if hint else clean(err, 200)}",
-                hint[1] if hint else "see the evidence",
-                clean(err),
+            raise explained(
+                f"pull on {e.label} failed", err, shown=clean(err, 200), evidence=clean(err)
             )
         attrs = client.images.get(ref).attrs
         for rd in attrs.get("RepoDigests") or []:
