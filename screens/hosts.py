@@ -15,17 +15,22 @@ from regwizard.events import HostFacts
 from regwizard.plan import (
     Connection,
     Secrets,
-    check_address,
     check_domain,
     check_ip,
-    check_local_path,
-    check_port,
-    check_ssh_user,
 )
 from regwizard.report import format_bytes
 from regwizard.screens.base import FormScreen, cell, form_field, parse_int
-from regwizard.screens.dialogs import AUTH_OPTIONS, AddClientDialog, HostKeyDialog
-from regwizard.screens.validation import integer, named
+from regwizard.screens.connection import (
+    FIELD_IDS,
+    LABELS,
+    connection_checks,
+    connection_fields,
+    save_host_secrets,
+    sync_login_visibility,
+    typed_connection,
+)
+from regwizard.screens.dialogs import AddClientDialog, HostKeyDialog
+from regwizard.screens.validation import named
 
 HOST = "host"  # probe target: the registry host; an int is a client index
 
@@ -86,26 +91,11 @@ class HostsScreen(FormScreen):
         self._probe_conn: Connection | None = None
         self._probe_cancel = threading.Event()
         self.checks = {
-            "host-address": named("Address", check_address),
-            "host-port": integer(check_port),
-            "host-user": check_ssh_user,
-            "host-key-file": self._check_key_file,
+            **connection_checks(),
             "domain": named("Domain", check_domain),
             "ip": named("IP", check_ip),
         }
-        self.labels = {
-            "host-address": "Address",
-            "host-port": "SSH port",
-            "host-user": "SSH user",
-            "host-key-file": "Key file",
-            "domain": "Domain",
-            "ip": "IP address",
-        }
-
-    def _check_key_file(self, value: str) -> str | None:
-        if not value.strip():
-            return "Key file is required for key authentication, e.g. ~/.ssh/id_ed25519"
-        return named("Key file", check_local_path)(value)
+        self.labels = {**LABELS, "domain": "Domain", "ip": "IP address"}
 
     def compose(self) -> ComposeResult:
         plan = self.state.plan
@@ -125,56 +115,7 @@ class HostsScreen(FormScreen):
                 with Horizontal(classes="columns"):
                     with Vertical(classes="column"):
                         yield Label("Registry host", classes="section-title")
-                        yield form_field(
-                            "Address",
-                            Input(
-                                host.address,
-                                placeholder="IP, host name or local",
-                                id="host-address",
-                            ),
-                        )
-                        yield form_field(
-                            "SSH port", Input(str(host.port), id="host-port", type="integer")
-                        )
-                        yield form_field(
-                            "SSH user", Input(host.user, placeholder="root", id="host-user")
-                        )
-                        yield form_field(
-                            "Login with",
-                            Select(
-                                AUTH_OPTIONS, value=host.auth, allow_blank=False, id="host-auth"
-                            ),
-                        )
-                        yield form_field(
-                            "Key file",
-                            Input(
-                                host.key_file, placeholder="~/.ssh/id_ed25519", id="host-key-file"
-                            ),
-                        )
-                        yield form_field(
-                            "SSH password",
-                            Input(
-                                secrets.ssh_passwords.get(host.address, ""),
-                                password=True,
-                                placeholder="kept in memory only",
-                                id="host-password",
-                            ),
-                        )
-                        yield form_field(
-                            "",
-                            Checkbox(
-                                "Use sudo (the SSH user is not root)", host.sudo, id="host-sudo"
-                            ),
-                        )
-                        yield form_field(
-                            "sudo password",
-                            Input(
-                                secrets.sudo_passwords.get(host.address, ""),
-                                password=True,
-                                placeholder="kept in memory only",
-                                id="host-sudo-password",
-                            ),
-                        )
+                        yield from connection_fields(host, secrets)
                         with Horizontal(classes="actions"):
                             yield Button("Test connection", id="test-host", compact=True)
                         yield Static(
@@ -230,11 +171,7 @@ class HostsScreen(FormScreen):
     # -- visibility ------------------------------------------------------------------
 
     def _sync_visibility(self) -> None:
-        auth = self.query_one("#host-auth", Select).value
-        sudo = self.query_one("#host-sudo", Checkbox).value
-        self.query_one("#host-key-file-field").display = auth == "key"
-        self.query_one("#host-password-field").display = auth == "password"
-        self.query_one("#host-sudo-password-field").display = sudo
+        sync_login_visibility(self)
 
     @on(Select.Changed, "#host-auth")
     @on(Checkbox.Changed, "#host-sudo")
@@ -315,37 +252,15 @@ class HostsScreen(FormScreen):
 
     def _connection(self) -> Connection:
         """The registry host connection as currently typed."""
-        port = parse_int(self.field_value("host-port"))
-        return Connection(
-            address=self.field_value("host-address").strip(),
-            port=port if port is not None else 22,
-            user=self.field_value("host-user").strip(),
-            auth=str(self.query_one("#host-auth", Select).value),
-            key_file=self.field_value("host-key-file").strip(),
-            sudo=self.query_one("#host-sudo", Checkbox).value,
-            host_key=self.state.plan.host.host_key,
-            label=self.state.plan.host.label,
-        )
+        host = self.state.plan.host
+        return typed_connection(self, host_key=host.host_key, label=host.label)
 
     def _save_host_secrets(self, secrets: Secrets, conn: Connection) -> None:
-        pw = self.field_value("host-password")
-        if conn.auth == "password" and pw:
-            secrets.ssh_passwords[conn.address] = pw
-        else:
-            secrets.ssh_passwords.pop(conn.address, None)
-        sudo_pw = self.field_value("host-sudo-password")
-        if conn.sudo and sudo_pw:
-            secrets.sudo_passwords[conn.address] = sudo_pw
-        else:
-            secrets.sudo_passwords.pop(conn.address, None)
+        save_host_secrets(self, secrets, conn)
 
     @on(Button.Pressed, "#test-host")
     def test_host(self) -> None:
-        bad = [
-            self.labels[i]
-            for i in ("host-address", "host-port", "host-user", "host-key-file")
-            if self.check_field(i)
-        ]
+        bad = [self.labels[i] for i in FIELD_IDS if self.check_field(i)]
         if bad:
             self.notify("Please fix: " + ", ".join(bad), title="Cannot test yet", severity="error")
             return

@@ -40,16 +40,20 @@ from regwizard.plan import (
     Plan,
     Secrets,
     User,
-    check_address,
     check_container,
-    check_local_path,
-    check_port,
-    check_ssh_user,
 )
 from regwizard.screens.base import FormScreen, cell, form_field, parse_int, plain
-from regwizard.screens.dialogs import AUTH_OPTIONS, AddUserDialog, HostKeyDialog, PasswordDialog
+from regwizard.screens.connection import (
+    LABELS,
+    connection_checks,
+    connection_fields,
+    save_host_secrets,
+    sync_login_visibility,
+    typed_connection,
+)
+from regwizard.screens.dialogs import AddUserDialog, HostKeyDialog, PasswordDialog
 from regwizard.screens.hosts import describe_error
-from regwizard.screens.validation import integer, named, optional
+from regwizard.screens.validation import named, optional
 
 SEVERITY_MARK = {"ok": "✓", "warn": "!", "fail": "✗"}
 SEVERITY_ORDER = {"fail": 0, "warn": 1, "ok": 2}
@@ -173,24 +177,10 @@ class RepairConnectScreen(FormScreen):
         self._adopt_cancel = threading.Event()
         self._adopt_conn: Connection | None = None
         self.checks = {
-            "host-address": named("Address", check_address),
-            "host-port": integer(check_port),
-            "host-user": check_ssh_user,
-            "host-key-file": self._check_key_file,
+            **connection_checks(),
             "container": optional(named("Container name", check_container)),
         }
-        self.labels = {
-            "host-address": "Address",
-            "host-port": "SSH port",
-            "host-user": "SSH user",
-            "host-key-file": "Key file",
-            "container": "Container name",
-        }
-
-    def _check_key_file(self, value: str) -> str | None:
-        if not value.strip():
-            return "Key file is required for key authentication, e.g. ~/.ssh/id_ed25519"
-        return named("Key file", check_local_path)(value)
+        self.labels = {**LABELS, "container": "Container name"}
 
     def compose(self) -> ComposeResult:
         host = self.state.plan.host
@@ -205,42 +195,7 @@ class RepairConnectScreen(FormScreen):
                     "setup. Nothing changes until you choose fixes and press Run.",
                     classes="page-intro",
                 )
-                yield form_field(
-                    "Address",
-                    Input(host.address, placeholder="IP, host name or local", id="host-address"),
-                )
-                yield form_field("SSH port", Input(str(host.port), id="host-port", type="integer"))
-                yield form_field("SSH user", Input(host.user, placeholder="root", id="host-user"))
-                yield form_field(
-                    "Login with",
-                    Select(AUTH_OPTIONS, value=host.auth, allow_blank=False, id="host-auth"),
-                )
-                yield form_field(
-                    "Key file",
-                    Input(host.key_file, placeholder="~/.ssh/id_ed25519", id="host-key-file"),
-                )
-                yield form_field(
-                    "SSH password",
-                    Input(
-                        secrets.ssh_passwords.get(host.address, ""),
-                        password=True,
-                        placeholder="kept in memory only",
-                        id="host-password",
-                    ),
-                )
-                yield form_field(
-                    "",
-                    Checkbox("Use sudo (the SSH user is not root)", host.sudo, id="host-sudo"),
-                )
-                yield form_field(
-                    "sudo password",
-                    Input(
-                        secrets.sudo_passwords.get(host.address, ""),
-                        password=True,
-                        placeholder="kept in memory only",
-                        id="host-sudo-password",
-                    ),
-                )
+                yield from connection_fields(host, secrets)
                 yield form_field(
                     "Container",
                     Input(
@@ -262,11 +217,7 @@ class RepairConnectScreen(FormScreen):
     # -- visibility ------------------------------------------------------------------
 
     def _sync_visibility(self) -> None:
-        auth = self.query_one("#host-auth", Select).value
-        sudo = self.query_one("#host-sudo", Checkbox).value
-        self.query_one("#host-key-file-field").display = auth == "key"
-        self.query_one("#host-password-field").display = auth == "password"
-        self.query_one("#host-sudo-password-field").display = sudo
+        sync_login_visibility(self)
 
     @on(Select.Changed, "#host-auth")
     @on(Checkbox.Changed, "#host-sudo")
@@ -278,30 +229,12 @@ class RepairConnectScreen(FormScreen):
 
     def _connection(self) -> Connection:
         """The registry host connection as currently typed."""
-        port = parse_int(self.field_value("host-port"))
-        address = self.field_value("host-address").strip()
         old = self.state.plan.host
-        return Connection(
-            address=address,
-            port=port if port is not None else 22,
-            user=self.field_value("host-user").strip(),
-            auth=str(self.query_one("#host-auth", Select).value),
-            key_file=self.field_value("host-key-file").strip(),
-            sudo=self.query_one("#host-sudo", Checkbox).value,
-            host_key=old.host_key if old.address == address else "",
-        )
+        address = self.field_value("host-address").strip()
+        return typed_connection(self, host_key=old.host_key if old.address == address else "")
 
     def _save_host_secrets(self, secrets: Secrets, conn: Connection) -> None:
-        pw = self.field_value("host-password")
-        if conn.auth == "password" and pw:
-            secrets.ssh_passwords[conn.address] = pw
-        else:
-            secrets.ssh_passwords.pop(conn.address, None)
-        sudo_pw = self.field_value("host-sudo-password")
-        if conn.sudo and sudo_pw:
-            secrets.sudo_passwords[conn.address] = sudo_pw
-        else:
-            secrets.sudo_passwords.pop(conn.address, None)
+        save_host_secrets(self, secrets, conn)
 
     def _show_status(self, text: str, kind: str) -> None:
         widget = self.query_one("#adopt-status", Static)
