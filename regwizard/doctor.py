@@ -115,6 +115,7 @@ class LiveProbe:
 def _plain_http_answers(target: str, port: int, host: str, timeout: float) -> bool:
     try:
         with socket.create_connection((target, port), timeout) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             s.sendall(f"GET /v2/ HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
             return s.recv(16).startswith(b"HTTP/")
     except OSError:
@@ -140,6 +141,7 @@ def live_probe(
     where = f"{target}:{port}"
     try:
         sock = socket.create_connection((target, port), timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else +40 ms (Nagle)
     except ConnectionRefusedError:
         p.docker_error = f'Get "{p.url}": dial tcp {where}: connect: connection refused'
         return p

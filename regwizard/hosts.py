@@ -751,6 +751,34 @@ class Host:
             fingerprint=self.fingerprint,
             key_type=self.key_type,
         )
+        # The engine's version is asked over its own channel while the shell command
+        # runs: two round trips overlap instead of adding up.
+        probe: dict[str, BaseException | None] = {"error": None}
+
+        def ask_docker() -> None:
+            try:
+                self._docker_facts(f)
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                probe["error"] = e
+
+        asker = threading.Thread(target=ask_docker, name=f"facts-{self.label}", daemon=True)
+        asker.start()
+        try:
+            self._shell_facts(f)
+        finally:
+            asker.join()
+        if probe["error"] is not None:
+            raise probe["error"]
+        if path:
+            try:
+                f.free_bytes = self.free_bytes(path)
+            except Cancelled:
+                raise
+            except RegwizardError:
+                f.free_bytes = None
+        return f
+
+    def _shell_facts(self, f: HostFacts) -> None:
         res = self._sh(
             "id -u; uname -m; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release "
             "2>/dev/null; :",
@@ -778,6 +806,8 @@ class Host:
                 f.sudo_ok = self._root_mode() in ("sudo", "sudo-nopass")
             except SudoFailed:
                 f.sudo_ok = False
+
+    def _docker_facts(self, f: HostFacts) -> None:
         try:
             with self._docker_lock:
                 client = next(iter(self._dockers.values()), None)
@@ -790,14 +820,6 @@ class Host:
         except Exception as e:
             err = self._docker_unavailable(e)
             f.docker_error = f"{err.cause}; fix: {err.fix}" if err.fix else err.cause
-        if path:
-            try:
-                f.free_bytes = self.free_bytes(path)
-            except Cancelled:
-                raise
-            except RegwizardError:
-                f.free_bytes = None
-        return f
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -1272,7 +1294,8 @@ class SSHHost(Host):
             if not got:
                 ready, _, _ = select.select([chan], [], [], min(0.1, deadline - now))
                 if ready and not chan.recv_ready() and not chan.recv_stderr_ready():
-                    time.sleep(0.01)  # EOF/exit pending: don't spin
+                    # EOF seen, exit status pending: wake the moment it arrives (no spin)
+                    chan.status_event.wait(min(0.05, max(0.0, deadline - now)))
         if pid is not None:
             take_err(pid.flush())
         lines_out.flush()

@@ -21,6 +21,7 @@ import tarfile
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from regwizard import htpasswd, pki
@@ -237,7 +238,8 @@ class Preflight(Step):
     def _check_port(self, ctx: Ctx, e: HostEntry) -> None:
         reg = ctx.plan.registry
         client = e.host.docker(DOCKER_TIMEOUT)
-        for c in client.containers.list():
+        running = client.containers.list()
+        for c in running:
             ports = (c.attrs.get("HostConfig") or {}).get("PortBindings") or {}
             for bindings in ports.values():
                 for b in bindings or []:
@@ -250,9 +252,7 @@ class Preflight(Step):
         # container publishes this very port: docker-proxy is then the listener)
         r = e.host.run(["sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null"], check=False)
         hexport = f":{reg.port:04X}"
-        ours = any(
-            c.name == reg.container and _publishes(c, reg.port) for c in client.containers.list()
-        )
+        ours = any(c.name == reg.container and _publishes(c, reg.port) for c in running)
         for line in r.stdout.decode(errors="replace").splitlines()[1:]:
             parts = line.split()
             if len(parts) > 3 and parts[1].endswith(hexport) and parts[3] == "0A" and not ours:
@@ -984,6 +984,8 @@ def https_get(
     class Conn(http.client.HTTPSConnection):
         def connect(self) -> None:
             sock = socket.create_connection((target, reg.port), timeout)
+            # as http.client does: without it Nagle and delayed ACK add ~40 ms per request
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.sock = sslctx.wrap_socket(sock, server_hostname=reg.domain)
 
     conn = Conn(reg.domain, reg.port, timeout=timeout, context=sslctx)
@@ -1091,11 +1093,7 @@ class Verify(Step):
         pass
 
     def apply(self, ctx: Ctx, e: HostEntry, f: Finding) -> str:
-        import docker.auth
-        import docker.errors
-
-        plan, reg = ctx.plan, ctx.plan.registry
-        user, password = plan.verify_user, ctx.secrets.verify_password
+        reg = ctx.plan.registry
         # dockerd (Go's resolver) re-reads /etc/hosts at most every 5 s: checked here, a
         # name added to it kept failing with "no such host" for 5 s
         wait = ctx.hosts_changed_at + HOSTS_CACHE_SECONDS - time.monotonic()
@@ -1103,12 +1101,29 @@ class Verify(Step):
             ctx.log(self.name, e, f"waiting {wait:.1f}s: Docker re-reads /etc/hosts every 5 s")
             if ctx.cancel.wait(wait):
                 raise Cancelled()
-        v = Verification(user=user)
+        v = Verification(user=ctx.plan.verify_user)
         ctx.verification = v
         ref = f"{reg.address}/{PROBE_REPO}:verify"
         v.image_ref = ref
         client = e.host.docker(300)
+        # Independent work overlaps: the other clients log in while this one builds,
+        # proves anonymous access is refused, logs in and pushes; then every client
+        # pulls while the catalog is read. A fan-out to N clients then costs about one
+        # client's round trips, not N of them.
+        others = [o for o in ctx.clients if o is not e]
+        pool = ThreadPoolExecutor(max_workers=len(others) + 2)
+        try:
+            return self._prove(ctx, e, v, client, ref, others, pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _prove(self, ctx: Ctx, e: HostEntry, v: Verification, client, ref, others, pool) -> str:
+        import docker.auth
+        import docker.errors
+
         api = client.api
+        user, password = ctx.plan.verify_user, ctx.secrets.verify_password
+        logins = [pool.submit(self._login, ctx, o, user, password) for o in others]
         # A tiny probe image, built locally on the client (FROM scratch, no pull).
         # The builder stamps a creation time, so a rebuilt probe has a new digest:
         # reuse the one the last verification pulled, and a rerun then pushes the
@@ -1156,27 +1171,26 @@ class Verify(Step):
                 shown=clean(err, 200),
                 evidence=clean(err),
             )
-        # 2. login, forcing a real round trip to the registry
-        try:
-            api.login(user, password, registry=reg.address, reauth=True)
-        except docker.errors.APIError as ex:
-            msg = clean(str(ex.explanation or ex))
-            raise explained(
-                f"docker login as {user} from {e.label} failed",
-                msg,
-                fix="check the password and the htpasswd file",
-            ) from ex
+        auth = {"username": user, "password": password}
+        # 2. login, forcing a real round trip to the registry, while 3. the push (with
+        # explicit credentials) runs: a failed login is reported before the push error
+        login = pool.submit(self._login, ctx, e, user, password, client)
+        digest, err = _push(client, ref, auth)
+        login.result()
         v.login_ok = True
         ctx.log(self.name, e, f"login as {user}: ok")
-        auth = {"username": user, "password": password}
-        # 3. push
-        digest, err = _push(client, ref, auth)
         if err or not digest:
             raise explained(
                 f"push from {e.label} failed", err, shown=clean(err, 200), evidence=clean(err)
             )
         v.push_digest = digest
         ctx.log(self.name, e, f"pushed {ref} {digest}")
+        for fut in logins:
+            fut.result()
+        # 5. the other clients pull (their login above proved trust and name
+        # resolution), and 6. the catalog is read, while 4. this client pulls back
+        pulls = [pool.submit(self._pull_other, ctx, o, ref, auth) for o in others]
+        catalog = pool.submit(https_get, ctx, "/v2/_catalog?n=1000", auth=(user, password))
         # 4. remove the local tag, pull, compare digests
         try:
             client.images.remove(ref, force=True)
@@ -1189,23 +1203,16 @@ class Verify(Step):
                 f"pulled digest {v.pull_digest} differs from pushed {digest}",
                 "check the storage path on the registry host",
             )
-        # 5. the other clients: login + pull proves their trust and name resolution
-        for other in ctx.clients:
-            if other is e:
-                continue
-            ctx.check_cancel()
-            oc = other.host.docker(300)
-            try:
-                oc.api.login(user, password, registry=reg.address, reauth=True)
-                got = self._pull(ctx, other, ref, auth, client=oc)
-                v.trust[other.label] = got == digest
-            except (docker.errors.APIError, StepError) as ex:
-                v.trust[other.label] = False
-                msg = clean(str(getattr(ex, "explanation", None) or ex))
-                raise explained(f"{other.label} cannot pull from the registry", msg) from ex
+        for other, fut in zip(others, pulls, strict=True):
+            got = fut.result()
+            v.trust[other.label] = got == digest
+            if got != digest:
+                raise StepError(
+                    f"{other.label} pulled digest {got}, not the pushed {digest}",
+                    "check that every client resolves the domain to this registry",
+                )
             ctx.log(self.name, other, f"pull on {other.label}: ok")
-        # 6. the catalog lists the repository
-        status, _, body = https_get(ctx, "/v2/_catalog?n=1000", auth=(user, password))
+        status, _, body = catalog.result()
         if status == 200:
             v.catalog = json.loads(body).get("repositories", [])
         if PROBE_REPO not in v.catalog:
@@ -1214,6 +1221,32 @@ class Verify(Step):
                 "check the registry logs",
             )
         return f"login, anonymous refused, push {digest[:19]}…, pull ok on {len(v.trust)} client(s)"
+
+    def _login(self, ctx: Ctx, e: HostEntry, user: str, password: str, client=None) -> None:
+        """``docker login`` on a client, forcing a real round trip to the registry."""
+        import docker.errors
+
+        ctx.check_cancel()
+        client = client or e.host.docker(300)
+        try:
+            client.api.login(user, password, registry=ctx.plan.registry.address, reauth=True)
+        except docker.errors.APIError as ex:
+            msg = clean(str(ex.explanation or ex))
+            raise explained(
+                f"docker login as {user} from {e.label} failed",
+                msg,
+                fix="check the password and the htpasswd file",
+            ) from ex
+
+    def _pull_other(self, ctx: Ctx, e: HostEntry, ref: str, auth: dict) -> str:
+        import docker.errors
+
+        ctx.check_cancel()
+        try:
+            return self._pull(ctx, e, ref, auth)
+        except (docker.errors.APIError, StepError) as ex:
+            msg = clean(str(getattr(ex, "explanation", None) or ex))
+            raise explained(f"{e.label} cannot pull from the registry", msg) from ex
 
     def _pull(self, ctx: Ctx, e: HostEntry, ref: str, auth: dict, client=None) -> str:
         client = client or e.host.docker(300)
