@@ -8,6 +8,7 @@
     regwizard plan new [-o FILE]   write a commented example plan
     regwizard user hash NAME       print a bcrypt line for the plan
     regwizard lab up|down|status   the sandbox lab on this machine (Linux, root)
+    regwizard lab clients N        N extra client nodes, built on demand (fan-out)
     regwizard demo                 lab up, then the wizard pre-filled for the lab
 
 Textual is imported only when a screen is opened: the engine never needs it.
@@ -81,11 +82,25 @@ def _parser() -> argparse.ArgumentParser:
     ussub = us.add_subparsers(dest="user_cmd", metavar="ACTION")
     uh = ussub.add_parser("hash", help="prompt for a password and print the bcrypt plan entry")
     uh.add_argument("name")
+    uh.add_argument(
+        "--cost",
+        type=int,
+        default=10,
+        choices=range(5, 15),
+        metavar="5..14",
+        help="bcrypt cost (default 10). The registry checks the hash on every request: "
+        "each step up doubles its CPU per request (10: ~60 ms; 5, as htpasswd -B: ~2 ms)",
+    )
 
     lab = sub.add_parser("lab", help="the sandbox lab on this machine (Linux, root)")
     labsub = lab.add_subparsers(dest="lab_cmd", metavar="ACTION")
     lu = labsub.add_parser("up", help="build node1 (registry host) and node2 (client)")
     lu.add_argument("-o", "--output", help="where to write the lab plan file")
+    lc = labsub.add_parser(
+        "clients", help="give the running lab exactly N extra clients (client1..clientN)"
+    )
+    lc.add_argument("count", type=int, metavar="N")
+    lc.add_argument("-o", "--output", help="write a plan whose clients are these N nodes")
     labsub.add_parser("down", help="tear the lab down")
     ls = labsub.add_parser("status", help="show the lab's state")
     ls.add_argument("--json", action="store_true")
@@ -165,6 +180,18 @@ def _lab(args) -> int:
             f"next: regwizard apply {state.plan_file} --password-file {lab.STATE_DIR}/verify-password"
         )
         return 0
+    if args.lab_cmd == "clients":
+        state = lab.ensure_clients(args.count)
+        names = lab.client_names(state)
+        for name in names:
+            print(f"{name} {state.nodes[name].ip} (client)")
+        print(f"the lab has {len(names)} extra client(s)")
+        if args.output and names:
+            out = Path(args.output)
+            out.write_text(lab.lab_plan_text(state, clients=names))
+            os.chmod(out, 0o600)
+            print(f"plan: {out.resolve()} (registry on node1, clients {', '.join(names)})")
+        return 0
     if args.lab_cmd == "down":
         lab.down()
         return 0
@@ -227,7 +254,7 @@ def _user_hash(args) -> int:
         raise RegwizardError("empty password", "choose a password of at least 8 characters")
     print("[[users]]")
     print(f'name = "{args.name}"')
-    print(f'bcrypt = "{htpasswd.hash_password(pw)}"')
+    print(f'bcrypt = "{htpasswd.hash_password(pw, args.cost)}"')
     return 0
 
 

@@ -34,6 +34,7 @@ if TYPE_CHECKING:  # steps pull in cryptography and bcrypt: imported when a run 
     from regwizard.steps import Ctx, HostEntry, Step
 
 CONNECT_TIMEOUT = 10.0
+MAX_PARALLEL_HOSTS = 16  # hosts worked on at once (a registry host and 15 clients)
 
 
 def _conn_key(c: Connection) -> str:
@@ -69,7 +70,7 @@ def _connect_all(ctx: Ctx) -> None:
     def one(e: HostEntry) -> None:
         e.host = hosts.connect(e.conn, ctx.secrets, cancel=ctx.cancel, timeout=CONNECT_TIMEOUT)
 
-    with ThreadPoolExecutor(max_workers=min(8, len(ctx.hosts))) as pool:
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(ctx.hosts))) as pool:
         futures = [pool.submit(one, e) for e in ctx.hosts]
         errors = [f.exception() for f in futures]
     for err in errors:
@@ -137,7 +138,7 @@ def run(
             ctx.check_cancel()
             if len(targets) > 1 and step.scope in ("all", "clients"):
                 # independent hosts run in parallel
-                with ThreadPoolExecutor(max_workers=min(8, len(targets))) as pool:
+                with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_HOSTS, len(targets))) as pool:
                     futs = {pool.submit(_run_unit, ctx, step, e, records): e for e in targets}
                     for fut, e in futs.items():
                         current = (step.name, e.label)

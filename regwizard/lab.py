@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,8 @@ NODE0_IP = f"{SUBNET}.1"
 DOMAIN = "reg.lab.test"
 NODE_NAMES = ("node1", "node2")
 NODE_IPS = {"node1": f"{SUBNET}.2", "node2": f"{SUBNET}.3"}
+CLIENT_PREFIX = "client"  # extra clients, built on demand: client1 .11, client2 .12, ...
+MAX_CLIENTS = 32
 LAB_USER = "labuser"
 PACKAGES = {  # binary -> Debian package
     "dockerd": "docker.io",
@@ -126,6 +129,10 @@ class LabState:
         with os.fdopen(fd, "w") as f:
             json.dump(asdict(self), f, indent=2)
         os.replace(tmp, path)
+
+    @staticmethod
+    def nodes_dir() -> Path:
+        return STATE_DIR / "nodes"
 
     @classmethod
     def load(cls) -> LabState | None:
@@ -621,20 +628,38 @@ def _load_registry_image(state: LabState, node: Node) -> None:
 # ---------------------------------------------------------------- plan
 
 
-def lab_plan_text(state: LabState) -> str:
-    """A ready plan that targets the lab: registry on node1, clients node0 and node2."""
+def _lab_user(state: LabState):
+    """The verify user: the lab plan's own entry when it exists (one bcrypt hash per lab,
+    so every plan made for this lab leaves the registry's htpasswd file as it is)."""
     from regwizard import htpasswd
+    from regwizard.plan import PlanError, User, load_plan
+
+    if state.plan_file and Path(state.plan_file).exists():
+        try:
+            for user in load_plan(state.plan_file).users:
+                if user.name == state.verify_user:
+                    return user
+        except PlanError:
+            pass
+    return User(state.verify_user, htpasswd.hash_password(state.verify_password))
+
+
+def lab_plan_text(state: LabState, clients: list[str] | None = None) -> str:
+    """A ready plan that targets the lab: registry on node1, clients node0 and node2.
+
+    ``clients`` names the lab nodes to use as clients instead ("node0" is this machine),
+    for example the extra clients from ``ensure_clients``.
+    """
     from regwizard.plan import (
         CertificateSpec,
         Connection,
         Plan,
         RegistrySpec,
-        User,
         VerifySpec,
         dump_plan,
     )
 
-    n1, n2 = state.nodes["node1"], state.nodes["node2"]
+    n1 = state.nodes["node1"]
 
     def conn(n: Node) -> Connection:
         return Connection(
@@ -649,7 +674,10 @@ def lab_plan_text(state: LabState) -> str:
     plan = Plan(
         registry=RegistrySpec(domain=DOMAIN, ip=n1.ip, storage="/opt/docker-image"),
         host=conn(n1),
-        clients=[Connection(), conn(n2)],
+        clients=[
+            Connection() if name == "node0" else conn(state.nodes[name])
+            for name in (clients or ["node0", "node2"])
+        ],
         certificate=CertificateSpec(
             mode="local-ca",
             country="CN",
@@ -662,7 +690,7 @@ def lab_plan_text(state: LabState) -> str:
             days=825,
             key="ecdsa-p256",
         ),
-        users=[User(state.verify_user, htpasswd.hash_password(state.verify_password))],
+        users=[_lab_user(state)],
         verify=VerifySpec(user=state.verify_user),
     )
     return dump_plan(plan)
@@ -691,7 +719,7 @@ def up(*, plan_out: str | None = None, install: bool = True) -> LabState:
     sh(["ip", "link", "set", BRIDGE, "up"])
     state.forward_rule = _forward_rule(True)
 
-    nodes_dir = STATE_DIR / "nodes"
+    nodes_dir = state.nodes_dir()
     nodes_dir.mkdir(parents=True, exist_ok=True)
     for name in NODE_NAMES:
         node = Node(
@@ -707,10 +735,7 @@ def up(*, plan_out: str | None = None, install: bool = True) -> LabState:
     for node in state.nodes.values():
         _wait_node_services(node)
 
-    known = STATE_DIR / "known_hosts"
-    known.write_text("".join(f"{n.ip} {n.host_key_line}\n" for n in state.nodes.values()))
-    os.chmod(known, 0o600)
-    state.known_hosts = str(known)
+    _write_known_hosts(state)
     _load_registry_image(state, state.nodes["node1"])
 
     plan_path = Path(plan_out) if plan_out else STATE_DIR / "lab-plan.toml"
@@ -741,30 +766,12 @@ def down(*, quiet: bool = False) -> None:
             nodes.append(
                 Node(name, NODE_IPS[name], f"rwlab-{name}", f"rwl-{name}", str(STATE_DIR / name))
             )
-    for node in nodes:
-        if node.init_pid and _alive(node.init_pid) and _docker_answers(node.docker_sock, 2):
-            try:
-                client = node_docker(node, timeout=30)
-                for c in client.containers.list(all=True):
-                    c.remove(force=True)
-                client.close()
-            except Exception as e:  # noqa: BLE001 - best effort, then kill by PID
-                if not quiet:
-                    _log(f"{node.name}: could not remove containers: {e}")
-        for pid in (node.sshd_pid, node.dockerd_pid):
-            if pid and _cmdline_in_netns(pid, node.netns):
-                _kill(pid, timeout=20)
-        # Whatever else still lives in the node's network namespace is ours
-        # (containerd, shims, docker-proxy, ssh sessions): end it by PID.
-        if Path(f"/run/netns/{node.netns}").exists():
-            for pid in _netns_pids(node.netns):
-                _kill(pid, timeout=5)
-        if node.init_pid and _cmdline_in_netns(node.init_pid, node.netns):
-            _kill(node.init_pid, timeout=5)
-        if Path(f"/run/netns/{node.netns}").exists():
-            sh(["ip", "netns", "del", node.netns], check=False)
-        if Path(f"/sys/class/net/{node.veth}").exists():
-            sh(["ip", "link", "del", node.veth], check=False)
+    for extra in _stale_client_netns():  # clients of a lab whose state was lost
+        if extra not in known | {n.netns for n in nodes}:
+            name = extra.removeprefix("rwlab-")
+            nodes.append(Node(name, "", extra, f"rwl-{name}", str(STATE_DIR / "nodes" / name)))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda n: _teardown_node(n, quiet), nodes))
     if Path(f"/sys/class/net/{BRIDGE}").exists():
         _forward_rule(False)
         sh(["ip", "link", "del", BRIDGE], check=False)
@@ -774,6 +781,95 @@ def down(*, quiet: bool = False) -> None:
             (STATE_DIR / f).unlink(missing_ok=True)
     if not quiet:
         _log("lab is down")
+
+
+def _teardown_node(node: Node, quiet: bool = True) -> None:
+    """Remove a node's containers through its own engine, then end its processes by PID."""
+    if node.init_pid and _alive(node.init_pid) and _docker_answers(node.docker_sock, 2):
+        try:
+            client = node_docker(node, timeout=30)
+            for c in client.containers.list(all=True):
+                c.remove(force=True)
+            client.close()
+        except Exception as e:  # noqa: BLE001 - best effort, then kill by PID
+            if not quiet:
+                _log(f"{node.name}: could not remove containers: {e}")
+    for pid in (node.sshd_pid, node.dockerd_pid):
+        if pid and _cmdline_in_netns(pid, node.netns):
+            _kill(pid, timeout=20)
+    # Whatever else still lives in the node's network namespace is ours
+    # (containerd, shims, docker-proxy, ssh sessions): end it by PID.
+    if Path(f"/run/netns/{node.netns}").exists():
+        for pid in _netns_pids(node.netns):
+            _kill(pid, timeout=5)
+    if node.init_pid and _cmdline_in_netns(node.init_pid, node.netns):
+        _kill(node.init_pid, timeout=5)
+    if Path(f"/run/netns/{node.netns}").exists():
+        sh(["ip", "netns", "del", node.netns], check=False)
+    if Path(f"/sys/class/net/{node.veth}").exists():
+        sh(["ip", "link", "del", node.veth], check=False)
+
+
+def _stale_client_netns() -> list[str]:
+    d = Path("/run/netns")
+    return sorted(p.name for p in d.glob(f"rwlab-{CLIENT_PREFIX}*")) if d.is_dir() else []
+
+
+def client_names(state: LabState) -> list[str]:
+    """The extra clients the lab has now, in order (client1, client2, ...)."""
+    names = [n for n in state.nodes if n.startswith(CLIENT_PREFIX)]
+    return sorted(names, key=lambda n: int(n.removeprefix(CLIENT_PREFIX)))
+
+
+def ensure_clients(count: int) -> LabState:
+    """Give the running lab exactly ``count`` extra clients, built or removed on demand.
+
+    Each is a node like node2: its own network, mount and UTS namespaces, /etc copy,
+    dockerd and sshd, reachable with the lab key and recorded in the lab's known_hosts.
+    They are cheap (about a second each, started in parallel) and leave with ``down``.
+    """
+    require_linux_root()
+    if not 0 <= count <= MAX_CLIENTS:
+        raise LabError(f"{count} extra clients asked for", f"choose 0..{MAX_CLIENTS}")
+    state = LabState.load()
+    if state is None or not status().get("up"):
+        raise LabError("the lab is not up", "run `regwizard lab up` first")
+    have = client_names(state)
+    for name in have[count:]:
+        _teardown_node(state.nodes.pop(name))
+        shutil.rmtree(state.nodes_dir() / name, ignore_errors=True)
+    state.save()
+    _, pubkey = ensure_lab_key()
+    new = []
+    for i in range(1, count + 1):
+        name = f"{CLIENT_PREFIX}{i}"
+        if name in state.nodes:
+            continue
+        node = Node(
+            name=name,
+            ip=f"{SUBNET}.{10 + i}",
+            netns=f"rwlab-{name}",
+            veth=f"rwl-{name}",
+            root=str(state.nodes_dir() / name),
+        )
+        state.nodes[name] = node
+        new.append(node)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda n: _prepare_node_fs(n, pubkey, state), new))
+    for node in new:
+        _start_node(node, pubkey, state)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(_wait_node_services, new))
+    _write_known_hosts(state)
+    state.save()
+    return state
+
+
+def _write_known_hosts(state: LabState) -> None:
+    known = STATE_DIR / "known_hosts"
+    known.write_text("".join(f"{n.ip} {n.host_key_line}\n" for n in state.nodes.values()))
+    os.chmod(known, 0o600)
+    state.known_hosts = str(known)
 
 
 def _cmdline_in_netns(pid: int, netns: str) -> bool:

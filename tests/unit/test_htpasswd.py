@@ -288,3 +288,21 @@ def test_merge_properties(
         assert first.text == text
     second = H.merge(first.text, users, remove)
     assert not second.changed and second.text == first.text
+
+
+def test_user_hash_command_takes_a_cost(monkeypatch, capsys) -> None:
+    """`regwizard user hash --cost 5` prints a plan entry whose hash has that cost."""
+    import io
+
+    import bcrypt
+
+    from regwizard import cli
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a-long-password\n"))
+    assert cli.main(["user", "hash", "alice", "--cost", "5"]) == 0
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.startswith("bcrypt = "))
+    digest = line.split('"')[1]
+    assert digest.startswith("$2b$05$")
+    assert bcrypt.checkpw(b"a-long-password", digest.encode())
+    assert 'name = "alice"' in out
