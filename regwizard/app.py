@@ -16,7 +16,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from textual.app import App
 from textual.binding import Binding
@@ -173,29 +173,26 @@ class RegwizardApp(App[int]):
 
     # -- navigation ----------------------------------------------------------------
 
-    def _make_screen(self, name: str) -> Screen:
-        from regwizard.screens.certificate import CertificateScreen
-        from regwizard.screens.hosts import HostsScreen
-        from regwizard.screens.repair import DiscoveredScreen, FixesScreen, RepairConnectScreen
-        from regwizard.screens.results import ResultsScreen
-        from regwizard.screens.review import ReviewScreen
-        from regwizard.screens.run import RunScreen
-        from regwizard.screens.storage import StorageScreen
-        from regwizard.screens.welcome import WelcomeScreen
+    # screen name -> (module under regwizard.screens, class): each screen's module is
+    # imported when first shown, so the first paint waits for the Welcome screen only
+    WIZARD_SCREENS: ClassVar[dict[str, tuple[str, str]]] = {
+        "welcome": ("welcome", "WelcomeScreen"),
+        "hosts": ("hosts", "HostsScreen"),
+        "certificate": ("certificate", "CertificateScreen"),
+        "storage": ("storage", "StorageScreen"),
+        "review": ("review", "ReviewScreen"),
+        "run": ("run", "RunScreen"),
+        "results": ("results", "ResultsScreen"),
+        "repair": ("repair", "RepairConnectScreen"),
+        "discovered": ("repair", "DiscoveredScreen"),
+        "fixes": ("repair", "FixesScreen"),
+    }
 
-        factories = {
-            "welcome": WelcomeScreen,
-            "hosts": HostsScreen,
-            "certificate": CertificateScreen,
-            "storage": StorageScreen,
-            "review": ReviewScreen,
-            "run": RunScreen,
-            "results": ResultsScreen,
-            "repair": RepairConnectScreen,
-            "discovered": DiscoveredScreen,
-            "fixes": FixesScreen,
-        }
-        return factories[name]()
+    def _make_screen(self, name: str) -> Screen:
+        import importlib
+
+        module, cls = self.WIZARD_SCREENS[name]
+        return getattr(importlib.import_module(f"regwizard.screens.{module}"), cls)()
 
     def goto(self, name: str) -> None:
         """Show wizard step ``name``.
