@@ -97,6 +97,11 @@ class RunScreen(WizardScreen):
         table.add_column("Host", key="host")
         table.add_column("Status", key="status", width=12)
         table.add_column("Seconds", key="seconds", width=7)
+        # Anchored, the log follows new lines until the person scrolls up, and again once
+        # they are back at the end. (Log's own scroll_end=True follows only when the view
+        # was at the end before a write: a batch written before the first layout left
+        # it short of the end, and it never followed again.)
+        self.query_one("#log", Log).anchor()
         self.set_interval(FLUSH_INTERVAL, self._flush)
         self.start_run()
 
@@ -161,7 +166,7 @@ class RunScreen(WizardScreen):
             key = f"{event.step}@{event.host}"
             self._titles[key] = event.title
             self.query_one("#log", Log).write_line(
-                f"== {event.title} ({event.host})", scroll_end=True
+                f"== {event.title} ({event.host})", scroll_end=False
             )
             if key in table.rows:
                 table.update_cell(key, "status", STATUS_TEXT["running"])
@@ -174,7 +179,9 @@ class RunScreen(WizardScreen):
         elif isinstance(event, StepFinished):
             self._set_row(event.step, event.host, event.status, event.seconds)
             if event.detail:
-                self.query_one("#log", Log).write_line(f"   {plain(event.detail)}", scroll_end=True)
+                self.query_one("#log", Log).write_line(
+                    f"   {plain(event.detail)}", scroll_end=False
+                )
         elif isinstance(event, StepFailed):
             self._set_row(event.step, event.host, "failed", event.seconds)
             self._failure = event
@@ -196,7 +203,7 @@ class RunScreen(WizardScreen):
     def _flush(self) -> None:
         if self._pending_lines:
             lines, self._pending_lines = self._pending_lines, []
-            self.query_one("#log", Log).write_lines(lines, scroll_end=True)
+            self.query_one("#log", Log).write_lines(lines, scroll_end=False)
         if self._pending_progress is not None:
             p, self._pending_progress = self._pending_progress, None
             self.query_one("#progress", ProgressBar).update(total=max(p.total, 1), progress=p.done)

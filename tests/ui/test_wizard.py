@@ -823,6 +823,32 @@ async def test_chatty_run_is_coalesced_and_complete():
         chatty = [line for line in log.lines if "chatty line" in line]
         assert chatty[-1] == "node1: chatty line 4999"
         assert not pilot.app.screen.query_one("#results", Button).disabled
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y > 0  # it followed to the newest line
+
+
+async def test_the_log_follows_until_the_person_scrolls_up():
+    backend = FakeBackend(run_modes=["chatty"], chatty_lines=300)
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_review(pilot)
+        await run_from_review(pilot)
+        log = pilot.app.screen.query_one("#log", Log)
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y > 0
+        log.focus()
+        await pilot.press("up", "up", "up")
+        await pilot.pause()
+        held = log.scroll_y
+        assert held < log.max_scroll_y
+        log.write_lines([f"more {n}" for n in range(20)], scroll_end=False)
+        await pilot.pause()
+        assert log.scroll_y == held  # reading back: new lines do not yank the view
+        await pilot.press("end")
+        await pilot.pause()
+        log.write_lines([f"again {n}" for n in range(20)], scroll_end=False)
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y  # back at the end: following again
 
 
 # -- plans from files --------------------------------------------------------------------------
