@@ -1,4 +1,5 @@
-"""Apply from zero vs the tutorial as a bash script (A B A B), and a no-op rerun.
+"""Apply from zero vs the tutorial as a bash script (A B A B); no-op rerun and doctor on
+the healthy result, each through the CLI and in-process; peak RSS.
 
 Needs the lab (Linux, root): reuses a running one, else builds it. Prints JSON.
     .venv/bin/python bench/bench_apply.py [--rounds 2]
@@ -53,7 +54,7 @@ def timed(argv: list[str], **kw) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--noop", type=int, default=3)
+    ap.add_argument("--noop", type=int, default=5, help="no-op reruns and doctor runs")
     args = ap.parse_args()
     state = labmod.LabState.load()
     if state is None or not labmod.status().get("up"):
@@ -82,7 +83,30 @@ def main() -> None:
     reset(state)
     timed(apply)
     noop = [timed(apply) for _ in range(args.noop)]
+    doctor = [
+        timed([EXE, "doctor", plan_file, "--password-file", pwfile]) for _ in range(args.noop)
+    ]
     rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # the same two in-process: what a long-lived caller (the wizard) pays, without the
+    # interpreter start and imports of a fresh `regwizard` process
+    from regwizard import engine
+    from regwizard.doctor import diagnose
+    from regwizard.plan import Secrets
+
+    secrets = Secrets(verify_password=state.verify_password)
+    engine.run(plan, secrets)  # imports and first connections out of the way
+    noop_in, doctor_in = [], []
+    for _ in range(args.noop):
+        t = time.perf_counter()
+        result = engine.run(plan, secrets)
+        noop_in.append(time.perf_counter() - t)
+        if not result.ok or result.changed:
+            raise SystemExit(f"the no-op rerun changed or failed: {result.failure}")
+        t = time.perf_counter()
+        report = diagnose(plan, secrets)
+        doctor_in.append(time.perf_counter() - t)
+        if not report.healthy:
+            raise SystemExit("doctor found problems on a healthy setup")
     os.unlink(pwfile)
     os.unlink(plan_file)
     ma, mb = statistics.median(a), statistics.median(b)
@@ -94,6 +118,11 @@ def main() -> None:
                 "ratio_median": round(ma / mb, 2),
                 "noop_rerun_s": [round(x, 2) for x in noop],
                 "noop_rerun_median_s": round(statistics.median(noop), 2),
+                "noop_rerun_in_process_s": [round(x, 3) for x in noop_in],
+                "noop_rerun_in_process_median_s": round(statistics.median(noop_in), 3),
+                "doctor_s": [round(x, 2) for x in doctor],
+                "doctor_median_s": round(statistics.median(doctor), 2),
+                "doctor_in_process_median_s": round(statistics.median(doctor_in), 3),
                 "peak_rss_mb_children": round(rss_kb / 1024, 1),
                 "note": "regwizard also runs preflight, health and full verification "
                 "(anonymous refused, login, push, pull on 2 clients, catalog)",
