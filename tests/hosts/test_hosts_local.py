@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostlab import need_root, remote_gone
+from hostlab import need, need_root, remote_gone
 
 from regwizard import hosts
 from regwizard.errors import Cancelled, CommandFailed, CommandTimeout
@@ -212,3 +212,78 @@ def test_local_real_non_root_with_sudo_password(test_user: str) -> None:
     assert out["bad"].startswith("sudo on this machine refused the password")
     assert "wrong-Local-pw-1" not in out["bad"]
     assert "may not use the Docker socket" in out["plain"]
+
+
+def test_a_pooled_stream_closed_by_the_far_end_is_replaced_for_gets() -> None:
+    """A stream closed between two calls: the next GET retries once on a fresh stream.
+
+    (Seen in the fan-out benchmark: "Remote end closed connection without response"
+    on a preflight's `docker version` while 9 hosts were checked at once.)
+    """
+    import socket
+
+    import requests
+
+    from regwizard import dockerssh
+
+    need(os.path.exists("/var/run/docker.sock"), "no local Docker socket")
+
+    def opener(timeout: float) -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect("/var/run/docker.sock")
+        return s
+
+    client = dockerssh.client_over(opener, timeout=30)
+    try:
+        adapter = client.adapter
+        assert client.version()["ApiVersion"]
+        assert adapter.opened == 1  # negotiation and this call shared one stream
+
+        def close_pooled() -> None:
+            pool = adapter.get_connection("http+docker://ssh/version")
+            for conn in list(pool.pool.queue):
+                if conn is not None and conn.sock is not None:
+                    conn.sock.shutdown(socket.SHUT_RDWR)  # as when the far end goes away
+
+        close_pooled()
+        assert client.version()["ApiVersion"]  # GET: retried on a fresh stream
+        assert adapter.opened == 2
+        close_pooled()
+        # POST is not idempotent: never replayed, the failure is reported
+        # (a harmless POST: replayed, it would answer 404 instead of failing to connect)
+        with pytest.raises(requests.exceptions.ConnectionError):
+            client.api._post(client.api._url("/containers/rw-no-such-container/kill"), timeout=30)
+    finally:
+        client.close()
+
+
+def test_a_hung_daemon_is_not_waited_for_twice(tmp_path: Path) -> None:
+    """A read timeout is never retried: one stream, one timeout, then the error."""
+    import socket
+
+    import requests
+
+    from regwizard import dockerssh
+
+    path = str(tmp_path / "hung.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(4)  # accepts (in the backlog) and never answers
+    opened = []
+
+    def opener(timeout: float) -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(path)
+        opened.append(s)
+        return s
+
+    t = time.monotonic()
+    try:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            dockerssh.client_over(opener, timeout=0.5)
+    finally:
+        server.close()
+    assert len(opened) == 1
+    assert time.monotonic() - t < 0.95
