@@ -93,7 +93,8 @@ class Ctx:
     trust_pem: bytes = b""
     cert_changed: bool = False
     verification: Verification | None = None
-    hosts_changed_at: float = 0.0  # monotonic time of the last /etc/hosts write
+    # host key -> monotonic time its /etc/hosts was written in this run
+    hosts_changed_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def registry(self) -> HostEntry:
@@ -337,7 +338,7 @@ class HostsFile(Step):
         _backup(e.host, "/etc/hosts", ctx, self.name, e)
         # in place: /etc/hosts is often a bind mount, where rename fails (EBUSY)
         e.host.write_in_place("/etc/hosts", ("\n".join(lines) + "\n").encode())
-        ctx.hosts_changed_at = time.monotonic()
+        ctx.hosts_changed_at[e.key] = time.monotonic()
         return f"{reg.domain} -> {reg.ip}"
 
 
@@ -1075,6 +1076,22 @@ def _push(client, ref: str, auth: dict | None) -> tuple[str, str]:
     return digest, error
 
 
+def _await_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
+    """Wait until this client's dockerd sees the /etc/hosts entry this run wrote.
+
+    dockerd (Go's resolver) trusts its copy of /etc/hosts for 5 s after it last checked
+    the file: a name added within that window kept failing with "no such host" for up to
+    5 s. Only clients whose file changed wait, and only what is left of the window; the
+    setup steps and the probe build run meanwhile.
+    """
+    changed = ctx.hosts_changed_at.get(e.key)
+    wait = changed + HOSTS_CACHE_SECONDS - time.monotonic() if changed else 0.0
+    if wait > 0:
+        ctx.log(step, e, f"waiting {wait:.1f}s: Docker re-reads /etc/hosts every 5 s")
+        if ctx.cancel.wait(wait):
+            raise Cancelled()
+
+
 class Verify(Step):
     name = "verify"
     title = "Verification: login, push, pull"
@@ -1094,13 +1111,6 @@ class Verify(Step):
 
     def apply(self, ctx: Ctx, e: HostEntry, f: Finding) -> str:
         reg = ctx.plan.registry
-        # dockerd (Go's resolver) re-reads /etc/hosts at most every 5 s: checked here, a
-        # name added to it kept failing with "no such host" for 5 s
-        wait = ctx.hosts_changed_at + HOSTS_CACHE_SECONDS - time.monotonic()
-        if ctx.hosts_changed_at and wait > 0:
-            ctx.log(self.name, e, f"waiting {wait:.1f}s: Docker re-reads /etc/hosts every 5 s")
-            if ctx.cancel.wait(wait):
-                raise Cancelled()
         v = Verification(user=ctx.plan.verify_user)
         ctx.verification = v
         ref = f"{reg.address}/{PROBE_REPO}:verify"
@@ -1146,6 +1156,7 @@ class Verify(Step):
                         "check that Docker on this client can build images (docker build)",
                     )
             ctx.log(self.name, e, f"built probe image {ref}")
+        _await_resolver(ctx, self.name, e)
         # 1. anonymous push must be refused (no credentials at all)
         saved = api._auth_configs
         api._auth_configs = docker.auth.AuthConfig({})
@@ -1240,6 +1251,7 @@ class Verify(Step):
         import docker.errors
 
         ctx.check_cancel()
+        _await_resolver(ctx, self.name, e)
         try:
             return self._pull(ctx, e, ref, auth)
         except (docker.errors.APIError, StepError) as ex:
