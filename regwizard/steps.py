@@ -1092,6 +1092,39 @@ def _await_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
             raise Cancelled()
 
 
+def _stale_lookup(ctx: Ctx, err: str) -> bool:
+    """A lookup failure for our domain although this run keeps it in /etc/hosts."""
+    reg = ctx.plan.registry
+    return bool(reg.manage_hosts_file and reg.ip) and f"lookup {reg.domain}" in err
+
+
+def _await_stale_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
+    """The hosts-file step saw the mapping, yet Docker did not resolve the name: its
+    resolver still trusts an older /etc/hosts (edited by someone else just before the
+    run). One wait of the full window, then one more try."""
+    ctx.log(
+        step,
+        e,
+        f"Docker on {e.label} does not resolve {ctx.plan.registry.domain} yet, although "
+        f"/etc/hosts maps it: waiting {HOSTS_CACHE_SECONDS:.1f}s for it to re-read the file",
+    )
+    if ctx.cancel.wait(HOSTS_CACHE_SECONDS):
+        raise Cancelled()
+
+
+def _anonymous_push(client, ref: str) -> tuple[str, str]:
+    """A push with no credentials at all (none of the client's saved logins)."""
+    import docker.auth
+
+    api = client.api
+    saved = api._auth_configs
+    api._auth_configs = docker.auth.AuthConfig({})
+    try:
+        return _push(client, ref, None)
+    finally:
+        api._auth_configs = saved
+
+
 class Verify(Step):
     name = "verify"
     title = "Verification: login, push, pull"
@@ -1158,12 +1191,10 @@ class Verify(Step):
             ctx.log(self.name, e, f"built probe image {ref}")
         _await_resolver(ctx, self.name, e)
         # 1. anonymous push must be refused (no credentials at all)
-        saved = api._auth_configs
-        api._auth_configs = docker.auth.AuthConfig({})
-        try:
-            digest, err = _push(client, ref, None)
-        finally:
-            api._auth_configs = saved
+        digest, err = _anonymous_push(client, ref)
+        if _stale_lookup(ctx, err):
+            _await_stale_resolver(ctx, self.name, e)
+            digest, err = _anonymous_push(client, ref)
         v.anonymous_refused = bool(err) and not digest
         ctx.log(
             self.name,
@@ -1252,11 +1283,20 @@ class Verify(Step):
 
         ctx.check_cancel()
         _await_resolver(ctx, self.name, e)
-        try:
-            return self._pull(ctx, e, ref, auth)
-        except (docker.errors.APIError, StepError) as ex:
-            msg = clean(str(getattr(ex, "explanation", None) or ex))
-            raise explained(f"{e.label} cannot pull from the registry", msg) from ex
+        retried = False
+        while True:
+            try:
+                return self._pull(ctx, e, ref, auth)
+            except (docker.errors.APIError, StepError) as ex:
+                if isinstance(ex, StepError):
+                    msg, raw = clean(str(ex)), ex.evidence or ex.cause
+                else:  # the daemon refused the call itself (HTTP 500 before any stream)
+                    msg = raw = clean(str(ex.explanation or ex))
+                if not retried and _stale_lookup(ctx, raw):
+                    _await_stale_resolver(ctx, self.name, e)
+                    retried = True
+                    continue
+                raise explained(f"{e.label} cannot pull from the registry", msg) from ex
 
     def _pull(self, ctx: Ctx, e: HostEntry, ref: str, auth: dict, client=None) -> str:
         client = client or e.host.docker(300)

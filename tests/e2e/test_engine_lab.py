@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -135,6 +136,32 @@ def test_every_client_trusts_and_pulls_and_lost_trust_is_repaired(lab, plan, sec
     cp = labmod.node_exec(n2, login, input=lab.verify_password.encode(), check=False)
     assert cp.returncode == 0, cp.stderr
     labmod.node_exec(n2, ["docker", "logout", labmod.DOMAIN], check=False)
+
+
+def test_a_hand_edit_of_etc_hosts_just_before_the_run_is_waited_out(lab, plan, secrets):
+    """node2's dockerd looked the name up (no entry yet), then /etc/hosts gets the entry
+    by hand: for up to 5 s Docker still says "no such host". The run, which changed
+    nothing there itself, waits the window out once and verifies."""
+    from regwizard.events import LogLine
+
+    first = engine.run(plan, secrets)
+    assert first.ok, first.failure
+    n2 = lab.nodes["node2"]
+    node_sh(lab, "node2", f"sed -i '/{labmod.DOMAIN}/d' /etc/hosts")
+    time.sleep(5.5)  # past the window of the run's own lookups: the next one re-reads
+    # dockerd resolves (and caches /etc/hosts without the name); node2 has no route to
+    # any DNS server, so nothing leaves the lab
+    pull = ["docker", "pull", f"{labmod.DOMAIN}/regwizard/probe:verify"]
+    cp = labmod.node_exec(n2, pull, check=False)
+    assert "lookup " + labmod.DOMAIN in cp.stderr.decode(), cp.stderr
+    node_sh(lab, "node2", f"echo '{lab.nodes['node1'].ip} {labmod.DOMAIN}' >> /etc/hosts")
+    got, emit = events_sink()
+    again = engine.run(plan, secrets, emit=emit)
+    assert again.ok, again.failure
+    assert again.changed == []  # the mapping was there: nothing to change
+    waits = [e.text for e in got if isinstance(e, LogLine) and "does not resolve" in e.text]
+    assert waits and n2.name in waits[0], [e.text for e in got if isinstance(e, LogLine)]
+    assert again.verification.trust == {"this machine": True, n2.name: True}
 
 
 # ---------------------------------------------------------------- 3. host keys
