@@ -1,6 +1,6 @@
 """Adopt a registry someone already runs: read it (never change it) and write a plan.
 
-``adopt(conn, secrets, container=None) -> (Plan, notes)`` connects to the host, finds
+``adopt(conn, secrets, container=None) -> Adoption`` connects to the host, finds
 the registry container (image ``registry``/``distribution``, or the one named), and
 reads its port mapping, environment, mounts and restart policy, the certificate behind
 ``REGISTRY_HTTP_TLS_CERTIFICATE`` and the users behind ``REGISTRY_AUTH_HTPASSWD_PATH``
@@ -11,8 +11,9 @@ The plan describes *the intended setup*: the same domain, port, container name, 
 certificate subject and bcrypt users; storage in a host directory (the one bound at
 ``/var/lib/registry``, or the one the tutorial meant with ``STORAGE_PATH``); a config
 directory that keeps a usable certificate where it is. ``regwizard apply`` then
-converges to it (copying images out of an anonymous volume first). ``notes`` say, in
-words, what was found and what apply will change.
+converges to it (copying images out of an anonymous volume first). The ``Adoption``
+holds the plan, ``notes`` that say in words what was found and what apply will change,
+and the facts a UI shows (ignored users, unpersisted data, certificate, plain HTTP).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import re
 import tarfile
 import threading
 from dataclasses import dataclass, field
+from typing import Literal
 
 from regwizard import htpasswd, pki
 from regwizard.errors import Cancelled, RegwizardError
@@ -299,6 +301,42 @@ def _domain_from(info: pki.CertInfo | None) -> str:
     return cn if cn and not _is_ip(cn) and "." in cn else ""
 
 
+@dataclass(frozen=True)
+class CertSummary:
+    """The registry's certificate: ``details`` (CN, SANs, key, lifetime) and days left."""
+
+    details: str
+    days_left: int  # negative once expired
+
+
+@dataclass(frozen=True)
+class DataPlace:
+    """Where the images are when storage is not persisted."""
+
+    kind: Literal["layer", "anonymous-volume", "volume"]  # layer: the container's writable one
+    name: str = ""  # the volume's name; an anonymous one shortened to 12 characters
+
+    @property
+    def where(self) -> str:
+        if self.kind == "layer":
+            return "in the container's writable layer"
+        if self.kind == "anonymous-volume":
+            return f"in anonymous volume {self.name}"
+        return f"in volume {self.name}"
+
+
+@dataclass
+class Adoption:
+    """What adopt found: the plan of the intended setup, notes in words, and facts."""
+
+    plan: Plan
+    notes: list[str] = field(default_factory=list)
+    ignored_users: list[tuple[str, str]] = field(default_factory=list)  # non-bcrypt: (name, kind)
+    unpersisted_data: DataPlace | None = None  # None: the data is in a bound host directory
+    certificate: CertSummary | None = None  # None: no TLS, or the certificate is unreadable
+    plain_http: bool = False  # no REGISTRY_HTTP_TLS_CERTIFICATE
+
+
 def adopt(
     conn: Connection,
     secrets,
@@ -306,8 +344,8 @@ def adopt(
     *,
     cancel: threading.Event | None = None,
     timeout: float = 10.0,
-) -> tuple[Plan, list[str]]:
-    """Read an existing registry on ``conn`` and return (plan of the intended setup, notes).
+) -> Adoption:
+    """Read an existing registry on ``conn``: the plan of the intended setup, notes, facts.
 
     Read-only: nothing on the host is changed. Raises RegwizardError (connection,
     no/several registry containers).
@@ -315,6 +353,10 @@ def adopt(
     from regwizard import hosts
 
     notes: list[str] = []
+    ignored_users: list[tuple[str, str]] = []
+    unpersisted: DataPlace | None = None
+    summary: CertSummary | None = None
+    plain_http = False
 
     def check_cancel() -> None:
         if cancel is not None and cancel.is_set():
@@ -371,6 +413,7 @@ def adopt(
             else:
                 notes.append(f"the certificate {tls_cert} is missing (on the host: {cert_where})")
         else:
+            plain_http = True
             notes.append(
                 "plain HTTP: the registry has no TLS (no REGISTRY_HTTP_TLS_CERTIFICATE); "
                 "apply issues a certificate with SANs"
@@ -408,10 +451,10 @@ def adopt(
             ]
             days = (info.not_after - info.not_before).days
             sans = ", ".join([*info.dns_sans, *info.ip_sans]) or "none (CN only)"
-            notes.append(
-                f"certificate {cert_where}: CN={cn or '-'}, SANs {sans}, {info.key_type}, "
-                f"{days} days, {info.days_left} left"
+            summary = CertSummary(
+                f"CN={cn or '-'}, SANs {sans}, {info.key_type}, {days} days", info.days_left
             )
+            notes.append(f"certificate {cert_where}: {summary.details}, {info.days_left} left")
             problems = pki.cert_problems(info, domain=domain, ip=ip, extra_sans=cert.extra_sans)
             for p in problems:
                 notes.append(f"certificate problem: {p}")
@@ -473,9 +516,11 @@ def adopt(
                     if htpasswd.is_bcrypt(entry.hash):
                         users.append(User(entry.name, entry.hash))
                     else:
+                        kind = htpasswd.hash_kind(entry.hash)
+                        ignored_users.append((entry.name, kind))
                         notes.append(
-                            f"user {entry.name}: a {htpasswd.hash_kind(entry.hash)} hash that the "
-                            "registry ignores (login gets 401); give it a new password "
+                            f"user {entry.name}: a {kind} hash that the registry ignores "
+                            "(login gets 401); give it a new password "
                             f"(`regwizard user hash {entry.name}`) and add it to [[users]]"
                         )
                 notes.append(
@@ -514,15 +559,16 @@ def adopt(
                 wanted = [DEFAULT_STORAGE, f"/opt/registry-{c.name}"]
             storage = _free_dir(client, c.name, wanted, check_storage)
             if dm is None:
-                where = "in the container's writable layer"
+                unpersisted = DataPlace("layer")
             elif is_anonymous_volume(dm):
-                where = f"in anonymous volume {dm.get('Name', '')[:12]}"
+                unpersisted = DataPlace("anonymous-volume", dm.get("Name", "")[:12])
             else:
-                where = f"in volume {dm.get('Name', '')}"
+                unpersisted = DataPlace("volume", dm.get("Name", ""))
             notes.append(
-                f"storage not persisted: images are {where} ({root}); `docker rm -v` or a "
-                f"volume prune loses them. The plan stores them in {storage}; apply copies "
-                "them there before it replaces the container, and keeps the old volume"
+                f"storage not persisted: images are {unpersisted.where} ({root}); "
+                "`docker rm -v` or a volume prune loses them. The plan stores them in "
+                f"{storage}; apply copies them there before it replaces the container, and "
+                "keeps the old volume"
             )
 
         # --- image
@@ -572,7 +618,14 @@ def adopt(
             users=users,
             verify=VerifySpec(user=users[0].name if users else ""),
         )
-    return plan, notes
+    return Adoption(
+        plan=plan,
+        notes=notes,
+        ignored_users=ignored_users,
+        unpersisted_data=unpersisted,
+        certificate=summary,
+        plain_http=plain_http,
+    )
 
 
 # --------------------------------------------------------------------------- CLI
@@ -601,8 +654,9 @@ def adopt_cli(args) -> int:
     out = Path(args.output).expanduser() if args.output else None
     if out is not None and out.exists() and not args.force:
         raise RegwizardError(f"{out} already exists", "choose another -o path, or pass --force")
-    plan, notes = adopt(conn, secrets, args.container)
-    for n in notes:
+    adoption = adopt(conn, secrets, args.container)
+    plan = adoption.plan
+    for n in adoption.notes:
         print(f"- {n}", file=sys.stderr)
     if out is not None:
         save_plan(plan, out)

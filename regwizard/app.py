@@ -29,7 +29,8 @@ from regwizard.backend import Backend
 from regwizard.events import HostFacts, RunResult
 from regwizard.plan import Plan, Secrets
 
-if TYPE_CHECKING:  # the doctor is imported only when a repair starts
+if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
+    from regwizard.adopt import Adoption
     from regwizard.doctor import DoctorReport
 
 #: Exit codes of the app (``App.return_code`` and the value ``run()`` returns).
@@ -62,12 +63,20 @@ FRESH_STEPS = ("run", "results", "discovered", "fixes")
 
 @dataclass
 class RepairState:
-    """What the Repair flow found: the discovered plan, adopt's notes, the doctor's report."""
+    """What the Repair flow found: adopt's result (plan, notes, facts), the doctor's report."""
 
-    plan: Plan
-    notes: list[str] = field(default_factory=list)
+    adoption: Adoption
     container: str = ""  # the container name the person asked for ("" = find it)
     report: DoctorReport | None = None
+
+    @property
+    def plan(self) -> Plan:
+        """The discovered plan (the screens add users to it)."""
+        return self.adoption.plan
+
+    @property
+    def notes(self) -> list[str]:
+        return self.adoption.notes
 
 
 @dataclass

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 from regwizard.events import Event, HostFacts, RunResult
 from regwizard.plan import Connection, Plan, Secrets
 
-if TYPE_CHECKING:  # the doctor is imported only when a repair starts
+if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
+    from regwizard.adopt import Adoption
     from regwizard.doctor import DoctorReport
 
 Emit = Callable[[Event], None]
@@ -49,8 +50,8 @@ class Backend(Protocol):
         secrets: Secrets,
         container: str | None,
         cancel: threading.Event,
-    ) -> tuple[Plan, list[str]]:
-        """Read an existing registry (read-only): (plan of the intended setup, notes).
+    ) -> Adoption:
+        """Read an existing registry (read-only): the plan of the intended setup, notes, facts.
 
         Raises HostKeyUnknown / HostKeyChanged / RegwizardError / Cancelled.
         """

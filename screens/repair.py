@@ -8,8 +8,8 @@ is converging to that plan: the same Review, Run and Results screens as a new se
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 from rich.text import Text
@@ -55,31 +55,28 @@ from regwizard.screens.dialogs import AddUserDialog, HostKeyDialog, PasswordDial
 from regwizard.screens.hosts import describe_error
 from regwizard.screens.validation import named, optional
 
+if TYPE_CHECKING:  # adopt is imported by the backend when the search runs
+    from regwizard.adopt import Adoption
+
 SEVERITY_MARK = {"ok": "✓", "warn": "!", "fail": "✗"}
 SEVERITY_ORDER = {"fail": 0, "warn": 1, "ok": 2}
-
-_IGNORED_USER = re.compile(r"^user (\S+): an? (\S+) hash that the registry ignores")
-_CERT_NOTE = re.compile(r"^certificate (\S+): (.*), (-?\d+) left$")
-_STORAGE_NOTE = re.compile(r"^storage not persisted: images are (.+?) \(")
-
 
 # --------------------------------------------------------------------------- reading adopt's output
 
 
-def ignored_users(plan: Plan, notes: list[str]) -> list[tuple[str, str]]:
+def ignored_users(found: Adoption) -> list[tuple[str, str]]:
     """Users the registry ignores (non-bcrypt hash): ``(name, hash kind)``, each once.
 
     They are users of the plan whose hash is not bcrypt, or users adopt left out of the
-    plan and named in a note. A user who has a bcrypt hash in the plan is done.
+    plan. A user who has a bcrypt hash in the plan is done.
     """
+    plan = found.plan
     out: dict[str, str] = {}
     for user in plan.users:
         if not is_bcrypt(user.bcrypt):
             out[user.name] = hash_kind(user.bcrypt)
-    for note in notes:
-        m = _IGNORED_USER.match(note)
-        if m and m.group(1) not in out:
-            out[m.group(1)] = m.group(2)
+    for name, kind in found.ignored_users:
+        out.setdefault(name, kind)
     return [
         (name, kind)
         for name, kind in out.items()
@@ -87,42 +84,43 @@ def ignored_users(plan: Plan, notes: list[str]) -> list[tuple[str, str]]:
     ]
 
 
-def storage_text(plan: Plan, notes: list[str]) -> str:
-    storage = plan.registry.storage
-    for note in notes:
-        m = _STORAGE_NOTE.match(note)
-        if m:
-            where = m.group(1)
-            if "anonymous volume" in where:
-                volume = where.rsplit(" ", 1)[-1]
-                return f"data in an anonymous volume ({volume}); the fix moves it to {storage}"
-            return f"data {where}; the fix moves it to {storage}"
-    return storage
+def storage_text(found: Adoption) -> str:
+    storage = found.plan.registry.storage
+    data = found.unpersisted_data
+    if data is None:
+        return storage
+    if data.kind == "anonymous-volume":
+        where = f"in an anonymous volume ({data.name})"
+    elif data.kind == "volume":
+        where = f"in volume {data.name}"
+    else:
+        where = "in the container's writable layer"
+    return f"data {where}; the fix moves it to {storage}"
 
 
-def certificate_text(plan: Plan, notes: list[str]) -> str:
-    for note in notes:
-        if note.startswith("plain HTTP"):
-            return "none: plain HTTP (the fix issues one with SANs)"
-        m = _CERT_NOTE.match(note)
-        if m:
-            details, left = m.group(2), int(m.group(3))
-            expiry = f"expired {-left} days ago" if left < 0 else f"expires in {left} days"
-            return f"{details}; {expiry}"
+def certificate_text(found: Adoption) -> str:
+    if found.plain_http:
+        return "none: plain HTTP (the fix issues one with SANs)"
+    if found.certificate is not None:
+        left = found.certificate.days_left
+        expiry = f"expired {-left} days ago" if left < 0 else f"expires in {left} days"
+        return f"{found.certificate.details}; {expiry}"
+    plan = found.plan
     cert = plan.certificate
     sans = [plan.registry.domain, plan.registry.ip, *cert.extra_sans]
     return f"CN={plan.common_name}, SANs {', '.join(s for s in sans if s)}"
 
 
-def users_text(plan: Plan, notes: list[str]) -> str:
-    names = [u.name for u in plan.users if is_bcrypt(u.bcrypt)]
-    ignored = [f"{name} (needs a new password)" for name, _ in ignored_users(plan, notes)]
+def users_text(found: Adoption) -> str:
+    names = [u.name for u in found.plan.users if is_bcrypt(u.bcrypt)]
+    ignored = [f"{name} (needs a new password)" for name, _ in ignored_users(found)]
     if not names and not ignored:
         return "none: no auth, anyone can push and pull"
     return ", ".join(names + ignored)
 
 
-def setup_table(plan: Plan, notes: list[str]) -> Table:
+def setup_table(found: Adoption) -> Table:
+    plan = found.plan
     reg = plan.registry
     host = plan.host
     where = "this machine" if host.is_local else f"{host.user}@{host.address}:{host.port}"
@@ -130,9 +128,9 @@ def setup_table(plan: Plan, notes: list[str]) -> Table:
         ("Host", where),
         ("Registry", reg.address + (f" ({reg.ip})" if reg.ip else "")),
         ("Container", f"{reg.container} ({reg.image})"),
-        ("Storage", storage_text(plan, notes)),
-        ("Certificate", certificate_text(plan, notes)),
-        ("Users", users_text(plan, notes)),
+        ("Storage", storage_text(found)),
+        ("Certificate", certificate_text(found)),
+        ("Users", users_text(found)),
     ]
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
@@ -279,7 +277,7 @@ class RepairConnectScreen(FormScreen):
         secrets: Secrets,
         container: str | None,
         cancel: threading.Event,
-    ) -> tuple[Plan, list[str]]:
+    ) -> Adoption:
         return self.wizard.backend.adopt(conn, secrets, container, cancel)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -287,9 +285,10 @@ class RepairConnectScreen(FormScreen):
         if worker.group != "adopt" or worker is not self._adopt_worker:
             return
         if event.state == WorkerState.SUCCESS:
-            plan, notes = worker.result  # type: ignore[misc]
+            adoption: Adoption = worker.result  # type: ignore[assignment]
+            plan = adoption.plan
             container = self.field_value("container").strip()
-            self.state.repair = RepairState(plan=plan, notes=list(notes), container=container)
+            self.state.repair = RepairState(adoption=adoption, container=container)
             self.state.plan.host = plan.host  # the connection (and pinned key) as typed
             self._show_status(f"✓ Found {plan.registry.container} ({plan.registry.image})", "-ok")
             self.wizard.goto(self.following)
@@ -365,7 +364,7 @@ class DiscoveredScreen(FormScreen):
                 with Horizontal(classes="columns"):
                     with Vertical(classes="column"):
                         yield Label("Discovered setup", classes="section-title")
-                        yield Static(setup_table(repair.plan, repair.notes), id="setup")
+                        yield Static(setup_table(repair.adoption), id="setup")
                         with Collapsible(
                             title=f"Notes ({len(repair.notes)})", collapsed=True, id="notes-box"
                         ):
@@ -519,7 +518,7 @@ class DiscoveredScreen(FormScreen):
         """Ignored (non-bcrypt) users get new passwords; a registry without users gets one."""
         plan = self.repair.plan
         secrets = self.state.secrets
-        for name, kind in ignored_users(plan, self.repair.notes):
+        for name, kind in ignored_users(self.repair.adoption):
             password = await self.app.push_screen_wait(
                 PasswordDialog(
                     f"New password for {name}",

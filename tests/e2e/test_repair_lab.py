@@ -616,8 +616,9 @@ def test_hand_made_registry_single_file_htpasswd_and_port_mismatch(lab):
         )
         from regwizard.adopt import adopt
 
-        adopted, notes = adopt(n1_conn, Secrets(), "rp-hand")
-        text = "\n".join(notes)
+        adoption = adopt(n1_conn, Secrets(), "rp-hand")
+        adopted = adoption.plan
+        text = "\n".join(adoption.notes)
         assert "port mismatch" in text and "single file" in text and "user old" in text, text
         reg = adopted.registry
         assert (reg.port, reg.config_dir, reg.storage) == (5502, "/root/rp-hand", "/opt/rp-hand")

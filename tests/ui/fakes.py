@@ -6,6 +6,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from regwizard.adopt import Adoption, CertSummary, DataPlace
 from regwizard.doctor import DoctorReport, Finding
 from regwizard.errors import Cancelled, HostKeyChanged, HostKeyUnknown, RegwizardError
 from regwizard.events import (
@@ -58,7 +59,7 @@ ANON_VOLUME = "9f2c4e1a7b3d" + "0" * 52
 MARKUP_EVIDENCE = '[registry] level=info msg="[red]listening[/red] on [::]:5000"'
 
 
-def adopted_plan(conn: Connection, scenario: str) -> tuple[Plan, list[str]]:
+def adopted_plan(conn: Connection, scenario: str) -> Adoption:
     """What adopt() finds on the tutorial's registry.
 
     scenario "no-auth": no REGISTRY_AUTH, images in an anonymous volume.
@@ -67,6 +68,7 @@ def adopted_plan(conn: Connection, scenario: str) -> tuple[Plan, list[str]]:
     host = Connection(**vars(conn))
     host.host_key = host.host_key or FINGERPRINT
     users = [User("carol", ADOPTED_BCRYPT)] if scenario == "md5" else []
+    ignored = [("dave", "apr1-md5"), ("erin", "apr1-md5")] if scenario == "md5" else []
     notes = [
         "found container registry (registry:2), running, restart policy always",
         "port: 443 -> 5000 in the container",
@@ -74,9 +76,9 @@ def adopted_plan(conn: Connection, scenario: str) -> tuple[Plan, list[str]]:
         "rsa-4096, 365 days, 200 left",
     ]
     if scenario == "md5":
-        for name in ("dave", "erin"):
+        for name, kind in ignored:
             notes.append(
-                f"user {name}: a apr1-md5 hash that the registry ignores (login gets 401); give "
+                f"user {name}: a {kind} hash that the registry ignores (login gets 401); give "
                 f"it a new password (`regwizard user hash {name}`) and add it to [[users]]"
             )
         notes.append("htpasswd /auth/htpasswd: 1 bcrypt user(s): carol")
@@ -113,7 +115,15 @@ def adopted_plan(conn: Connection, scenario: str) -> tuple[Plan, list[str]]:
         users=users,
         verify=VerifySpec(user=users[0].name if users else ""),
     )
-    return plan, notes
+    return Adoption(
+        plan=plan,
+        notes=notes,
+        ignored_users=ignored,
+        unpersisted_data=DataPlace("anonymous-volume", ANON_VOLUME[:12]),
+        certificate=CertSummary(
+            "CN=reg.example.test, SANs reg.example.test, 10.0.0.2, rsa-4096, 365 days", 200
+        ),
+    )
 
 
 def findings_for(plan: Plan, scenario: str) -> list[Finding]:
@@ -240,7 +250,7 @@ class FakeBackend:
         secrets: Secrets,
         container: str | None,
         cancel: threading.Event,
-    ) -> tuple[Plan, list[str]]:
+    ) -> Adoption:
         self.adopt_calls.append((conn, container, set(secrets.accepted_host_keys)))
         if cancel.is_set():
             raise Cancelled()

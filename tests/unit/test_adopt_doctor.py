@@ -8,6 +8,7 @@ import http.server
 import socket
 import ssl
 import threading
+from types import SimpleNamespace
 
 import pytest
 from cryptography import x509
@@ -15,8 +16,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from regwizard import pki
+from regwizard import hosts, pki
 from regwizard.adopt import (
+    CertSummary,
+    DataPlace,
+    adopt,
     host_path,
     is_anonymous_volume,
     listen_port,
@@ -34,6 +38,7 @@ from regwizard.doctor import (
     live_probe,
 )
 from regwizard.errors import RegwizardError
+from regwizard.htpasswd import hash_password
 from regwizard.plan import CertificateSpec, Connection, Secrets
 
 # ---------------------------------------------------------------- adopt
@@ -109,6 +114,141 @@ def test_ports_and_listen_address():
     assert listen_port({"REGISTRY_HTTP_ADDR": ":5443"}) == 5443
     assert listen_port({"REGISTRY_HTTP_ADDR": "0.0.0.0:5000"}) == 5000
     assert published({"HostConfig": {"NetworkMode": "host"}}) == {}
+
+
+# ---------------------------------------------------------------- adopt on a faked host
+
+ANON = "9f2c4e1a7b3d" + "0" * 52
+
+
+class _Container:
+    """A docker-py container: attrs as `docker inspect` gives them."""
+
+    def __init__(self, attrs: dict):
+        self.name, self.attrs, self.status = "registry", attrs, "running"
+        self.image = SimpleNamespace(tags=["registry:2"])
+
+    def reload(self) -> None:
+        pass
+
+    def get_archive(self, path: str):
+        import docker.errors
+
+        raise docker.errors.NotFound(path)
+
+
+class _Host:
+    """What adopt uses of a Host: its Docker client and files (read-only)."""
+
+    label = "10.0.0.2"
+    fingerprint = "SHA256:fake"
+
+    def __init__(self, attrs: dict, files: dict[str, bytes]):
+        self.container, self.files = _Container(attrs), files
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def docker(self, timeout: float = 60):
+        c = self.container
+        return SimpleNamespace(
+            containers=SimpleNamespace(get=lambda name: c, list=lambda all=False: [c])
+        )
+
+    def read_file(self, path: str, **kw) -> bytes | None:
+        return self.files.get(path)
+
+    def exists(self, path: str, **kw) -> bool:
+        return False
+
+
+def _adopt(monkeypatch, env: list[str], mounts: list[dict], files: dict[str, bytes]):
+    attrs = {
+        "Config": {"Image": "registry:2", "Env": env},
+        "HostConfig": {"PortBindings": {"5000/tcp": [{"HostPort": "443"}]}},
+        "State": {"Status": "running"},
+        "Mounts": mounts,
+    }
+    host = _Host(attrs, files)
+    monkeypatch.setattr(hosts, "connect", lambda *a, **k: host)
+    return adopt(Connection(address="10.0.0.2"), Secrets())
+
+
+def test_adopt_facts_tls_md5_user_anonymous_volume(monkeypatch):
+    _, cert = pki.make_server_cert(
+        CertificateSpec(key="ecdsa-p256"), "reg.example.test", "10.0.0.2", days=90
+    )
+    pem = pki.cert_to_pem(cert)
+    htpasswd_text = f"carol:{hash_password('carol-pw-42', rounds=4)}\ndave:$apr1$xyz$abc\n"
+    found = _adopt(
+        monkeypatch,
+        [
+            "REGISTRY_HTTP_TLS_CERTIFICATE=/certs/domain.crt",
+            "REGISTRY_HTTP_TLS_KEY=/certs/domain.key",
+            "REGISTRY_AUTH=htpasswd",
+            "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",
+        ],
+        [
+            {"Type": "bind", "Source": "/root/certs", "Destination": "/certs"},
+            {"Type": "bind", "Source": "/root/auth", "Destination": "/auth"},
+            {
+                "Type": "volume",
+                "Name": ANON,
+                "Source": "/var/lib/docker/volumes/x/_data",
+                "Destination": "/var/lib/registry",
+            },
+        ],
+        {"/root/certs/domain.crt": pem, "/root/auth/htpasswd": htpasswd_text.encode()},
+    )
+    assert [u.name for u in found.plan.users] == ["carol"]
+    assert found.ignored_users == [("dave", "apr1-md5")]
+    assert found.unpersisted_data == DataPlace("anonymous-volume", ANON[:12])
+    left = pki.inspect_cert(pem).days_left
+    assert left in (89, 90)
+    assert found.certificate == CertSummary(
+        "CN=reg.example.test, SANs reg.example.test, 10.0.0.2, ecdsa-p256, 90 days", left
+    )
+    assert not found.plain_http
+    # the notes say the same in words (the CLI prints them)
+    ignored = "user dave: a apr1-md5 hash that the registry ignores"
+    assert any(n.startswith(ignored) for n in found.notes)
+    assert f"certificate /root/certs/domain.crt: {found.certificate.details}, {left} left" in (
+        found.notes
+    )
+    assert any(f"in anonymous volume {ANON[:12]} (/var/lib/registry)" in n for n in found.notes)
+
+
+def test_adopt_facts_plain_http_and_bound_storage(monkeypatch):
+    found = _adopt(
+        monkeypatch,
+        [],
+        [{"Type": "bind", "Source": "/srv/registry", "Destination": "/var/lib/registry"}],
+        {},
+    )
+    assert found.plain_http and found.certificate is None
+    assert found.unpersisted_data is None and found.plan.registry.storage == "/srv/registry"
+    assert found.ignored_users == [] and found.plan.users == []
+    assert any(n.startswith("plain HTTP: the registry has no TLS") for n in found.notes)
+
+
+@pytest.mark.parametrize(
+    ("mounts", "want", "words"),
+    [
+        ([], DataPlace("layer"), "in the container's writable layer"),
+        (
+            [{"Type": "volume", "Name": "regdata", "Destination": "/var/lib/registry"}],
+            DataPlace("volume", "regdata"),
+            "in volume regdata",
+        ),
+    ],
+)
+def test_adopt_facts_data_not_persisted(monkeypatch, mounts, want, words):
+    found = _adopt(monkeypatch, [], mounts, {})
+    assert found.unpersisted_data == want and want.where == words
+    assert any(n.startswith(f"storage not persisted: images are {words} (") for n in found.notes)
 
 
 # ---------------------------------------------------------------- certificates
