@@ -813,13 +813,17 @@ async def test_ctrl_q_during_a_run_asks_first():
     assert app.return_code != EXIT_VERIFIED
 
 
+async def _run_chatty(pilot) -> Log:
+    """Walk to Review, run a chatty plan to its end, and return the Run screen's log."""
+    await walk_to_review(pilot)
+    await run_from_review(pilot)
+    return pilot.app.screen.query_one("#log", Log)
+
+
 async def test_chatty_run_is_coalesced_and_complete():
-    backend = FakeBackend(run_modes=["chatty"], chatty_lines=5000)
-    app = make_app(backend)
+    app = make_app(FakeBackend(run_modes=["chatty"], chatty_lines=5000))
     async with app.run_test(size=SIZE) as pilot:
-        await walk_to_review(pilot)
-        await run_from_review(pilot)
-        log = pilot.app.screen.query_one("#log", Log)
+        log = await _run_chatty(pilot)
         chatty = [line for line in log.lines if "chatty line" in line]
         assert chatty[-1] == "node1: chatty line 4999"
         assert not pilot.app.screen.query_one("#results", Button).disabled
@@ -828,12 +832,9 @@ async def test_chatty_run_is_coalesced_and_complete():
 
 
 async def test_the_log_follows_until_the_person_scrolls_up():
-    backend = FakeBackend(run_modes=["chatty"], chatty_lines=300)
-    app = make_app(backend)
+    app = make_app(FakeBackend(run_modes=["chatty"], chatty_lines=300))
     async with app.run_test(size=SIZE) as pilot:
-        await walk_to_review(pilot)
-        await run_from_review(pilot)
-        log = pilot.app.screen.query_one("#log", Log)
+        log = await _run_chatty(pilot)
         await pilot.pause()
         assert log.scroll_y == log.max_scroll_y > 0
         log.focus()
