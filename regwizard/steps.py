@@ -1216,7 +1216,7 @@ class Verify(Step):
         auth = {"username": user, "password": password}
         # 2. login, forcing a real round trip to the registry, while 3. the push (with
         # explicit credentials) runs: a failed login is reported before the push error
-        login = pool.submit(self._login, ctx, e, user, password, client)
+        login = pool.submit(self._login, ctx, e, client, user, password)
         digest, err = _push(client, ref, auth)
         login.result()
         v.login_ok = True
@@ -1262,12 +1262,10 @@ class Verify(Step):
             )
         return f"login, anonymous refused, push {digest[:19]}…, pull ok on {len(v.trust)} client(s)"
 
-    def _login(self, ctx: Ctx, e: HostEntry, user: str, password: str, client=None) -> None:
+    def _login(self, ctx: Ctx, e: HostEntry, client, user: str, password: str) -> None:
         """``docker login`` on a client, forcing a real round trip to the registry."""
         import docker.errors
 
-        ctx.check_cancel()
-        client = client or e.host.docker(300)
         try:
             client.api.login(user, password, registry=ctx.plan.registry.address, reauth=True)
         except docker.errors.APIError as ex:

@@ -62,24 +62,18 @@ def connection_fields(host: Connection, secrets: Secrets) -> Iterator[Widget]:
         "Key file", Input(host.key_file, placeholder="~/.ssh/id_ed25519", id="host-key-file")
     )
     yield form_field(
-        "SSH password",
-        Input(
-            secrets.ssh_passwords.get(host.address, ""),
-            password=True,
-            placeholder="kept in memory only",
-            id="host-password",
-        ),
+        "SSH password", _secret_input(secrets.ssh_passwords.get(host.address, ""), "host-password")
     )
     yield form_field("", Checkbox("Use sudo (the SSH user is not root)", host.sudo, id="host-sudo"))
     yield form_field(
         "sudo password",
-        Input(
-            secrets.sudo_passwords.get(host.address, ""),
-            password=True,
-            placeholder="kept in memory only",
-            id="host-sudo-password",
-        ),
+        _secret_input(secrets.sudo_passwords.get(host.address, ""), "host-sudo-password"),
     )
+
+
+def _secret_input(value: str, id: str) -> Input:
+    """A masked input for a password that is kept in memory only."""
+    return Input(value, password=True, placeholder="kept in memory only", id=id)
 
 
 def sync_login_visibility(screen: FormScreen) -> None:

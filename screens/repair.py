@@ -331,7 +331,17 @@ class RepairConnectScreen(FormScreen):
 # --------------------------------------------------------------------------- 2. discovered
 
 
-class DiscoveredScreen(FormScreen):
+class _AfterConnect(FormScreen):
+    """A Repair step after the connect screen: adopt's result is in the wizard state."""
+
+    @property
+    def repair(self) -> RepairState:
+        repair = self.state.repair
+        assert repair is not None, "the Repair flow starts on the connect screen"
+        return repair
+
+
+class DiscoveredScreen(_AfterConnect):
     """The setup adopt found, and the doctor's findings with evidence and fix."""
 
     STEP = "discovered"
@@ -344,12 +354,6 @@ class DiscoveredScreen(FormScreen):
         self._findings: list[Finding] = []
         self._diagnose_worker: Worker | None = None
         self._diagnose_cancel = threading.Event()
-
-    @property
-    def repair(self) -> RepairState:
-        repair = self.state.repair
-        assert repair is not None, "the Repair flow starts on the connect screen"
-        return repair
 
     def compose(self) -> ComposeResult:
         repair = self.repair
@@ -578,19 +582,13 @@ PARTIAL_TEXT = (
 )
 
 
-class FixesScreen(FormScreen):
+class FixesScreen(_AfterConnect):
     """The fixable findings, all checked; Fix → the same Review → Run → Results."""
 
     STEP = "fixes"
     AUTO_FOCUS = "#fixes"
     previous = "discovered"
     following = "review"
-
-    @property
-    def repair(self) -> RepairState:
-        repair = self.state.repair
-        assert repair is not None, "the Repair flow starts on the connect screen"
-        return repair
 
     def compose(self) -> ComposeResult:
         fixes = fixable(self.repair.report)
