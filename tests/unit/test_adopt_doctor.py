@@ -11,10 +11,6 @@ import threading
 from types import SimpleNamespace
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from regwizard import hosts, pki
 from regwizard.adopt import (
@@ -40,6 +36,8 @@ from regwizard.doctor import (
 from regwizard.errors import RegwizardError
 from regwizard.htpasswd import hash_password
 from regwizard.plan import CertificateSpec, Connection, Secrets
+
+from .certs import self_signed_pem
 
 # ---------------------------------------------------------------- adopt
 
@@ -255,20 +253,7 @@ def test_adopt_facts_data_not_persisted(monkeypatch, mounts, want, words):
 
 
 def _cn_only_cert() -> bytes:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "reg.example.test")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
-    return pki.cert_to_pem(cert)
+    return self_signed_pem("reg.example.test")
 
 
 def _problems(pem: bytes, domain="reg.example.test", ip="10.0.0.2") -> list[tuple[str, str]]:

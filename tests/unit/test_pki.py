@@ -9,11 +9,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from regwizard import pki
 from regwizard.errors import PlanError, RegwizardError
 from regwizard.plan import CertificateSpec
+
+from .certs import self_signed_pem
 
 DOMAIN = "reg.example.test"
 IP = "10.0.0.2"
@@ -53,21 +55,7 @@ def _ext(cert: x509.Certificate, cls: type) -> x509.Extension:
 
 def cn_only_cert(cn: str = DOMAIN) -> bytes:
     """What the old tutorial's openssl command made: a CN and no SAN."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return _pem(cert)
+    return self_signed_pem(cn, ca=True)
 
 
 # --------------------------------------------------------------------- keys
@@ -391,22 +379,8 @@ def test_days_left_negative_when_expired() -> None:
 
 
 def test_client_auth_only_eku_flagged() -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DOMAIN)])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(DOMAIN)]), False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
-        .sign(key, hashes.SHA256())
-    )
-    info = pki.inspect_cert(_pem(cert))
+    pem = self_signed_pem(DOMAIN, dns_sans=[DOMAIN], eku=[ExtendedKeyUsageOID.CLIENT_AUTH])
+    info = pki.inspect_cert(pem)
     (msg,) = pki.cert_problems(info, domain=DOMAIN)
     assert "incompatible key usage" in msg
 
