@@ -78,6 +78,18 @@ async def add_first_user(pilot, name: str = "alice", password: str = USER_PASSWO
     await activate(pilot, "#add")
 
 
+async def findings_to_fixes(pilot) -> None:
+    """From the findings, Next: the registry has no users, so add one; the Fixes screen follows."""
+    await next_step(pilot)
+    await add_first_user(pilot)
+    await wait_for_screen(pilot, "FixesScreen")
+
+
+async def walk_to_fixes(pilot) -> None:
+    await walk_to_findings(pilot)
+    await findings_to_fixes(pilot)
+
+
 def setup_text(pilot) -> str:
     """The discovered-setup table as plain text (one line per row)."""
     console = Console(width=200, file=io.StringIO(), record=True)
@@ -142,9 +154,7 @@ async def test_repair_walk_to_results(backend):
         assert "without credentials -> 200" in widget_text(pilot, "#finding-evidence")
         assert widget_text(pilot, "#finding-fix").startswith("Fix: add a user")
         # choose fixes: the registry has no users, so one is asked for first
-        await next_step(pilot)
-        await add_first_user(pilot)
-        await wait_for_screen(pilot, "FixesScreen")
+        await findings_to_fixes(pilot)
         await settle(pilot)
         fixes = pilot.app.screen.query_one("#fixes", SelectionList)
         assert fixes.option_count == 3 and len(fixes.selected) == 3  # all checked
@@ -196,10 +206,7 @@ async def test_findings_detail_follows_the_cursor_and_remote_text_is_literal(bac
 async def test_back_from_fixes_keeps_the_findings_without_checking_again(backend):
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
-        await walk_to_findings(pilot)
-        await next_step(pilot)
-        await add_first_user(pilot)
-        await wait_for_screen(pilot, "FixesScreen")
+        await walk_to_fixes(pilot)
         await back_step(pilot)
         await settle(pilot)
         assert screen_name(pilot) == "DiscoveredScreen"
@@ -226,10 +233,7 @@ async def test_check_again_runs_the_doctor_again(backend):
 async def test_unchecking_a_fix_blocks_fix_and_says_why(backend):
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
-        await walk_to_findings(pilot)
-        await next_step(pilot)
-        await add_first_user(pilot)
-        await wait_for_screen(pilot, "FixesScreen")
+        await walk_to_fixes(pilot)
         await settle(pilot)
         fixes = pilot.app.screen.query_one("#fixes", SelectionList)
         fixes.focus()
@@ -421,9 +425,7 @@ async def test_repair_passwords_never_reach_the_screen(backend):
         await settle(pilot)
         assert screen_name(pilot) == "DiscoveredScreen"
         no_secret_on_screen(pilot)
-        await next_step(pilot)
-        await add_first_user(pilot)
-        await wait_for_screen(pilot, "FixesScreen")
+        await findings_to_fixes(pilot)
         no_secret_on_screen(pilot)
         await next_step(pilot)
         await run_from_review(pilot)

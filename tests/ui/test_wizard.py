@@ -45,6 +45,14 @@ def error_text(pilot, input_id: str) -> str:
     return str(label.render()) if label.has_class("-shown") else ""
 
 
+async def assert_refused(pilot, field: str, text: str, message: str, stays_on: str) -> None:
+    """Type a bad value into ``#field``, see its error say ``message``; Next stays on the step."""
+    await type_into(pilot, f"#{field}", text)
+    assert message in error_text(pilot, field)
+    await next_step(pilot)
+    assert screen_name(pilot) == stays_on
+
+
 # -- the happy path ----------------------------------------------------------------------
 
 
@@ -225,10 +233,7 @@ async def test_days_zero_blocks_next(backend):
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
         await _on_certificate(pilot)
-        await type_into(pilot, "#days", "0")
-        assert "between 1 and" in error_text(pilot, "days")
-        await next_step(pilot)
-        assert screen_name(pilot) == "CertificateScreen"
+        await assert_refused(pilot, "days", "0", "between 1 and", "CertificateScreen")
 
 
 async def test_next_revalidates_fields_never_typed_in(backend):
@@ -255,10 +260,7 @@ async def test_bad_domain_blocks_next(backend):
         assert "letters, digits, hyphens" in error_text(pilot, "domain")
         await next_step(pilot)
         assert screen_name(pilot) == "HostsScreen"
-        await type_into(pilot, "#domain", "10.0.0.9")
-        assert "is an IP address" in error_text(pilot, "domain")
-        await next_step(pilot)
-        assert screen_name(pilot) == "HostsScreen"
+        await assert_refused(pilot, "domain", "10.0.0.9", "is an IP address", "HostsScreen")
 
 
 async def test_bad_host_fields_block_next(backend):
@@ -267,10 +269,7 @@ async def test_bad_host_fields_block_next(backend):
         await start_new(pilot)
         await type_into(pilot, "#host-address", "root@10.0.0.2")
         assert "user field" in error_text(pilot, "host-address")
-        await type_into(pilot, "#host-port", "70000")
-        assert "between 1 and 65535" in error_text(pilot, "host-port")
-        await next_step(pilot)
-        assert screen_name(pilot) == "HostsScreen"
+        await assert_refused(pilot, "host-port", "70000", "between 1 and 65535", "HostsScreen")
 
 
 async def _on_storage(pilot):
@@ -284,14 +283,10 @@ async def test_storage_root_or_relative_is_refused(backend):
     async with app.run_test(size=SIZE) as pilot:
         await _on_storage(pilot)
         await add_user(pilot)
-        await type_into(pilot, "#storage-path", "/")
-        assert "cannot be /" in error_text(pilot, "storage-path")
-        await next_step(pilot)
-        assert screen_name(pilot) == "StorageScreen"
-        await type_into(pilot, "#storage-path", "registry/data")
-        assert "absolute path" in error_text(pilot, "storage-path")
-        await next_step(pilot)
-        assert screen_name(pilot) == "StorageScreen"
+        await assert_refused(pilot, "storage-path", "/", "cannot be /", "StorageScreen")
+        await assert_refused(
+            pilot, "storage-path", "registry/data", "absolute path", "StorageScreen"
+        )
         await type_into(pilot, "#storage-path", "/srv/registry")
         await next_step(pilot)
         assert screen_name(pilot) == "ReviewScreen"
