@@ -60,3 +60,32 @@ class Backend(Protocol):
     def diagnose(self, plan: Plan, secrets: Secrets, cancel: threading.Event) -> DoctorReport:
         """Check the setup the plan describes, read-only; never raises for what it finds."""
         ...
+
+
+class EngineBackend:
+    """The real backend: the engine, adopt and the doctor, on real hosts."""
+
+    def probe(self, conn, secrets, storage, cancel):  # noqa: ANN001, ANN201
+        from regwizard.engine import probe
+
+        return probe(conn, secrets, storage, cancel)
+
+    def run(self, plan, secrets, *, emit, cancel, dry_run=False):  # noqa: ANN001, ANN201
+        from regwizard.engine import run
+
+        return run(plan, secrets, emit=emit, cancel=cancel, dry_run=dry_run)
+
+    def shell_commands(self, plan):  # noqa: ANN001, ANN201
+        from regwizard.engine import shell_commands
+
+        return shell_commands(plan)
+
+    def adopt(self, conn, secrets, container, cancel):  # noqa: ANN001, ANN201
+        from regwizard.adopt import adopt
+
+        return adopt(conn, secrets, container, cancel=cancel)
+
+    def diagnose(self, plan, secrets, cancel):  # noqa: ANN001, ANN201
+        from regwizard.doctor import diagnose
+
+        return diagnose(plan, secrets, cancel=cancel)

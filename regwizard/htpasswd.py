@@ -12,14 +12,19 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import bcrypt as _bcrypt
 
 from regwizard.errors import RegwizardError
 
-if TYPE_CHECKING:
-    from regwizard.plan import User
+
+class User(Protocol):
+    """A planned user (plan.User): a name and a bcrypt hash."""
+
+    name: str
+    bcrypt: str
+
 
 # $2a$/$2b$/$2y$, a two-digit cost 04..31, then 22 salt + 31 hash characters.
 BCRYPT_RE = re.compile(r"\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
@@ -30,8 +35,26 @@ MIN_PASSWORD_LENGTH = 8
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 
 
+DEFAULT_COST = 10
+MIN_COST = 4  # bcrypt's own floor
+# The registry checks the hash on every request: each step of cost doubles its CPU per
+# request (10: ~60 ms, 14: ~1 s). Above this, a pull of a few layers takes seconds.
+MAX_COST = 14
+
+
 def is_bcrypt(h: str) -> bool:
     return isinstance(h, str) and BCRYPT_RE.fullmatch(h) is not None
+
+
+def cost_of(h: str) -> int:
+    """The cost of a bcrypt hash (``$2b$12$...`` -> 12); 0 when it is not bcrypt."""
+    return int(h[4:6]) if is_bcrypt(h) else 0
+
+
+def cost_words(cost: int) -> str:
+    """The registry's CPU per request at this cost, in words (measured ~60 ms at 10)."""
+    ms = 60 * 2 ** (cost - DEFAULT_COST)
+    return f"about {ms / 1000:.1f} s" if ms >= 1000 else f"about {max(ms, 1):.0f} ms"
 
 
 def hash_password(pw: str, rounds: int = 10) -> str:

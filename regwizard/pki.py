@@ -515,6 +515,30 @@ def cert_problems(
     return out
 
 
+RENEW_DAYS = 30  # renew a certificate with fewer days left than this ...
+
+
+def renew_days(days: int) -> int:
+    """... or a third of its lifetime when that is shorter: a fresh certificate of any
+    accepted lifetime (1 day up) is always far from its renewal, so it verifies."""
+    return max(0, min(RENEW_DAYS, days // 3))
+
+
+def public_key_sha256(pem: bytes, *, private: bool = False) -> str:
+    """SHA-256 (hex) of the DER public half of a certificate (or of a private key).
+
+    The same value ``openssl pkey -in KEY -pubout -outform DER | sha256sum`` prints on a
+    host, so a key there is matched to its certificate without the key leaving the host.
+    "" when unreadable."""
+    import hashlib
+
+    try:
+        pub = load_key(pem).public_key() if private else load_cert(pem).public_key()
+    except (RegwizardError, ValueError, UnsupportedAlgorithm):
+        return ""
+    return hashlib.sha256(_spki(pub)).hexdigest()
+
+
 def key_matches_cert(key_pem: bytes, cert_pem: bytes) -> bool:
     """True when the private key belongs to the (first) certificate."""
     try:

@@ -235,6 +235,34 @@ def _ip_or_none(v: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+def is_ip(v: object) -> bool:
+    """An IPv4 or IPv6 address (no brackets, no port)."""
+    return isinstance(v, str) and _ip_or_none(v) is not None
+
+
+def san_list(plan: Plan) -> list[str]:
+    """The certificate's SANs as openssl writes them: ``DNS:domain``, ``IP:ip``, extras."""
+    reg = plan.registry
+    sans = [f"DNS:{reg.domain}"] + ([f"IP:{reg.ip}"] if reg.ip else [])
+    for s in plan.certificate.extra_sans:
+        sans.append(("IP:" if is_ip(s) else "DNS:") + s)
+    return sans
+
+
+def split_image(ref: str) -> tuple[str, str, str]:
+    """``name[:tag][@digest]`` -> (name, tag, digest); the tag defaults to latest without a
+    digest. The tag is after the last ':' of the last path part only: ``host:5000/reg``
+    has no tag, ``registry:2@sha256:ab..`` has tag 2 and a digest."""
+    name, _, digest = ref.partition("@")
+    last = name.rsplit("/", 1)[-1]
+    tag = ""
+    if ":" in last:
+        name, _, tag = name.rpartition(":")
+    if not tag and not digest:
+        tag = "latest"
+    return name, tag, digest
+
+
 def _hostname_problem(v: str) -> str | None:
     """RFC 1123 host name rules; None when fine."""
     if not v:

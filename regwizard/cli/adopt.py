@@ -1,0 +1,47 @@
+"""``regwizard adopt HOST``: the plan on stdout (or -o FILE), the notes on stderr."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from regwizard.cli.common import read_connection_secrets
+from regwizard.errors import RegwizardError
+
+
+def adopt_cli(args) -> int:  # noqa: ANN001
+    from regwizard.adopt import adopt, parse_target
+    from regwizard.plan import Connection, Plan, Secrets, dump_plan, save_plan
+
+    user, address, port = parse_target(args.target, args.port)
+    conn = Connection(
+        address=address,
+        port=port,
+        user=user,
+        auth=args.auth,
+        key_file=args.key_file,
+        sudo=args.sudo,
+    )
+    secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
+    # SSH / sudo passwords as for apply: REGWIZARD_SSH_PASSWORD / _SUDO_PASSWORD, or a prompt
+    read_connection_secrets(Plan(host=conn, clients=[]), secrets)
+    out = Path(args.output).expanduser() if args.output else None
+    if out is not None and out.exists() and not args.force:
+        raise RegwizardError(f"{out} already exists", "choose another -o path, or pass --force")
+    adoption = adopt(conn, secrets, args.container)
+    for n in adoption.notes:
+        print(f"- {n}", file=sys.stderr)
+    if adoption.refused:
+        print(
+            "adopt: regwizard cannot take this registry over as it is: "
+            + "; ".join(adoption.refused)
+            + ". apply will refuse to replace its container.",
+            file=sys.stderr,
+        )
+    if out is not None:
+        save_plan(adoption.plan, out)
+        print(f"wrote {out}", file=sys.stderr)
+        print(f"next: regwizard doctor {out}   then   regwizard apply {out}", file=sys.stderr)
+    else:
+        sys.stdout.write(dump_plan(adoption.plan))
+    return 0

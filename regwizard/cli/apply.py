@@ -1,0 +1,61 @@
+"""``regwizard apply PLAN``: converge headless, then verify (exit 0 = verified)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+from regwizard.cli.common import read_connection_secrets, read_verify_password, stderr_printer
+from regwizard.events import RunResult
+
+
+def result_json(result: RunResult) -> dict:
+    v = result.verification
+    return {
+        "ok": result.ok,
+        "dry_run": result.dry_run,
+        "seconds": round(result.seconds, 3),
+        "changed": [f"{s.step}@{s.host}" for s in result.changed],
+        "steps": [asdict(s) for s in result.steps],
+        "login": bool(v and v.login_ok),
+        "login_user": v.user if v else "",
+        "anonymous_refused": bool(v and v.anonymous_refused),
+        "push_digest": v.push_digest if v else "",
+        "pull_digest": v.pull_digest if v else "",
+        "catalog": v.catalog if v else [],
+        "trust": v.trust if v else {},
+        "failure": asdict(result.failure) if result.failure else None,
+    }
+
+
+def apply_cli(args) -> int:  # noqa: ANN001
+    from regwizard import engine
+    from regwizard.plan import Secrets, load_plan
+
+    plan = load_plan(args.plan)
+    secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
+    read_connection_secrets(plan, secrets)
+    if not args.dry_run:
+        secrets.verify_password = read_verify_password(args.password_file, plan.verify_user)
+    if args.dry_run:
+        print("dry run: nothing will be changed", file=sys.stderr)
+    result = engine.run(
+        plan, secrets, emit=stderr_printer(), dry_run=args.dry_run, lock_wait=args.lock_wait
+    )
+    v = result.verification
+    if args.json:
+        print(json.dumps(result_json(result), indent=2))
+    elif args.dry_run:
+        print("\n# equivalent shell commands")
+        for line in engine.shell_commands(plan):
+            print(line)
+    if result.ok and v and not args.dry_run:
+        print(
+            f"verified in {result.seconds:.1f}s: login as {v.user} ok, anonymous push refused, "
+            f"pushed {v.push_digest}, pulled the same digest on {', '.join(v.trust)}; "
+            f"{len(result.changed)} step(s) changed",
+            file=sys.stderr,
+        )
+        print(f"next: docker login {plan.registry.address}", file=sys.stderr)
+    return 0 if result.ok else 1

@@ -1,0 +1,62 @@
+"""``regwizard lab up|clients|down|status`` and ``regwizard demo``."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from regwizard.cli.parser import parser
+from regwizard.cli.wizard import wizard
+
+
+def lab_cli(args) -> int:
+    from regwizard import lab
+
+    if args.lab_cmd == "up":
+        state = lab.up(plan_out=args.output)
+        print(f"lab is up: node1 {state.nodes['node1'].ip} (registry host), ", end="")
+        print(f"node2 {state.nodes['node2'].ip} (client), this machine is node0")
+        print(f"plan: {state.plan_file}")
+        print(f"verify password: in {lab.STATE_DIR / 'verify-password'} (mode 0600)")
+        print(
+            f"next: regwizard apply {state.plan_file} --password-file {lab.STATE_DIR}/verify-password"
+        )
+        return 0
+    if args.lab_cmd == "clients":
+        state = lab.ensure_clients(args.count)
+        names = lab.client_names(state)
+        for name in names:
+            print(f"{name} {state.nodes[name].ip} (client)")
+        print(f"the lab has {len(names)} extra client(s)")
+        if args.output and names:
+            out = Path(args.output)
+            out.write_text(lab.lab_plan_text(state, clients=names))
+            os.chmod(out, 0o600)
+            print(f"plan: {out.resolve()} (registry on node1, clients {', '.join(names)})")
+        return 0
+    if args.lab_cmd == "down":
+        lab.down()
+        return 0
+    if args.lab_cmd == "status":
+        lab.require_linux_root()
+        st = lab.status()
+        if args.json:
+            print(json.dumps(st, indent=2))
+        else:
+            print("lab is " + ("up" if st["up"] else "down"))
+            for name, info in st["nodes"].items():
+                parts = " ".join(f"{k}={'ok' if v is True else v}" for k, v in info.items())
+                print(f"  {name}: {parts}")
+            if st.get("plan_file"):
+                print(f"  plan: {st['plan_file']}")
+        return 0 if st["up"] else 1
+    parser().parse_args(["lab", "--help"])
+    return 2
+
+
+def demo() -> int:
+    from regwizard import lab
+
+    state = lab.up()
+    return wizard(Path(state.plan_file), verify_password=state.verify_password)

@@ -1,0 +1,60 @@
+"""``regwizard [COMMAND]``: dispatch to each command's front end; one clear message and
+exit 2 for bad input, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from regwizard.cli.parser import parser
+from regwizard.errors import RegwizardError
+
+
+def _err(msg: str) -> None:
+    print(f"regwizard: {msg}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if not argv or (argv[0].endswith(".toml") and len(argv) == 1):
+            from regwizard.cli.wizard import wizard
+
+            return wizard(Path(argv[0]) if argv else None)
+        args = parser().parse_args(argv)
+        if args.cmd == "apply":
+            from regwizard.cli.apply import apply_cli
+
+            return apply_cli(args)
+        if args.cmd == "adopt":
+            from regwizard.cli.adopt import adopt_cli
+
+            return adopt_cli(args)
+        if args.cmd == "doctor":
+            from regwizard.cli.doctor import doctor_cli
+
+            return doctor_cli(args)
+        if args.cmd == "plan" and args.plan_cmd == "new":
+            from regwizard.cli.plans import plan_new
+
+            return plan_new(args)
+        if args.cmd == "user" and args.user_cmd == "hash":
+            from regwizard.cli.plans import user_hash
+
+            return user_hash(args)
+        if args.cmd == "lab":
+            from regwizard.cli.lab import lab_cli
+
+            return lab_cli(args)
+        if args.cmd == "demo":
+            from regwizard.cli.lab import demo
+
+            return demo()
+        parser().print_help(sys.stderr)
+        return 2
+    except RegwizardError as e:
+        _err(str(e))
+        return 2
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130

@@ -1,0 +1,23 @@
+"""Open the Textual wizard (Textual is imported only here, when a screen is opened)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def wizard(plan_path: Path | None, *, verify_password: str = "") -> int:
+    from regwizard.plan import Plan, Secrets, load_plan
+
+    plan: Plan | None = load_plan(plan_path) if plan_path else None
+    from regwizard.app import RegwizardApp
+    from regwizard.backend import EngineBackend
+
+    app = RegwizardApp(
+        backend=EngineBackend(),
+        plan=plan,
+        plan_path=plan_path,
+        start_at="review" if plan else "welcome",
+        secrets=Secrets(verify_password=verify_password),
+    )
+    rc = app.run()
+    return rc if isinstance(rc, int) else (app.return_code or 0)

@@ -1,0 +1,56 @@
+"""The setup steps, one file each, in the order a run takes them.
+
+To add a step: write ``regwizard/steps/NAME.py`` with a ``Step`` subclass (its ``check``
+returns ``Unchanged`` or its own ``Change`` subclass; ``script`` gives the shell
+equivalent), then list it in ``STEPS`` below. The engine needs nothing else.
+"""
+
+from __future__ import annotations
+
+from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchanged
+from regwizard.steps.certificate import Certificate
+from regwizard.steps.config import Config
+from regwizard.steps.container import Container
+from regwizard.steps.health import Health
+from regwizard.steps.hosts_file import HostsFile
+from regwizard.steps.htpasswd import Htpasswd
+from regwizard.steps.image import Image
+from regwizard.steps.preflight import Preflight
+from regwizard.steps.storage import Storage
+from regwizard.steps.trust import Trust
+from regwizard.steps.verify import Verify
+
+STEPS: list[Step] = [
+    Preflight(),
+    HostsFile(),
+    Certificate(),
+    Trust(),
+    Htpasswd(),
+    Storage(),
+    Config(),
+    Image(),
+    Container(),
+    Health(),
+    Verify(),
+]
+
+__all__ = [
+    "STEPS",
+    "Certificate",
+    "Change",
+    "Config",
+    "Container",
+    "Ctx",
+    "Health",
+    "HostEntry",
+    "HostsFile",
+    "Htpasswd",
+    "Image",
+    "Preflight",
+    "Step",
+    "StepError",
+    "Storage",
+    "Trust",
+    "Unchanged",
+    "Verify",
+]

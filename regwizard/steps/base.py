@@ -1,0 +1,306 @@
+"""What every step shares: the run context, the hosts, and the typed result of a check.
+
+A step is one small unit (kubeadm's phases):
+
+- ``check(ctx, e)`` reads facts and changes nothing. It returns ``Unchanged(detail)`` or
+  a typed ``Change`` (each step has its own subclass holding what apply needs);
+- ``apply(ctx, e, change)`` changes only what the change names, and returns one line;
+- ``verify(ctx, e)`` confirms: by default it reads again and expects ``Unchanged``.
+
+Steps declare what they are instead of the engine comparing names: ``reads_only`` (its
+"change" is waiting or proving, never a change of the host) and ``needs_registry`` (it
+talks to a running registry, so a dry run skips it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Literal, TypeVar
+
+from regwizard.diagnose import explain
+from regwizard.errors import Cancelled, RegwizardError
+from regwizard.events import Event, LogLine, Verification
+from regwizard.layout import Layout, layout
+from regwizard.plan import Connection, Plan, Secrets
+
+DOCKER_TIMEOUT = 60
+CONNECT_TIMEOUT = 10.0
+MAX_PARALLEL_HOSTS = 16  # hosts worked on at once (a registry host and 15 clients)
+Scope = Literal["registry", "clients", "all", "verify"]
+
+
+class StepError(RegwizardError):
+    pass
+
+
+def explained(
+    what: str,
+    text: str,
+    *,
+    fix: str = "see the evidence",
+    shown: str | None = None,
+    evidence: str | None = None,
+) -> StepError:
+    """A StepError for an error Docker reported: the known cause and fix when
+    ``diagnose`` recognises the text, else the text itself with ``fix``."""
+    hint = explain(text)
+    return StepError(
+        f"{what}: {hint[0] if hint else (text if shown is None else shown)}",
+        hint[1] if hint else fix,
+        text if evidence is None else evidence,
+    )
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Unchanged:
+    detail: str
+    commands: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Change:
+    """What apply will do, in words and as the equivalent shell commands (no secrets)."""
+
+    detail: str
+    commands: tuple[str, ...] = ()
+
+
+Outcome = Unchanged | Change
+C = TypeVar("C", bound=Change)
+
+
+# --------------------------------------------------------------------------- hosts
+
+
+@dataclass
+class HostEntry:
+    """One machine taking part in the run, with the roles it plays."""
+
+    key: str
+    label: str
+    conn: Connection
+    host: Any = None  # hosts.Host once connected
+    is_registry: bool = False
+    is_client: bool = False
+    facts: Any = None  # events.HostFacts after preflight
+
+
+def conn_key(c: Connection) -> str:
+    return "local" if c.is_local else f"{c.user}@{c.address}:{c.port}"
+
+
+def host_entries(plan: Plan) -> list[HostEntry]:
+    """The machines of a plan, deduplicated: the registry host first, then clients."""
+    entries: dict[str, HostEntry] = {}
+    reg = HostEntry(conn_key(plan.host), plan.host.name, plan.host, is_registry=True)
+    entries[reg.key] = reg
+    for c in plan.clients:
+        k = conn_key(c)
+        if k in entries:
+            entries[k].is_client = True
+        else:
+            entries[k] = HostEntry(k, c.name, c, is_client=True)
+    seen: dict[str, int] = {}  # labels must be unique for the step table
+    for e in entries.values():
+        n = seen.get(e.label, 0)
+        seen[e.label] = n + 1
+        if n:
+            e.label = f"{e.label}#{n + 1}"
+    return list(entries.values())
+
+
+def connect_each(
+    entries: list[HostEntry],
+    secrets: Secrets,
+    cancel: threading.Event,
+    connect: Callable | None = None,
+) -> list[tuple[HostEntry, BaseException | None]]:
+    """Connect every host at once; (entry, error or None) in order."""
+    if connect is None:
+        from regwizard.hosts import connect
+
+    def one(e: HostEntry) -> None:
+        e.host = connect(e.conn, secrets, cancel=cancel, timeout=CONNECT_TIMEOUT)
+
+    with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_HOSTS, len(entries)))) as pool:
+        futures = [(e, pool.submit(one, e)) for e in entries]
+        return [(e, f.exception()) for e, f in futures]
+
+
+def close_all(entries: list[HostEntry]) -> None:
+    for e in entries:
+        if e.host is not None:
+            try:
+                e.host.close()
+            except Exception:  # noqa: BLE001 - closing never hides the run's own result
+                pass
+
+
+# --------------------------------------------------------------------------- context
+
+
+class Network:
+    """This machine talking to the registry's port (a seam: offline tests replace it)."""
+
+    def served(self, domain: str, target: str, port: int):  # noqa: ANN201
+        from regwizard.facts import tls
+
+        return tls.served(domain, target, port)
+
+    def request(self, domain, target, port, anchor, path, *, auth=None, method="GET"):  # noqa: ANN001, ANN201
+        from regwizard.facts import tls
+
+        return tls.request(domain, target, port, anchor, path, auth=auth, method=method)
+
+
+@dataclass
+class Ctx:
+    plan: Plan
+    secrets: Secrets
+    emit: Callable[[Event], None]
+    cancel: threading.Event
+    dry_run: bool = False
+    hosts: list[HostEntry] = field(default_factory=list)
+    net: Network = field(default_factory=Network)
+    verification: Verification | None = None
+    # host key -> monotonic time its /etc/hosts was written in this run
+    hosts_changed_at: dict[str, float] = field(default_factory=dict)
+    # facts read this run: (kind, host key) -> value; a host's entries are forgotten
+    # whenever a step changes that host, so a check after a change reads afresh
+    _facts: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+    _facts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def layout(self) -> Layout:
+        return layout(self.plan)
+
+    @property
+    def registry(self) -> HostEntry:
+        return next(h for h in self.hosts if h.is_registry)
+
+    @property
+    def clients(self) -> list[HostEntry]:
+        return [h for h in self.hosts if h.is_client]
+
+    @property
+    def target(self) -> str:
+        """The address this machine uses to reach the registry's port."""
+        reg = self.plan.registry
+        if reg.ip:
+            return reg.ip
+        host = self.plan.host
+        return "127.0.0.1" if host.is_local else (host.address or reg.domain)
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled()
+
+    def log(self, step: str, entry: HostEntry, text: str) -> None:
+        for line in text.splitlines() or [""]:
+            self.emit(LogLine(step, entry.label, line))
+
+    def fact(self, kind: str, e: HostEntry | None, read: Callable[[], Any]) -> Any:
+        key = (kind, e.key if e is not None else "")
+        with self._facts_lock:
+            if key in self._facts:
+                return self._facts[key]
+        value = read()
+        with self._facts_lock:
+            self._facts[key] = value
+        return value
+
+    def forget(self, e: HostEntry | None = None) -> None:
+        """Forget what was read of ``e`` (and everything read from this machine)."""
+        with self._facts_lock:
+            for key in [k for k in self._facts if e is None or k[1] in (e.key, "")]:
+                del self._facts[key]
+
+
+# --------------------------------------------------------------------------- steps
+
+
+class Step(Generic[C]):
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    scope: ClassVar[Scope] = "registry"
+    reads_only: ClassVar[bool] = False  # its work never changes a host (waiting, proving)
+    needs_registry: ClassVar[bool] = False  # talks to a running registry: skipped in dry runs
+
+    def targets(self, ctx: Ctx) -> list[HostEntry]:
+        if self.scope == "registry":
+            return [ctx.registry]
+        if self.scope == "clients":
+            return ctx.clients
+        if self.scope == "verify":
+            return [ctx.clients[0]] if ctx.clients else [ctx.registry]
+        return list(ctx.hosts)
+
+    def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | C:
+        raise NotImplementedError
+
+    def apply(self, ctx: Ctx, e: HostEntry, change: C) -> str:
+        raise NotImplementedError
+
+    def verify(self, ctx: Ctx, e: HostEntry) -> None:
+        again = self.check(ctx, e)
+        if isinstance(again, Change):
+            raise StepError(
+                f"{self.title} on {e.label}: still not as planned after the change "
+                f"({again.detail})",
+                "rerun; if it persists, check the host by hand",
+            )
+
+
+def backup(ctx: Ctx, e: HostEntry, path: str, step: str, *, into: str | None = None) -> str | None:
+    """Copy ``path`` aside before it is replaced: next to it, or into ``into`` (root only).
+
+    Returns the copy's path (None: there was nothing to copy)."""
+    b = e.host.backup(path) if into is None else backup_into(e.host, path, into)
+    if b:
+        ctx.log(step, e, f"backed up {path} -> {b}")
+    return b
+
+
+def backup_into(host, path: str, directory: str) -> str | None:  # noqa: ANN001
+    """Copy ``path`` (file or directory) into ``directory`` (made 0700) under a dated name."""
+    return _stash(host, path, directory, "cp -a")
+
+
+def move_into(host, path: str, directory: str) -> str | None:  # noqa: ANN001
+    """Move ``path`` into ``directory`` (0700) under a dated name: kept, out of the way."""
+    return _stash(host, path, directory, "mv")
+
+
+def _stash(host, path: str, directory: str, op: str) -> str | None:  # noqa: ANN001
+    import time
+
+    script = (
+        '[ -e "$1" ] || [ -L "$1" ] || exit 100\n'
+        'mkdir -p -m 700 -- "$2" && chmod 700 -- "$2" || exit 1\n'
+        'b="$2/$(basename -- "$1").$3"; n=1\n'
+        'while [ -e "$b" ]; do b="$2/$(basename -- "$1").$3.$n"; n=$((n+1)); done\n'
+        f'{op} -- "$1" "$b" && printf %s "$b"\n'
+    )
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    r = host.run(["sh", "-c", script, "sh", path, directory, stamp], check=False, timeout=120)
+    if r.rc == 100:
+        return None
+    if r.rc != 0:
+        raise StepError(
+            f"cannot put {path} aside into {directory}: "
+            f"{r.stderr.decode(errors='replace').strip()[-200:]}",
+            "check free space and permissions on the registry host, then rerun",
+        )
+    return r.stdout.decode(errors="replace")
+
+
+def served(ctx: Ctx):  # noqa: ANN201
+    """What the registry's port serves now (facts.tls.Served), read once until forgotten."""
+    reg = ctx.plan.registry
+    return ctx.fact("served", None, lambda: ctx.net.served(reg.domain, ctx.target, reg.port))

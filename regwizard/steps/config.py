@@ -1,0 +1,117 @@
+"""7. The registry's configuration file: every setting in one root-only file.
+
+``registry/config.yml`` (0600 in a 0700 directory, mounted read-only at
+/etc/distribution) holds the whole configuration, the http secret included, so
+``docker inspect`` shows no secret. The registry loads it once at start: the container
+step recreates the container when its content changes (its hash is in a label).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as _secrets
+import shlex
+from dataclasses import dataclass
+
+from regwizard.facts.read import snapshot
+from regwizard.facts.registry import parse_config
+from regwizard.layout import C_AUTH, C_DATA
+from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged, backup, move_into
+
+SECRET_MARK = "@HTTP_SECRET@"  # in the shell equivalent: replaced by a random secret
+
+
+def _yaml_str(v: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    import json
+
+    return json.dumps(v)
+
+
+def render(ctx: Ctx, secret: str) -> str:
+    """The configuration the plan wants, with ``secret`` as the http secret."""
+    lay, reg = ctx.layout, ctx.plan.registry
+    return (
+        "# written by regwizard: rerun `regwizard apply` rather than editing it\n"
+        "version: 0.1\n"
+        "log:\n"
+        "  fields:\n"
+        "    service: registry\n"
+        "storage:\n"
+        "  filesystem:\n"
+        f"    rootdirectory: {_yaml_str(C_DATA)}\n"
+        "  delete:\n"
+        "    enabled: false\n"
+        "http:\n"
+        '  addr: ":5000"\n'
+        f"  secret: {_yaml_str(secret)}\n"
+        "  tls:\n"
+        f"    certificate: {_yaml_str(lay.c_cert)}\n"
+        f"    key: {_yaml_str(lay.c_key)}\n"
+        "  headers:\n"
+        "    X-Content-Type-Options: [nosniff]\n"
+        "auth:\n"
+        "  htpasswd:\n"
+        f"    realm: {_yaml_str(reg.realm)}\n"
+        f"    path: {_yaml_str(f'{C_AUTH}/htpasswd')}\n"
+    )
+
+
+def content_hash(ctx: Ctx) -> str:
+    """A hash of the configuration without its secret: changes when a setting changes."""
+    return hashlib.sha256(render(ctx, "-").encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ConfigChange(Change):
+    text: str = ""  # the whole new file (holds the secret: never shown)
+    retire_legacy_secret: bool = False
+
+
+class Config(Step[ConfigChange]):
+    name = "config"
+    title = "Registry configuration"
+
+    def script(self, ctx: Ctx) -> tuple[str, ...]:
+        lay = ctx.layout
+        path = shlex.quote(lay.config_path)
+        # a quoted heredoc expands nothing; the secret goes in afterwards, never shown
+        return (
+            shlex.join(["mkdir", "-p", "-m", "700", lay.registry_dir]),
+            f"umask 077; cat > {path} <<'EOF'\n{render(ctx, SECRET_MARK)}EOF",
+            f'sed -i "s/{SECRET_MARK}/$(openssl rand -hex 32)/" {path}',
+        )
+
+    def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | ConfigChange:
+        lay = ctx.layout
+        snap = snapshot(e.host, files=[lay.config_path, lay.legacy_secret])
+        have = snap.files.get(lay.config_path)
+        legacy = (snap.files.get(lay.legacy_secret) or b"").decode(errors="replace").strip()
+        parsed, _err = parse_config(have)
+        http = parsed.get("http") if isinstance(parsed.get("http"), dict) else {}
+        secret = http.get("secret") if isinstance(http.get("secret"), str) else ""
+        # keep the secret the running registry uses (an earlier version's file included)
+        secret = secret or legacy or _secrets.token_hex(32)
+        want = render(ctx, secret)
+        if have is not None and have.decode(errors="replace") == want and not legacy:
+            return Unchanged(f"{lay.config_path} is current")
+        if have is None:
+            detail = f"write {lay.config_path}"
+        elif have.decode(errors="replace") != want:
+            detail = f"rewrite {lay.config_path} (settings differ)"
+        else:
+            detail = f"retire {lay.legacy_secret} (the secret is in {lay.config_path})"
+        return ConfigChange(detail, self.script(ctx), want, bool(legacy))
+
+    def apply(self, ctx: Ctx, e: HostEntry, change: ConfigChange) -> str:
+        lay = ctx.layout
+        e.host.makedirs(lay.config_dir, 0o700)
+        e.host.makedirs(lay.registry_dir, 0o700)
+        backup(ctx, e, lay.config_path, self.name, into=lay.backups_dir)
+        e.host.write_file(lay.config_path, change.text.encode(), 0o600)
+        if change.retire_legacy_secret:
+            moved = move_into(e.host, lay.legacy_secret, lay.backups_dir)
+            if moved:
+                ctx.log(self.name, e, f"moved {lay.legacy_secret} -> {moved}")
+        ctx.forget(e)
+        return change.detail

@@ -1,0 +1,417 @@
+"""9. The registry container: created, or recreated only when its configuration differs.
+
+The container's settings are hashed into a label; a container whose label differs (or a
+hand-made one) is replaced, after its images are copied into the plan's storage when they
+live elsewhere. Nothing is deleted: the old volume or directory is kept, and a setup the
+plan cannot express (S3 storage, a pull-through cache, token auth) is refused, never
+replaced. A running registry that serves another certificate than the one on disk (a
+renewal cut short) is restarted: TLS is loaded at start.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+import threading
+import time
+from dataclasses import dataclass
+
+from regwizard import problems
+from regwizard.diagnose import clean
+from regwizard.errors import RegwizardError
+from regwizard.facts import read
+from regwizard.facts.registry import LABEL_HASH, LABEL_MANAGED, RegistryFacts
+from regwizard.layout import C_AUTH, C_CERTS, C_CONFIG, C_CONFIG_DIR, C_DATA
+from regwizard.steps.base import (
+    Change,
+    Ctx,
+    HostEntry,
+    Step,
+    StepError,
+    Unchanged,
+    backup,
+    explained,
+    served,
+)
+from regwizard.steps.certificate import tls_files
+from regwizard.steps.config import content_hash
+
+SPACE_MARGIN = 64 * 2**20  # left free after a copy: the registry must still write uploads
+
+
+def desired(ctx: Ctx) -> dict:
+    """The container the plan wants (no secret anywhere in it)."""
+    lay, reg = ctx.layout, ctx.plan.registry
+    spec = {
+        "image": reg.image,
+        "name": reg.container,
+        "command": ["serve", C_CONFIG],
+        # distribution v3 sends traces to localhost:4318 by default and fills the log
+        "env": {"OTEL_TRACES_EXPORTER": "none"},
+        "volumes": {
+            reg.storage: {"bind": C_DATA, "mode": "rw"},
+            lay.certs_dir: {"bind": C_CERTS, "mode": "ro"},
+            lay.auth_dir: {"bind": C_AUTH, "mode": "ro"},
+            lay.registry_dir: {"bind": C_CONFIG_DIR, "mode": "ro"},
+        },
+        "ports": {"5000/tcp": reg.port},
+        "restart_policy": {"Name": "always"},
+        "config": content_hash(ctx),
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    spec["labels"] = {LABEL_MANAGED: "true", LABEL_HASH: digest}
+    return spec
+
+
+def docker_run_command(ctx: Ctx) -> str:
+    spec = desired(ctx)
+    argv = ["docker", "run", "-d", "--name", spec["name"], "--restart=always"]
+    argv += ["-p", f"{ctx.plan.registry.port}:5000"]
+    for src, v in spec["volumes"].items():
+        argv += ["-v", f"{src}:{v['bind']}" + (":ro" if v["mode"] == "ro" else "")]
+    for k, val in spec["env"].items():
+        argv += ["-e", f"{k}={val}"]
+    for k, val in spec["labels"].items():
+        argv += ["--label", f"{k}={val}"]
+    return shlex.join([*argv, spec["image"], *spec["command"]])
+
+
+def registry_facts(ctx: Ctx, e: HostEntry):  # noqa: ANN201
+    """(RegistryFacts, container) of the plan's container, or (None, None)."""
+    name = ctx.plan.registry.container
+
+    def get():  # noqa: ANN202
+        facts, c, _read = read.registry(e.host, name)
+        return facts, c
+
+    return ctx.fact("registry", e, get)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """Copy the old container's images into the plan's storage before replacing it."""
+
+    kind: str  # layer | bind | volume
+    root: str  # the registry's data directory inside the old container
+    what: str  # in words
+    command: str  # the shell equivalent
+    source: str = ""  # the host directory (bind, volume)
+    volume: str = ""  # the volume's name (kept afterwards)
+    size: int = 0  # bytes to copy (0: unknown)
+
+
+@dataclass(frozen=True)
+class ContainerChange(Change):
+    action: str = "create"  # create | recreate | start | restart | policy
+    policy: bool = False  # also set the restart policy to always
+    migrate: Migration | None = None
+
+
+class Container(Step[ContainerChange]):
+    name = "container"
+    title = "Registry container"
+
+    def script(self, ctx: Ctx) -> tuple[str, ...]:
+        return (docker_run_command(ctx),)
+
+    def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | ContainerChange:
+        want = desired(ctx)
+        name = want["name"]
+        facts, c = registry_facts(ctx, e)
+        replace = (shlex.join(["docker", "rm", "-f", name]), docker_run_command(ctx))
+        if facts is None:
+            return ContainerChange(f"create {name}", self.script(ctx), "create")
+        if facts.config_hash != want["labels"][LABEL_HASH]:
+            refuse(facts)
+            why = "configuration differs" if facts.managed else "not made by regwizard"
+            mig = plan_migration(ctx, e, facts, c)
+            detail = f"recreate {name}: {why}"
+            cmds = replace
+            if mig is not None:
+                size = f" ({mig.size // 2**20} MiB)" if mig.size else ""
+                detail += (
+                    f"; first copy its images{size} from {mig.what} to {ctx.plan.registry.storage}"
+                )
+                cmds = (mig.command, *cmds)
+            return ContainerChange(detail, cmds, "recreate", migrate=mig)
+        fix_policy = facts.restart_policy != "always"
+        pol_cmd = (
+            (shlex.join(["docker", "update", "--restart=always", name]),) if fix_policy else ()
+        )
+        pol_text = f"; restart policy {facts.restart_policy} -> always" if fix_policy else ""
+        restart = (*pol_cmd, shlex.join(["docker", "restart", name]))
+        if facts.restarting:
+            return ContainerChange(
+                f"restart {name}: it is crash-looping{pol_text}", restart, "restart", fix_policy
+            )
+        if not facts.running:
+            return ContainerChange(
+                f"start {name} (it is {facts.status or 'not running'}){pol_text}",
+                (*pol_cmd, shlex.join(["docker", "start", name])),
+                "start",
+                fix_policy,
+            )
+        stale = self._serves_old_certificate(ctx)
+        if stale:
+            return ContainerChange(f"restart: {stale}{pol_text}", restart, "restart", fix_policy)
+        if fix_policy:
+            return ContainerChange(
+                f"restart policy of {name} is {facts.restart_policy}: set always (survives "
+                "reboots)",
+                pol_cmd,
+                "policy",
+                True,
+            )
+        return Unchanged(f"{name} running as planned")
+
+    def _serves_old_certificate(self, ctx: Ctx) -> str:
+        """Why the running registry must reload its certificate ("" when it need not)."""
+        disk = tls_files(ctx).cert
+        if not disk:
+            return ""
+        now = served(ctx)
+        if not now.tls or not now.pem:
+            return ""  # not answering yet: Health waits for it
+        from regwizard import pki
+
+        if pki.inspect_cert(now.pem).sha256 == pki.inspect_cert(disk).sha256:
+            return ""
+        return (
+            f"it serves an older certificate than {ctx.layout.cert_path} (TLS is loaded at start)"
+        )
+
+    def apply(self, ctx: Ctx, e: HostEntry, change: ContainerChange) -> str:
+        import docker.errors
+
+        client = e.host.docker(120)
+        name = ctx.plan.registry.container
+        try:
+            if change.action in ("start", "restart", "policy"):
+                c = client.containers.get(name)
+                done = []
+                if change.policy:
+                    c.update(restart_policy={"Name": "always", "MaximumRetryCount": 0})
+                    done.append("set restart policy always")
+                if change.action != "policy":
+                    (c.start if change.action == "start" else c.restart)()
+                    done.append(f"{change.action}ed {name}")
+                return "; ".join(done)
+            want = desired(ctx)
+            kept = ""
+            if change.action == "recreate":
+                try:
+                    old = client.containers.get(name)
+                except docker.errors.NotFound:
+                    old = None
+                if old is not None:
+                    refuse(read.facts_of(e.host, old))
+                    if change.migrate is not None:
+                        migrate(ctx, e, old, change.migrate)
+                    ctx.log(self.name, e, f"removing old container {name} (its volumes are kept)")
+                    old.remove(force=True, v=False)  # never delete data volumes
+                    if change.migrate is not None and change.migrate.volume:
+                        kept = change.migrate.volume
+                        ctx.log(
+                            self.name,
+                            e,
+                            f"kept the old volume {kept}: nothing was deleted; remove it "
+                            f"yourself once satisfied (docker volume rm {kept})",
+                        )
+            try:
+                c = client.containers.run(
+                    want["image"],
+                    want["command"],
+                    name=want["name"],
+                    detach=True,
+                    environment=want["env"],
+                    volumes=want["volumes"],
+                    ports=want["ports"],
+                    restart_policy=want["restart_policy"],
+                    labels=want["labels"],
+                )
+            except docker.errors.APIError as ex:
+                msg = clean(str(ex.explanation or ex))
+                raise explained("starting the registry container failed", msg) from ex
+            time.sleep(0.5)
+            c.reload()
+            if c.status != "running":
+                logs = c.logs(tail=20).decode(errors="replace")
+                raise StepError(
+                    f"the registry container exited right after start ({c.status})",
+                    "see its last log lines",
+                    clean(logs),
+                )
+            mig = change.migrate
+            if mig is not None:
+                return f"{change.action}d {name}; images copied from {mig.what}" + (
+                    f" (old volume {kept[:12]} kept)" if kept else ""
+                )
+            return f"{change.action}d {name}"
+        finally:
+            ctx.forget(e)
+
+
+def refuse(facts: RegistryFacts) -> None:
+    """Refuse to replace a container whose setup a plan cannot express."""
+    if facts.managed:
+        return
+    found = problems.unsupported(facts)
+    if found:
+        raise StepError(
+            f"{facts.name} cannot be replaced: " + "; ".join(p.message for p in found),
+            "regwizard leaves it running as it is. Manage this registry by hand, or move its "
+            "images to filesystem storage first",
+        )
+
+
+# --------------------------------------------------------------------------- migration
+
+
+def plan_migration(ctx: Ctx, e: HostEntry, facts: RegistryFacts, c) -> Migration | None:  # noqa: ANN001
+    """Where the old container keeps its images, when that is not the plan's storage.
+
+    The tutorial's ``-e STORAGE_PATH`` (a v1 setting) leaves them in an anonymous volume;
+    a config.yml may set another root directory; others bind another host directory, or
+    nothing (the writable layer). None when there is nothing to copy. Refuses (StepError)
+    when the copy would not fit in the free space at the plan's storage.
+    """
+    st = facts.storage
+    dst = ctx.plan.registry.storage.rstrip("/")
+    q = shlex.quote
+    if st.kind == "layer":
+        size = _layer_size(e, c)
+        mig = Migration(
+            "layer",
+            st.root,
+            f"{facts.name}'s writable layer ({st.root})",
+            shlex.join(["docker", "cp", f"{facts.name}:{st.root}/.", f"{dst}/"]),
+            size=size,
+        )
+    elif st.kind in ("bind", "volume", "anonymous-volume") and st.host_path:
+        src = st.host_path.rstrip("/")
+        if src == dst:
+            return None
+        if e.host.run(["test", "-d", f"{src}/docker"], check=False, timeout=30).rc != 0:
+            return None  # nothing stored there yet
+        vol = st.mount.name if st.mount is not None and st.mount.kind == "volume" else ""
+        if vol:
+            what = f"{'anonymous ' if st.mount and st.mount.anonymous else ''}volume {vol[:12]} ({src})"
+        else:
+            what = src
+        mig = Migration(
+            "volume" if vol else "bind",
+            st.root,
+            what,
+            f"cp -a {q(src + '/.')} {q(dst + '/')}",
+            source=src,
+            volume=vol,
+            size=_du(e, src),
+        )
+    else:
+        if st.kind == "tmpfs":
+            ctx.log("container", e, f"{facts.name} keeps images on a tmpfs: they cannot be kept")
+        return None
+    _check_space(e, dst, mig)
+    return mig
+
+
+def _du(e: HostEntry, path: str) -> int:
+    r = e.host.run(["du", "-sb", "--", path], check=False, timeout=300)
+    try:
+        return int(r.stdout.split()[0])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _layer_size(e: HostEntry, c) -> int:  # noqa: ANN001
+    """The container's writable layer (SizeRw): an upper bound of the images in it."""
+    try:
+        found = e.host.docker(60).api.containers(all=True, size=True, filters={"id": c.id})
+    except Exception:  # noqa: BLE001 - unknown size: the copy is checked as it goes
+        return 0
+    return int((found[0] if found else {}).get("SizeRw") or 0)
+
+
+def _check_space(e: HostEntry, dst: str, mig: Migration) -> None:
+    if not mig.size:
+        return
+    try:
+        free = e.host.free_bytes(dst)
+    except RegwizardError:
+        return
+    if mig.size + SPACE_MARGIN > free:
+        raise StepError(
+            f"the images in {mig.what} ({mig.size // 2**20} MiB) do not fit in {dst}: "
+            f"{free // 2**20} MiB free there, and {SPACE_MARGIN // 2**20} MiB must stay free",
+            "free space on that filesystem, or set registry.storage to a directory on a larger "
+            "one; nothing was changed",
+        )
+
+
+def migrate(ctx: Ctx, e: HostEntry, old, mig: Migration) -> None:  # noqa: ANN001
+    """Copy the old container's images into the plan's storage; never delete the source.
+
+    The old container is stopped first (no upload in flight) and started again when the
+    copy fails. Tags already in the destination are backed up, then the old registry's
+    win: it is the one clients used. Long copies report progress in the log.
+    """
+    h, dst = e.host, ctx.plan.registry.storage.rstrip("/")
+    h.makedirs(dst, 0o755)
+    old.reload()
+    was_running = old.status in ("running", "restarting")
+    if was_running:
+        ctx.log("container", e, f"stopping {old.name} so its images do not change while copied")
+        old.stop(timeout=15)
+    try:
+        repos = f"{dst}/docker/registry/v2/repositories"
+        if h.exists(repos):
+            backup(ctx, e, repos, "container")
+        ctx.log("container", e, f"copying images from {mig.what} to {dst}")
+        if mig.kind == "layer":
+            argv = ["docker", "cp", f"{old.name}:{mig.root}/.", f"{dst}/"]
+        else:
+            argv = ["cp", "-a", "--", f"{mig.source}/.", f"{dst}/"]
+        r = _copy_with_progress(ctx, e, argv, dst, mig.size)
+        err = r.stderr.decode(errors="replace")
+        if r.rc != 0 and not (mig.kind == "layer" and "could not find the file" in err.lower()):
+            raise StepError(
+                f"copying the images from {mig.what} failed: {clean(err, 200)}",
+                "check free space in the storage path, then rerun (the source is untouched)",
+                clean(err),
+            )
+    except BaseException:
+        if was_running:
+            try:
+                old.start()
+            except Exception:  # noqa: BLE001 - the copy error is the one to report
+                pass
+        raise
+
+
+def _copy_with_progress(ctx: Ctx, e: HostEntry, argv: list[str], dst: str, total: int):  # noqa: ANN202
+    """Run the copy; every few seconds, log how much has arrived."""
+    start = _du(e, dst) if total else 0
+    done = threading.Event()
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append(e.host.run(argv, check=False, timeout=6 * 3600))
+        except BaseException as ex:  # noqa: BLE001 - re-raised in the caller's thread
+            result.append(ex)
+        finally:
+            done.set()
+
+    t = threading.Thread(target=run, name="regwizard-copy", daemon=True)
+    t.start()
+    while not done.wait(3.0):
+        if total:
+            got = max(0, _du(e, dst) - start)
+            pct = min(100, got * 100 // total)
+            ctx.log("container", e, f"copied {got // 2**20} of {total // 2**20} MiB ({pct}%)")
+    t.join()
+    out = result[0]
+    if isinstance(out, BaseException):
+        raise out
+    return out

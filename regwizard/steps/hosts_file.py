@@ -1,0 +1,66 @@
+"""2. /etc/hosts: the registry's name maps to its IP on every host (names match without
+regard to case). The Docker daemon resolves the name, so every Docker host needs it."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+
+from regwizard.facts import hostfile, read
+from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged, backup
+
+HOSTS = "/etc/hosts"
+
+
+@dataclass(frozen=True)
+class HostsFileChange(Change):
+    text: str = ""  # the whole new file
+
+
+def hosts_facts(ctx: Ctx, e: HostEntry) -> read.HostsFile:
+    reg = ctx.plan.registry
+    return ctx.fact("hosts-file", e, lambda: read.hosts_file(e.host, reg.domain, reg.ip))
+
+
+class HostsFile(Step[HostsFileChange]):
+    name = "hosts-file"
+    title = "/etc/hosts entry"
+    scope = "all"
+
+    def targets(self, ctx: Ctx) -> list[HostEntry]:
+        reg = ctx.plan.registry
+        if not reg.manage_hosts_file or not reg.ip:
+            return []
+        return list(ctx.hosts)
+
+    def script(self, ctx: Ctx) -> tuple[str, ...]:
+        reg = ctx.plan.registry
+        return (f"echo {shlex.quote(f'{reg.ip} {reg.domain}')} >> {HOSTS}",)
+
+    def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | HostsFileChange:
+        from regwizard import problems
+
+        reg = ctx.plan.registry
+        hf = hosts_facts(ctx, e)
+        found = problems.hosts_file(hf, ctx.plan, e.label)
+        if not found:
+            if hf.entry.maps_to(reg.ip):
+                return Unchanged(f"{reg.domain} -> {reg.ip} already in {HOSTS}")
+            return Unchanged(f"{reg.domain} already resolves to {reg.ip}")
+        wrong = hf.entry.wrong(reg.ip)
+        why = f"maps to {', '.join(wrong)}" if wrong else "missing"
+        return HostsFileChange(
+            f"{reg.domain} {why}; want {reg.ip}",
+            self.script(ctx),
+            hostfile.with_mapping(hf.text, reg.domain, reg.ip),
+        )
+
+    def apply(self, ctx: Ctx, e: HostEntry, change: HostsFileChange) -> str:
+        reg = ctx.plan.registry
+        saved = backup(ctx, e, HOSTS, self.name)
+        # atomic (temp + rename) unless the file is itself a mount point (containers, the
+        # lab's nodes): then in place, restored from the backup if that write fails
+        e.host.replace_file(HOSTS, change.text.encode(), backup=saved)
+        ctx.hosts_changed_at[e.key] = time.monotonic()
+        return f"{reg.domain} -> {reg.ip}"

@@ -1,0 +1,308 @@
+"""11. Verification, from the first client: anonymous push refused, login, push of a tiny
+probe image, pull with the same digest on every client, and the catalog. Proving is not
+a change."""
+
+from __future__ import annotations
+
+import io
+import json
+import shlex
+import tarfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from regwizard.diagnose import clean
+from regwizard.errors import Cancelled
+from regwizard.events import Verification
+from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, explained
+from regwizard.steps.trust import anchor
+
+PROBE_REPO = "regwizard/probe"
+HOSTS_CACHE_SECONDS = 5.2  # dockerd's resolver caches /etc/hosts for 5 s
+
+
+@dataclass(frozen=True)
+class VerifyChange(Change):
+    pass
+
+
+def _probe_context(run_id: str) -> io.BytesIO:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (
+            (
+                "Dockerfile",
+                b"FROM scratch\nCOPY probe.txt /probe.txt\nLABEL io.regwizard.probe=true\n",
+            ),
+            ("probe.txt", f"regwizard verification {run_id}\n".encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 0
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    return buf
+
+
+def _push(client, ref: str, auth: dict | None) -> tuple[str, str]:
+    """Push; returns (digest, error). docker-py reports failures inside the stream."""
+    repo, _, tag = ref.rpartition(":")
+    digest, error = "", ""
+    for item in client.api.push(repo, tag=tag, stream=True, decode=True, auth_config=auth):
+        if "errorDetail" in item or "error" in item:
+            error = str((item.get("errorDetail") or {}).get("message") or item.get("error"))
+        aux = item.get("aux") or {}
+        if aux.get("Digest"):
+            digest = aux["Digest"]
+    return digest, error
+
+
+def _await_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
+    """Wait until this client's dockerd sees the /etc/hosts entry this run wrote.
+
+    dockerd (Go's resolver) trusts its copy of /etc/hosts for 5 s after it last checked
+    the file: a name added within that window kept failing with "no such host" for up to
+    5 s. Only clients whose file changed wait, and only what is left of the window; the
+    setup steps and the probe build run meanwhile.
+    """
+    changed = ctx.hosts_changed_at.get(e.key)
+    wait = changed + HOSTS_CACHE_SECONDS - time.monotonic() if changed else 0.0
+    if wait > 0:
+        ctx.log(step, e, f"waiting {wait:.1f}s: Docker re-reads /etc/hosts every 5 s")
+        if ctx.cancel.wait(wait):
+            raise Cancelled()
+
+
+def _stale_lookup(ctx: Ctx, err: str) -> bool:
+    """A lookup failure for our domain although this run keeps it in /etc/hosts."""
+    reg = ctx.plan.registry
+    return bool(reg.manage_hosts_file and reg.ip) and f"lookup {reg.domain}" in err
+
+
+def _await_stale_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
+    """The hosts-file step saw the mapping, yet Docker did not resolve the name: its
+    resolver still trusts an older /etc/hosts (edited by someone else just before the
+    run). One wait of the full window, then one more try."""
+    ctx.log(
+        step,
+        e,
+        f"Docker on {e.label} does not resolve {ctx.plan.registry.domain} yet, although "
+        f"/etc/hosts maps it: waiting {HOSTS_CACHE_SECONDS:.1f}s for it to re-read the file",
+    )
+    if ctx.cancel.wait(HOSTS_CACHE_SECONDS):
+        raise Cancelled()
+
+
+def _anonymous_push(client, ref: str) -> tuple[str, str]:
+    """A push with no credentials at all (none of the client's saved logins)."""
+    import docker.auth
+
+    api = client.api
+    saved = api._auth_configs
+    api._auth_configs = docker.auth.AuthConfig({})
+    try:
+        return _push(client, ref, None)
+    finally:
+        api._auth_configs = saved
+
+
+class Verify(Step[VerifyChange]):
+    name = "verify"
+    title = "Verification: login, push, pull"
+    scope = "verify"
+    reads_only = True
+    needs_registry = True
+
+    def script(self, ctx: Ctx) -> tuple[str, ...]:
+        addr = ctx.plan.registry.address
+        ref = f"{addr}/{PROBE_REPO}:verify"
+        login = shlex.join(["docker", "login", addr, "-u", ctx.plan.verify_user])
+        push, pull = shlex.join(["docker", "push", ref]), shlex.join(["docker", "pull", ref])
+        return (f"{login} && {push} && {pull}",)
+
+    def check(self, ctx: Ctx, e: HostEntry) -> VerifyChange:
+        return VerifyChange("always verified", self.script(ctx))
+
+    def verify(self, ctx: Ctx, e: HostEntry) -> None:
+        pass
+
+    def apply(self, ctx: Ctx, e: HostEntry, change: VerifyChange) -> str:
+        reg = ctx.plan.registry
+        v = Verification(user=ctx.plan.verify_user)
+        ctx.verification = v
+        ref = f"{reg.address}/{PROBE_REPO}:verify"
+        v.image_ref = ref
+        client = e.host.docker(300)
+        # Independent work overlaps: login runs beside the push, then every client
+        # pulls while the catalog is read. A fan-out to N clients then costs about one
+        # client's round trips, not N of them. (The registry checks the bcrypt hash on
+        # every request, so the other clients prove trust, name resolution and
+        # credentials with their authenticated pull alone, not with a login first.)
+        others = [o for o in ctx.clients if o is not e]
+        pool = ThreadPoolExecutor(max_workers=len(others) + 2)
+        try:
+            return self._prove(ctx, e, v, client, ref, others, pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _prove(self, ctx: Ctx, e: HostEntry, v: Verification, client, ref, others, pool) -> str:
+        import docker.auth
+        import docker.errors
+
+        api = client.api
+        user, password = ctx.plan.verify_user, ctx.secrets.verify_password
+        # A tiny probe image, built locally on the client (FROM scratch, no pull).
+        # The builder stamps a creation time, so a rebuilt probe has a new digest:
+        # reuse the one the last verification pulled, and a rerun then pushes the
+        # same manifest, leaving registry and clients as they were.
+        try:
+            client.images.get(ref)
+            have_probe = True
+        except docker.errors.ImageNotFound:
+            have_probe = False
+        if have_probe:
+            ctx.log(self.name, e, f"reusing probe image {ref}")
+        else:
+            for item in api.build(
+                fileobj=_probe_context("v1"), custom_context=True, tag=ref, rm=True, decode=True
+            ):
+                if "error" in item or "errorDetail" in item:
+                    raise StepError(
+                        f"building the probe image on {e.label} failed: "
+                        f"{clean(str(item.get('error')))}",
+                        "check that Docker on this client can build images (docker build)",
+                    )
+            ctx.log(self.name, e, f"built probe image {ref}")
+        _await_resolver(ctx, self.name, e)
+        # 1. anonymous push must be refused (no credentials at all)
+        digest, err = _anonymous_push(client, ref)
+        if _stale_lookup(ctx, err):
+            _await_stale_resolver(ctx, self.name, e)
+            digest, err = _anonymous_push(client, ref)
+        v.anonymous_refused = bool(err) and not digest
+        ctx.log(
+            self.name,
+            e,
+            f"anonymous push: {'refused' if v.anonymous_refused else 'ALLOWED'} ({clean(err, 120)})",
+        )
+        if not v.anonymous_refused:
+            raise StepError(
+                "the registry accepted an anonymous push",
+                "enable htpasswd auth (REGISTRY_AUTH=htpasswd): rerun `regwizard apply`",
+            )
+        if "unauthorized" not in err.lower() and "no basic auth" not in err.lower():
+            raise explained(
+                f"push from {e.label} failed before auth",
+                err,
+                shown=clean(err, 200),
+                evidence=clean(err),
+            )
+        auth = {"username": user, "password": password}
+        # 2. login, forcing a real round trip to the registry, while 3. the push (with
+        # explicit credentials) runs: a failed login is reported before the push error
+        login = pool.submit(self._login, ctx, e, client, user, password)
+        digest, err = _push(client, ref, auth)
+        login.result()
+        v.login_ok = True
+        ctx.log(self.name, e, f"login as {user}: ok")
+        if err or not digest:
+            raise explained(
+                f"push from {e.label} failed", err, shown=clean(err, 200), evidence=clean(err)
+            )
+        v.push_digest = digest
+        ctx.log(self.name, e, f"pushed {ref} {digest}")
+        # 5. the other clients pull and 6. the catalog is read, while 4. this client
+        # pulls back what it pushed
+        pulls = [pool.submit(self._pull_other, ctx, o, ref, auth) for o in others]
+        reg = ctx.plan.registry
+        catalog = pool.submit(
+            ctx.net.request,
+            reg.domain,
+            ctx.target,
+            reg.port,
+            anchor(ctx),
+            "/v2/_catalog?n=1000",
+            auth=(user, password),
+        )
+        # 4. remove the local tag, pull, compare digests
+        try:
+            client.images.remove(ref, force=True)
+        except docker.errors.ImageNotFound:
+            pass
+        v.pull_digest = self._pull(ctx, e, ref, auth)
+        v.trust[e.label] = v.pull_digest == digest
+        if v.pull_digest != digest:
+            raise StepError(
+                f"pulled digest {v.pull_digest} differs from pushed {digest}",
+                "check the storage path on the registry host",
+            )
+        for other, fut in zip(others, pulls, strict=True):
+            got = fut.result()
+            v.trust[other.label] = got == digest
+            if got != digest:
+                raise StepError(
+                    f"{other.label} pulled digest {got}, not the pushed {digest}",
+                    "check that every client resolves the domain to this registry",
+                )
+            ctx.log(self.name, other, f"pull on {other.label}: ok")
+        status, _, body = catalog.result()
+        if status == 200:
+            v.catalog = json.loads(body).get("repositories", [])
+        if PROBE_REPO not in v.catalog:
+            raise StepError(
+                f"the catalog does not list {PROBE_REPO} (HTTP {status})",
+                "check the registry logs",
+            )
+        return f"login, anonymous refused, push {digest[:19]}…, pull ok on {len(v.trust)} client(s)"
+
+    def _login(self, ctx: Ctx, e: HostEntry, client, user: str, password: str) -> None:
+        """``docker login`` on a client, forcing a real round trip to the registry."""
+        import docker.errors
+
+        try:
+            client.api.login(user, password, registry=ctx.plan.registry.address, reauth=True)
+        except docker.errors.APIError as ex:
+            msg = clean(str(ex.explanation or ex))
+            raise explained(
+                f"docker login as {user} from {e.label} failed",
+                msg,
+                fix="check the password and the htpasswd file",
+            ) from ex
+
+    def _pull_other(self, ctx: Ctx, e: HostEntry, ref: str, auth: dict) -> str:
+        import docker.errors
+
+        ctx.check_cancel()
+        _await_resolver(ctx, self.name, e)
+        retried = False
+        while True:
+            try:
+                return self._pull(ctx, e, ref, auth)
+            except (docker.errors.APIError, StepError) as ex:
+                if isinstance(ex, StepError):
+                    msg, raw = clean(str(ex)), ex.evidence or ex.cause
+                else:  # the daemon refused the call itself (HTTP 500 before any stream)
+                    msg = raw = clean(str(ex.explanation or ex))
+                if not retried and _stale_lookup(ctx, raw):
+                    _await_stale_resolver(ctx, self.name, e)
+                    retried = True
+                    continue
+                raise explained(f"{e.label} cannot pull from the registry", msg) from ex
+
+    def _pull(self, ctx: Ctx, e: HostEntry, ref: str, auth: dict, client=None) -> str:
+        client = client or e.host.docker(300)
+        repo, _, tag = ref.rpartition(":")
+        err = ""
+        for item in client.api.pull(repo, tag=tag, stream=True, decode=True, auth_config=auth):
+            if "errorDetail" in item or "error" in item:
+                err = str((item.get("errorDetail") or {}).get("message") or item.get("error"))
+        if err:
+            raise explained(
+                f"pull on {e.label} failed", err, shown=clean(err, 200), evidence=clean(err)
+            )
+        attrs = client.images.get(ref).attrs
+        for rd in attrs.get("RepoDigests") or []:
+            if rd.startswith(repo + "@"):
+                return rd.split("@", 1)[1]
+        return ""
