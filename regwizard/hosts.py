@@ -8,9 +8,14 @@ CONTRACT (implemented in this module; used by steps/engine/UI):
         - else SSHHost: ONE paramiko Transport per host, reused for commands, SFTP and the
           Docker API. Auth by key (conn.key_file), agent, or password
           (secrets.ssh_passwords[conn.address]). Timeouts on connect, auth, every command.
-        - Host keys: pinned conn.host_key ("SHA256:...") must match, else HostKeyChanged.
-          Otherwise ~/.ssh/known_hosts: a different key -> HostKeyChanged (never bypassable);
-          unknown -> HostKeyUnknown(fingerprint) unless the fingerprint is in
+        - Host keys: pinned conn.host_key must match, else HostKeyChanged. The pin is
+          "SHA256:..." or a whole `ssh-keygen -lf` line ("256 SHA256:... root@h (ECDSA)"),
+          whose type is then negotiated. A bare pin that the server's first key type does
+          not match is tried against each other type the server offers (one extra
+          handshake each, only on a mismatch); no key matching -> HostKeyChanged.
+          Otherwise ~/.ssh/known_hosts (its key types are negotiated first): a different
+          key -> HostKeyChanged (never bypassable); unknown -> HostKeyUnknown(fingerprint)
+          unless a key of the host (any type, as for a bare pin) is in
           secrets.accepted_host_keys, in which case it is accepted and appended to
           ~/.ssh/known_hosts. Unknown keys are never added silently.
         - sudo (conn.sudo and user != root): commands run as
@@ -121,6 +126,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Host",
+    "HostKeyPin",
     "LocalHost",
     "Result",
     "SSHHost",
@@ -128,6 +134,7 @@ __all__ = [
     "fingerprint",
     "known_hosts_name",
     "normalize_fingerprint",
+    "parse_host_key_pin",
 ]
 
 # paramiko logs handshake failures at ERROR; with no handler configured Python would print
@@ -168,8 +175,11 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 
 def normalize_fingerprint(fp: str) -> str:
-    """Accept ``SHA256:abc``, ``sha256:abc=`` or a bare ``abc``; return ``SHA256:abc``."""
+    """Accept ``SHA256:abc``, ``sha256:abc=``, a bare ``abc`` or a whole ``ssh-keygen -lf``
+    line (``256 SHA256:abc root@host (ECDSA)``); return ``SHA256:abc``."""
     fp = fp.strip()
+    if len(fp.split()) > 1:
+        fp = next((w for w in fp.split() if w.upper().startswith("SHA256:")), fp)
     if ":" in fp:
         algo, _, rest = fp.partition(":")
         if algo.upper() == "SHA256":
@@ -177,6 +187,54 @@ def normalize_fingerprint(fp: str) -> str:
         else:
             return fp
     return "SHA256:" + fp.strip().rstrip("=")
+
+
+# ssh-keygen -lf's type name (the last word, in parentheses) -> paramiko key families
+_PIN_TYPES = {
+    "ED25519": ("ssh-ed25519",),
+    "ECDSA": ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"),
+    "RSA": ("ssh-rsa",),
+}
+_PIN_LINE = re.compile(
+    r"(?:(?P<bits>\d+)\s+)?(?P<fp>\S+)(?:\s+.*?)?(?:\s*\((?P<type>[A-Za-z0-9-]+)\))?",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class HostKeyPin:
+    """A pinned host key: ``SHA256:...`` and, from an ``ssh-keygen -lf`` line, its type."""
+
+    fingerprint: str
+    key_type: str = ""  # "ED25519" | "ECDSA" | "RSA"; "" = not said (any type may match)
+    bits: int = 0
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Key families (see _key_family) to ask the server for, best first."""
+        families = _PIN_TYPES.get(self.key_type, ())
+        if self.key_type == "ECDSA" and self.bits:  # the curve is in the bits: ask for it first
+            own = f"ecdsa-sha2-nistp{self.bits}"
+            families = (own, *(f for f in families if f != own))
+        return families
+
+
+def parse_host_key_pin(text: str) -> HostKeyPin:
+    """``SHA256:abc`` (any case, padding optional) or a whole ``ssh-keygen -lf`` line such
+    as ``256 SHA256:abc root@host (ECDSA)``. An unsupported key type -> RegwizardError."""
+    text = text.strip()
+    m = _PIN_LINE.fullmatch(text)
+    if m is None or not m["fp"].upper().startswith("SHA256:"):
+        return HostKeyPin(normalize_fingerprint(text))
+    key_type = (m["type"] or "").upper()
+    if key_type and key_type not in _PIN_TYPES:
+        raise RegwizardError(
+            f"the pinned host key {m['fp']} is of type {key_type}, which regwizard "
+            "cannot use for a host key",
+            "pin the host's ED25519 (or ECDSA/RSA) key instead: "
+            "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host",
+        )
+    return HostKeyPin(normalize_fingerprint(m["fp"]), key_type, int(m["bits"] or 0))
 
 
 def known_hosts_name(address: str, port: int) -> str:
@@ -848,6 +906,19 @@ class Host:
 # SSH
 
 
+class _Transport(paramiko.Transport):
+    """A Transport that records the host key algorithms the server offered."""
+
+    offered_key_types: list[str] | None = None
+
+    def _really_parse_kex_init(self, m: Any, ignore_first_byte: bool = False) -> dict:
+        # (paramiko >= 3.4; with an older one offered_key_types stays None)
+        parsed = super()._really_parse_kex_init(m, ignore_first_byte)
+        if not ignore_first_byte and self.offered_key_types is None:  # the server's KEXINIT
+            self.offered_key_types = list(parsed.get("server_key_algo_list") or [])
+        return parsed
+
+
 class SSHHost(Host):
     def __init__(
         self,
@@ -903,9 +974,49 @@ class SSHHost(Host):
 
     def _open(self) -> paramiko.Transport:
         self._check_cancel()
+        pin = parse_host_key_pin(self.conn.host_key) if self.conn.host_key.strip() else None
+        t = self._handshake(self._first_families(pin))
+        try:
+            key = t.get_remote_server_key()
+            problem, remember = self._judge(key, pin)
+            wanted = self._worth_other_types(problem, pin)
+            if problem is not None and wanted:
+                other, seen = self._other_key_types(t, key, wanted)
+                if other is not None:
+                    t.close()
+                    t = other
+                    key = t.get_remote_server_key()
+                    problem, remember = self._judge(key, pin)
+                elif isinstance(problem, HostKeyChanged):
+                    problem.evidence = "the host's keys: " + ", ".join(seen)
+            elif isinstance(problem, HostKeyChanged) and pin is not None and pin.key_type:
+                offered = getattr(t, "offered_key_types", None) or []
+                if offered and not {_key_family(a) for a in offered} & set(pin.families):
+                    problem.evidence = (
+                        f"the host has no {pin.key_type} host key (it offers "
+                        + ", ".join(offered)
+                        + ")"
+                    )
+            self.fingerprint, self.key_type = fingerprint(key), key.get_name()
+            if problem is not None:
+                raise problem
+            if remember:
+                self._remember(key)
+            self._host_key = key
+            self._check_cancel()
+            self._authenticate(t)
+            t.set_keepalive(KEEPALIVE_SECONDS)
+            return t
+        except BaseException:
+            t.close()
+            raise
+
+    def _handshake(self, families: list[str], *, only: bool = False) -> paramiko.Transport:
+        """TCP connect + SSH key exchange, asking for host key ``families`` first
+        (``only``: no other). Not authenticated yet, the host key not checked yet."""
         sock = self._tcp_connect()
         try:
-            t = paramiko.Transport(sock)
+            t = _Transport(sock)
         except BaseException:
             sock.close()
             raise
@@ -913,7 +1024,11 @@ class SSHHost(Host):
             t.banner_timeout = self._timeout
             t.handshake_timeout = self._timeout
             t.auth_timeout = self._timeout
-            self._prefer_known_key_types(t)
+            opts = t.get_security_options()
+            types = list(opts.key_types)
+            first = [a for f in families for a in types if _key_family(a) == f]
+            if first:
+                opts.key_types = first if only else first + [a for a in types if a not in first]
             try:
                 t.start_client(timeout=self._timeout)
             except (paramiko.SSHException, EOFError, OSError) as e:
@@ -928,66 +1043,101 @@ class SSHHost(Host):
                     f"check that port {self.conn.port} on the host is an SSH server "
                     "and that it is reachable",
                 )
-            self._check_host_key(t.get_remote_server_key())
-            self._check_cancel()
-            self._authenticate(t)
-            t.set_keepalive(KEEPALIVE_SECONDS)
             return t
         except BaseException:
             t.close()
             raise
 
-    def _prefer_known_key_types(self, t: paramiko.Transport) -> None:
+    def _first_families(self, pin: HostKeyPin | None) -> list[str]:
         """Like OpenSSH: negotiate a host key type we already know for this host."""
         if self._host_key is not None:
-            families = {self._host_key.get_name()}
-        else:
+            return [_key_family(self._host_key.get_name())]
+        if pin is not None:
+            return list(pin.families)  # a bare fingerprint: [] (the default order)
+        try:
+            known, _ = _known_keys(self.known_hosts, self._kh_name)
+        except RegwizardError:
+            return []
+        return list(dict.fromkeys(_key_family(k.get_name()) for k in known))
+
+    def _worth_other_types(
+        self, problem: RegwizardError | None, pin: HostKeyPin | None
+    ) -> set[str]:
+        """Fingerprints a key of another type could match, when the first key did not.
+
+        A bare pinned fingerprint (or one accepted for an unknown host) does not say
+        its type, and the server chose its first type (usually ed25519). A pin with
+        its type, a reconnect, and known_hosts already asked for the right type.
+        """
+        if problem is None or self._host_key is not None:
+            return set()
+        if pin is not None:
+            return {pin.fingerprint} if not pin.key_type else set()
+        if isinstance(problem, HostKeyUnknown):
+            return {normalize_fingerprint(a) for a in self.secrets.accepted_host_keys}
+        return set()
+
+    def _other_key_types(
+        self, first: _Transport, first_key: paramiko.PKey, wanted: set[str]
+    ) -> tuple[paramiko.Transport | None, list[str]]:
+        """A new handshake per other host key type the server offers (each restricted to
+        that type), until one's fingerprint is in ``wanted``: (that transport, keys seen)."""
+        ours = list(dict.fromkeys(_key_family(a) for a in paramiko.Transport._preferred_keys))
+        offered = set(ours)  # paramiko < 3.4 does not show us the offer: try each type
+        if first.offered_key_types is not None:
+            offered = {_key_family(a) for a in first.offered_key_types}
+        tried = _key_family(first_key.get_name())
+        seen = [f"{first_key.get_name()} {fingerprint(first_key)}"]
+        for family in ours:
+            if family == tried or family not in offered:
+                continue
+            self._check_cancel()
             try:
-                known, _ = _known_keys(self.known_hosts, self._kh_name)
-            except RegwizardError:
-                return
-            families = {k.get_name() for k in known}
-        if not families:
-            return
-        opts = t.get_security_options()
-        types = list(opts.key_types)
-        first = [a for a in types if _key_family(a) in families]
-        if first:
-            opts.key_types = first + [a for a in types if a not in first]
+                t = self._handshake([family], only=True)
+            except ConnectFailed:
+                continue  # no key of this type after all
+            key = t.get_remote_server_key()
+            if fingerprint(key) in wanted:
+                return t, seen
+            seen.append(f"{key.get_name()} {fingerprint(key)}")
+            t.close()
+        return None, seen
 
     @property
     def _kh_name(self) -> str:
         return known_hosts_name(self.conn.address, self.conn.port)
 
-    def _check_host_key(self, key: paramiko.PKey) -> None:
+    def _judge(
+        self, key: paramiko.PKey, pin: HostKeyPin | None
+    ) -> tuple[RegwizardError | None, bool]:
+        """(the error to raise or None, whether to add the key to known_hosts)."""
         fp = fingerprint(key)
-        self.fingerprint, self.key_type = fp, key.get_name()
         if self._host_key is not None:  # reconnecting: must be the key we trusted
             if not _same_key(key, self._host_key):
-                raise HostKeyChanged(self.where, fingerprint(self._host_key), fp)
-            return
-        if self.conn.host_key.strip():
-            pinned = normalize_fingerprint(self.conn.host_key)
-            if pinned != fp:
-                raise HostKeyChanged(self.where, pinned, fp)
-            self._host_key = key
-            return
+                return HostKeyChanged(self.where, fingerprint(self._host_key), fp), False
+            return None, False
+        if pin is not None:
+            if pin.fingerprint != fp:
+                return HostKeyChanged(self.where, pin.fingerprint, fp), False
+            return None, False
         known, revoked = _known_keys(self.known_hosts, self._kh_name)
         if any(_same_key(key, k) for k in revoked):
-            raise RegwizardError(
+            return RegwizardError(
                 f"{self.where}: the SSH host key {fp} is marked @revoked in {self.known_hosts}",
                 "the host uses a key you revoked; replace its host key, or remove the "
                 "@revoked line if that was a mistake",
-            )
+            ), False
         if any(_same_key(key, k) for k in known):
-            self._host_key = key
-            return
+            return None, False
         if known:
             expected = ", ".join(sorted({fingerprint(k) for k in known}))
-            raise HostKeyChanged(self.where, expected, fp)
+            return HostKeyChanged(self.where, expected, fp), False
         accepted = {normalize_fingerprint(a) for a in self.secrets.accepted_host_keys}
         if fp not in accepted:
-            raise HostKeyUnknown(self.where, fp, key.get_name())
+            return HostKeyUnknown(self.where, fp, key.get_name()), False
+        return None, True
+
+    def _remember(self, key: paramiko.PKey) -> None:
         try:
             _remember_host_key(self.known_hosts, self._kh_name, key)
         except OSError as e:
@@ -995,7 +1145,6 @@ class SSHHost(Host):
                 f"cannot add {self.where}'s host key to {self.known_hosts}: {e.strerror or e}",
                 f"check the permissions of {os.path.dirname(self.known_hosts)}",
             ) from None
-        self._host_key = key
 
     def _authenticate(self, t: paramiko.Transport) -> None:
         user, method = self.conn.user, self.conn.auth
