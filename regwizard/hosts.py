@@ -48,6 +48,10 @@ DETAILS AND ADDITIONS (same module):
     Host.makedirs(path, mode=0o755) -> None        # mkdir -p; mode applies to a created leaf
     Host.exists(path) -> bool
     Host.backup(path) -> str | None                # copy to PATH.bak-YYYYmmdd-HHMMSS (mode kept)
+    Host.replace_file(path, data, *, mode=0o644, backup=None, timeout=60) -> str
+        # "renamed": temp file in the same dir with the old mode/owner, renamed over it;
+        # "in place": path is a mount point (a bind-mounted /etc/hosts), same inode; a
+        # write failing part-way is undone from `backup` (made by backup()) and raised
     Host.free_bytes(path) -> int                   # df on the nearest existing parent
     Host.facts(path: str | None = None)            # path given -> free_bytes filled
     Host.fingerprint / Host.key_type               # "" for LocalHost
@@ -698,6 +702,120 @@ class Host:
             input=data,
             timeout=timeout,
         )
+
+    # Is the target a mount point (a single bind-mounted file, as /etc/hosts in Docker
+    # containers)? rename() over it fails with EBUSY, and a rename elsewhere would leave
+    # the mount showing the old inode. /proc/self/mountinfo lists every mount point
+    # (octal-escaped) in our own mount namespace: st_dev or `stat -c %m` miss a bind
+    # mount from the same filesystem, and busybox's `mountpoint` refuses files.
+    _IS_MOUNT = (
+        'is_mount() { [ -r /proc/self/mountinfo ] && P="$1" LC_ALL=C awk \'\n'
+        "function unoct(s,  o, i, c) {\n"
+        '  o = ""\n'
+        '  while ((i = index(s, "\\\\")) > 0) {\n'
+        "    o = o substr(s, 1, i - 1); c = substr(s, i + 1, 3)\n"
+        "    if (c ~ /^[0-7][0-7][0-7]$/) {\n"
+        '      o = o sprintf("%c", substr(c, 1, 1) * 64 + substr(c, 2, 1) * 8 + substr(c, 3, 1))\n'
+        "      s = substr(s, i + 4)\n"
+        '    } else { o = o "\\\\"; s = substr(s, i + 1) }\n'
+        "  }\n"
+        "  return o s\n"
+        "}\n"
+        'unoct($5) == ENVIRON["P"] { found = 1 } END { exit !found }\n'
+        "' /proc/self/mountinfo; }\n"
+    )
+    _REPLACED_IN_PLACE_FAILED = 101  # in-place write failed, nothing to restore from
+    _RESTORED = 102  # in-place write failed, the backup was put back
+    _RESTORE_FAILED = 103  # in-place write failed, and so did putting the backup back
+
+    def replace_file(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        mode: int = 0o644,
+        backup: str | None = None,
+        timeout: float = 60,
+    ) -> str:
+        """Replace ``path`` atomically; return "renamed" or "in place".
+
+        A temp file in the same directory gets the old file's mode and owner (``mode``
+        and root for a new file), then is renamed over the old one. Only when ``path`` is
+        itself a mount point (a single bind-mounted file) is it written in place (same
+        inode); if that write fails part-way, ``backup`` (a copy the caller made with
+        backup()) is copied back and RegwizardError says so. A symlink keeps pointing
+        where it did: its target is replaced. The data is received whole before anything
+        is touched.
+        """
+        script = (
+            "umask 077\n"
+            'p="$1"; want="$3"; bak="$5"\n'
+            'if [ -L "$p" ]; then p=$(readlink -f -- "$p") || exit 1; fi\n'
+            'if [ -d "$p" ]; then echo "$1: is a directory" >&2; exit 1; fi\n'
+            't="$p.regwizard-tmp-$2"\n'
+            + self._RECEIVE
+            + self._IS_MOUNT
+            + 'if [ -e "$p" ] && is_mount "$(readlink -f -- "$p")"; then\n'
+            "  inplace=1\n"
+            "else\n"
+            "  inplace=\n"
+            '  if [ -e "$p" ]; then\n'
+            '    m=$(stat -c %a -- "$p") && o=$(stat -c %u:%g -- "$p") || '
+            '{ rm -f -- "$t"; exit 1; }\n'
+            '  else m="$4"; o=; fi\n'
+            '  chmod "$m" -- "$t" && { [ -z "$o" ] || chown "$o" -- "$t"; } || '
+            '{ rc=$?; rm -f -- "$t"; exit "$rc"; }\n'
+            # SELinux: a new file in /etc would get etc_t, not the old file's label
+            '  if [ -e "$p" ] && [ -e /sys/fs/selinux/enforce ]; then '
+            'chcon --reference="$p" -- "$t" 2>/dev/null || :; fi\n'
+            '  if err=$(LC_ALL=C mv -f -- "$t" "$p" 2>&1); then echo renamed; exit 0; fi\n'
+            # EBUSY: a mount point after all (mountinfo unreadable, or another namespace)
+            '  case "$err" in *[Bb]usy*) inplace=1 ;; '
+            '*) echo "$err" >&2; rm -f -- "$t"; exit 1 ;; esac\n'
+            "fi\n"
+            'if cat -- "$t" > "$p"; then rm -f -- "$t"; echo "in place"; exit 0; fi\n'
+            'rm -f -- "$t"\n'
+            f'[ -n "$bak" ] || exit {self._REPLACED_IN_PLACE_FAILED}\n'
+            f'cat -- "$bak" > "$p" && exit {self._RESTORED}\n'
+            f"exit {self._RESTORE_FAILED}\n"
+        )
+        what = f"replace {shlex.quote(path)}"
+        res = self._sh(
+            script,
+            path,
+            os.urandom(6).hex(),
+            str(len(data)),
+            format(mode & 0o7777, "o"),
+            backup or "",
+            what=what,
+            input=data,
+            timeout=timeout,
+            check=False,
+        )
+        if res.rc == 0:
+            return "renamed" if res.text.strip() == "renamed" else "in place"
+        err = self._redact(res.stderr.decode(errors="replace")).strip()
+        first = f"{self.label}: writing {path} in place (it is a mount point) failed part-way"
+        if res.rc == self._RESTORED:
+            raise RegwizardError(
+                f"{first}; it was restored from {backup}",
+                "fix the cause on the host (disk space, read-only mount), then rerun",
+                err,
+            )
+        if res.rc == self._RESTORE_FAILED:
+            raise RegwizardError(
+                f"{first}, and restoring it from {backup} failed too: {path} may be damaged",
+                f"restore it by hand on the host (cat {shlex.quote(backup or '')} > "
+                f"{shlex.quote(path)}) after fixing the cause (disk space, read-only mount)",
+                err,
+            )
+        if res.rc == self._REPLACED_IN_PLACE_FAILED:
+            raise RegwizardError(
+                f"{first}, and no backup was made: {path} may be incomplete",
+                f"check {path} on the host and fix it by hand, then rerun",
+                err,
+            )
+        raise self._failed(what, res)
 
     def makedirs(self, path: str, mode: int = 0o755, *, timeout: float = 60) -> None:
         self.run(["mkdir", "-p", "-m", format(mode & 0o7777, "o"), "--", path], timeout=timeout)
