@@ -53,6 +53,11 @@ DETAILS AND ADDITIONS (same module):
         # "in place": path is a mount point (a bind-mounted /etc/hosts), same inode; a
         # write failing part-way is undone from `backup` (made by backup()) and raised
     Host.free_bytes(path) -> int                   # df on the nearest existing parent
+    Host.run_lock(name="registry", *, holder=None, wait=120.0, on_wait=None, cancel=None,
+                  timeout=30.0) -> RunLock          # a context manager; see its docstring
+        # host-side flock (/run/lock/regwizard/NAME.lock): one run per machine however it
+        # is named; freed on exit, or by itself when we die or the SSH session ends.
+        # Busy: on_wait(holder note) once, wait, then LockBusy naming the holder.
     Host.facts(path: str | None = None)            # path given -> free_bytes filled
     Host.fingerprint / Host.key_type               # "" for LocalHost
     Host is a context manager (close() on exit).
@@ -60,7 +65,7 @@ DETAILS AND ADDITIONS (same module):
     Errors (regwizard.errors): ConnectFailed (network/handshake/lost), AuthFailed
     (a ConnectFailed), HostKeyUnknown, HostKeyChanged, SudoFailed (wrong/missing password,
     not allowed, no sudo), CommandFailed (.rc/.command/.stderr), CommandTimeout,
-    DockerUnavailable, Cancelled. Secret values (Secrets.all_values()) are redacted from
+    DockerUnavailable, LockBusy (.holder/.waited/.path), Cancelled. Secret values (Secrets.all_values()) are redacted from
     every message and every on_line line.
 
     sudo: the first root command probes once per host: ``sudo -k -n -- true`` (NOPASSWD ->
@@ -90,6 +95,7 @@ DETAILS AND ADDITIONS (same module):
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import getpass
 import hashlib
@@ -119,6 +125,7 @@ from .errors import (
     DockerUnavailable,
     HostKeyChanged,
     HostKeyUnknown,
+    LockBusy,
     RegwizardError,
     SudoFailed,
 )
@@ -133,12 +140,14 @@ __all__ = [
     "HostKeyPin",
     "LocalHost",
     "Result",
+    "RunLock",
     "SSHHost",
     "connect",
     "fingerprint",
     "known_hosts_name",
     "normalize_fingerprint",
     "parse_host_key_pin",
+    "run_holder",
 ]
 
 # paramiko logs handshake failures at ERROR; with no handler configured Python would print
@@ -427,6 +436,208 @@ def _looks_like_sudo_refusal(res: Result) -> bool:
 
 
 # ---------------------------------------------------------------------------------------
+# run lock (Host.run_lock)
+
+_STARTED = time.time()  # ~ this process's start, for the default holder note
+_LOCK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+# Runs as root: $1 name, $2 holder note, $3 seconds to wait. The lock is fd 9 of this
+# shell, which finally execs into `cat`: the lock lives exactly as long as our stdin
+# stays open (EOF when we close it, die, or the SSH session ends). The note names the
+# holder by its PID, and is believed only while that PID lives: a stale note (a killed
+# run, or the new holder not done writing yet) never names the wrong run.
+_LOCK_SCRIPT = r"""
+name="$1"; note="$2"; wait="$3"
+if ! command -v flock >/dev/null 2>&1; then echo NOFLOCK; exit 127; fi
+case "$(flock --version 2>&1)" in
+  *util-linux*) ;;
+  *) echo "NOFLOCK $(flock --version 2>&1 | head -n 1)"; exit 127 ;;
+esac
+if [ -d /run/lock ]; then d=/run/lock/regwizard
+elif [ -d /run ]; then d=/run/regwizard
+else echo "neither /run/lock nor /run exists on this host" >&2; exit 1; fi
+umask 077
+mkdir -p -m 700 -- "$d" || exit 1
+f="$d/$name.lock"; h="$d/$name.holder"
+echo "PATH $f"
+exec 9>>"$f" || exit 1
+holder() {
+  i=0
+  while [ "$i" -lt 10 ]; do
+    if [ -r "$h" ] && { IFS= read -r pid && IFS= read -r text; } 2>/dev/null <"$h" &&
+      [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      printf '%s\n' "$text"; return
+    fi
+    sleep 0.1; i=$((i + 1))
+  done
+  echo
+}
+if ! flock -n 9; then
+  printf 'BUSY %s\n' "$(holder)" || exit 1
+  flock -w "$wait" 9 & w=$!
+  trap 'kill "$w" 2>/dev/null; exit 143' TERM INT HUP
+  if ! wait "$w"; then printf 'TIMEOUT %s\n' "$(holder)"; exit 75; fi
+  trap - TERM INT HUP
+fi
+echo LOCKED || exit 1
+printf '%s\n%s\n' "$$" "$note" >"$h.new" && mv -f -- "$h.new" "$h"
+exec cat >/dev/null
+"""
+
+
+def run_holder(label: str = "") -> str:
+    """A holder note for this process: ``node0 (root) pid 1234 started 2026-11-30 13:05:00
+    UTC`` (``label`` replaces the host name)."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = str(os.geteuid())
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(_STARTED))
+    return f"{label or socket.gethostname()} ({user}) pid {os.getpid()} started {when}"
+
+
+class _Held:
+    """A command left running with its stdin open (the holder of a run lock)."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._eof = False
+        self.stderr = bytearray()
+
+    def _pump(self, wait: float) -> None:
+        """Take in what is ready (waiting up to ``wait``); set _eof at stdout's end."""
+        raise NotImplementedError
+
+    def readline(self, deadline: float, cancelled: Callable[[], bool]) -> str | None:
+        """The next stdout line; None at EOF. TimeoutError at ``deadline`` (monotonic)."""
+        while b"\n" not in self._buf and not self._eof:
+            if cancelled():
+                raise Cancelled()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self._pump(min(0.1, left))
+        if b"\n" not in self._buf:
+            return None
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode(errors="replace")
+
+    @property
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def release(self, timeout: float) -> None:
+        """Close its stdin and wait (``timeout``) for it to end; kill it if it does not."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+
+class RunLock:
+    """Host.run_lock(): a context manager holding a host-side ``flock``."""
+
+    def __init__(
+        self,
+        host: Host,
+        name: str,
+        *,
+        holder: str | None,
+        wait: float,
+        on_wait: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+        timeout: float,
+    ) -> None:
+        if not _LOCK_NAME.fullmatch(name):
+            raise ValueError(f"bad lock name {name!r}")
+        self.host = host
+        self.name = name
+        self.holder = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", holder or run_holder()).split())
+        self.wait = max(0.0, wait)
+        self.on_wait = on_wait
+        self.cancel = cancel
+        self.timeout = timeout
+        self.path = ""  # the lock file on the host, once known
+        self._held: _Held | None = None
+
+    @property
+    def held(self) -> bool:
+        """Still held: False once released, or when the holder process or its SSH
+        connection is gone (then another run may take the lock)."""
+        return self._held is not None and self._held.alive
+
+    def _cancelled(self) -> bool:
+        return any(c is not None and c.is_set() for c in (self.cancel, self.host._cancel))
+
+    def __enter__(self) -> RunLock:
+        host = self.host
+        if self._cancelled():
+            raise Cancelled()
+        argv = ["sh", "-c", _LOCK_SCRIPT, "sh", self.name, self.holder, f"{self.wait:.3f}"]
+        full, prefix = host._wrap(argv, True)
+        started = time.monotonic()
+        held = host._start_held(full, prefix, self.timeout)
+        busy: str | None = None  # the holder named when we found the lock busy
+        deadline = started + self.timeout
+        try:
+            while True:
+                try:
+                    line = held.readline(deadline, self._cancelled)
+                except TimeoutError:
+                    if busy is None:
+                        raise CommandTimeout(host.label, "flock", self.timeout) from None
+                    raise self._busy(busy, started) from None
+                if line is None:
+                    raise self._failed(held)
+                word, _, rest = line.partition(" ")
+                if word == "LOCKED":
+                    self._held = held
+                    return self
+                if word == "PATH":
+                    self.path = rest
+                elif word == "BUSY" and busy is None:
+                    busy = host._redact(rest.strip())
+                    if self.on_wait is not None:
+                        self.on_wait(busy or "a run that has not named itself yet")
+                    # the host gives up after `wait` (flock -w); this is a backstop
+                    deadline = time.monotonic() + self.wait + self.timeout
+                elif word == "TIMEOUT":
+                    raise self._busy(host._redact(rest.strip()) or busy or "", started)
+                elif word == "NOFLOCK":
+                    raise self._no_flock(rest)
+        except BaseException:
+            held.kill()
+            raise
+
+    def _busy(self, holder: str, started: float) -> LockBusy:
+        waited = time.monotonic() - started
+        return LockBusy(self.host.label, self.name, holder, waited, self.path)
+
+    def _no_flock(self, version: str) -> RegwizardError:
+        label = self.host.label
+        return RegwizardError(
+            f"{label}: `flock` from util-linux is missing on the host"
+            + (f" (found: {version}, which cannot wait with a timeout)" if version else ""),
+            "install util-linux on the host (apt-get install util-linux; "
+            "dnf install util-linux; on Alpine: apk add flock), then rerun",
+        )
+
+    def _failed(self, held: _Held) -> RegwizardError:
+        err = self.host._redact(held.stderr.decode(errors="replace")).strip()
+        last = err.splitlines()[-1] if err else "it ended without a word"
+        return RegwizardError(
+            f"{self.host.label}: cannot take the run lock {self.name!r} ({last})",
+            "check that /run/lock (or /run) on the host is writable by root, then rerun",
+            err,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.release(min(self.timeout, 10.0))
+
+
+# ---------------------------------------------------------------------------------------
 # Host: everything that is the same for SSH and local
 
 
@@ -474,6 +685,10 @@ class Host:
 
     def _close_transport(self) -> None:
         pass
+
+    def _start_held(self, argv: list[str], data: bytes, timeout: float) -> _Held:
+        """Start ``argv`` with ``data`` fed first and stdin left open."""
+        raise NotImplementedError
 
     # -- secrets / cancel ----------------------------------------------------------------
 
@@ -816,6 +1031,38 @@ class Host:
                 err,
             )
         raise self._failed(what, res)
+
+    def run_lock(
+        self,
+        name: str = "registry",
+        *,
+        holder: str | None = None,
+        wait: float = 120.0,
+        on_wait: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float = 30.0,
+    ) -> RunLock:
+        """``with host.run_lock("registry", holder=...):`` -- one regwizard run at a time.
+
+        A host-side ``flock`` on /run/lock/regwizard/NAME.lock (/run/regwizard without
+        /run/lock), held by a process on the host whose stdin we keep open: it is freed
+        when the block ends, and by itself when we die or the SSH connection drops. So
+        every run on the same machine contends, however the machine was named. Busy:
+        ``on_wait(holder note)`` once, then up to ``wait`` seconds (``cancel`` or the
+        host's cancel -> Cancelled), then LockBusy naming the holder. ``holder`` (default
+        run_holder()) is stored next to the lock (root-only) for others to read; it is
+        not secret (it is on the host's command line). Not re-entrant. No util-linux
+        flock on the host -> RegwizardError.
+        """
+        return RunLock(
+            self,
+            name,
+            holder=holder,
+            wait=wait,
+            on_wait=on_wait,
+            cancel=cancel,
+            timeout=timeout,
+        )
 
     def makedirs(self, path: str, mode: int = 0o755, *, timeout: float = 60) -> None:
         self.run(["mkdir", "-p", "-m", format(mode & 0o7777, "o"), "--", path], timeout=timeout)
@@ -1499,6 +1746,25 @@ class SSHHost(Host):
         finally:
             chan.close()
 
+    def _start_held(self, argv: list[str], data: bytes, timeout: float) -> _Held:
+        argv = ["sh", "-c", _PID_SCRIPT, "sh", *argv]
+        chan = self._open_channel(timeout)
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(shlex.join(argv))
+            if data:
+                chan.sendall(data)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            chan.close()
+            raise ConnectFailed(
+                f"{self.label}: the server refused to run the lock command ({e})",
+                "check that the account has a working login shell",
+            ) from None
+        except BaseException:
+            chan.close()
+            raise
+        return _SSHHeld(self, chan)
+
     def _kill_remote(self, pid: int) -> None:
         """SIGTERM a command we gave up on (via sudo when commands run via sudo)."""
         argv = ["sh", "-c", 'kill -TERM "$1"', "sh", str(pid)]
@@ -1589,6 +1855,70 @@ class SSHHost(Host):
         return dockerssh.client_over(self._dial_docker, timeout=timeout)
 
 
+class _SSHHeld(_Held):
+    def __init__(self, host: SSHHost, chan: paramiko.Channel) -> None:
+        super().__init__()
+        self.host = host
+        self.chan = chan
+        self.pid = _PidSniffer()
+
+    def _drain(self) -> bool:
+        chan, got = self.chan, False
+        while chan.recv_stderr_ready():
+            chunk = chan.recv_stderr(65536)
+            if not chunk:
+                break
+            self.stderr += self.pid.feed(chunk)
+            got = True
+        while chan.recv_ready():
+            chunk = chan.recv(65536)
+            if not chunk:
+                break
+            self._buf += chunk
+            got = True
+        return got
+
+    def _pump(self, wait: float) -> None:
+        if self._drain():
+            return
+        if self.chan.eof_received or self.chan.closed:
+            self._drain()  # what came with the EOF
+            self.stderr += self.pid.flush()
+            self._eof = True
+            return
+        select.select([self.chan], [], [], wait)
+
+    @property
+    def alive(self) -> bool:
+        t = self.chan.get_transport()
+        return (
+            not self.chan.closed
+            and not self.chan.exit_status_ready()
+            and t is not None
+            and t.is_active()
+        )
+
+    def release(self, timeout: float) -> None:
+        try:
+            if self.alive:
+                self.chan.shutdown_write()  # EOF: the host's `cat` ends, the lock is freed
+                if not self.chan.status_event.wait(timeout):
+                    self.kill()
+        except Exception:
+            pass  # the connection is gone: so is the lock (sshd ended the session)
+        finally:
+            self.chan.close()
+
+    def kill(self) -> None:
+        try:
+            self._drain()
+        except Exception:
+            pass
+        self.chan.close()
+        if self.pid.pid and self.host._transport is not None:
+            self.host._kill_remote(self.pid.pid)
+
+
 # ---------------------------------------------------------------------------------------
 # local
 
@@ -1667,6 +1997,30 @@ class LocalHost(Host):
             proc.stderr.close()
         return Result(proc.wait(), bytes(bufs[out_fd]), bytes(bufs[err_fd]))
 
+    def _start_held(self, argv: list[str], data: bytes, timeout: float) -> _Held:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # our Ctrl-C is not its; our exit closes its stdin
+                close_fds=True,
+            )
+        except OSError as e:
+            raise RegwizardError(
+                f"{self.label}: cannot start `{argv[0]}` for the run lock ({e.strerror or e})",
+                "check that sh is installed and in PATH",
+            ) from None
+        held = _LocalHeld(proc)
+        if data:
+            try:
+                proc.stdin.write(data)  # type: ignore[union-attr]
+                proc.stdin.flush()  # type: ignore[union-attr]
+            except OSError:
+                pass  # it ended already: readline() reports why
+        return held
+
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
         try:
@@ -1690,6 +2044,52 @@ class LocalHost(Host):
         return dockerssh.client_over(
             lambda t: dockerssh.ProcessStream(argv, prefix, t), timeout=timeout
         )
+
+
+class _LocalHeld(_Held):
+    def __init__(self, proc: subprocess.Popen) -> None:
+        super().__init__()
+        self.proc = proc
+        assert proc.stdout is not None and proc.stderr is not None
+        self._fds = {proc.stdout.fileno(), proc.stderr.fileno()}
+
+    def _pump(self, wait: float) -> None:
+        if not self._fds:
+            self._eof = True
+            return
+        ready, _, _ = select.select(list(self._fds), [], [], wait)
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            is_out = fd == self.proc.stdout.fileno()  # type: ignore[union-attr]
+            if not chunk:
+                self._fds.discard(fd)
+                self._eof = self._eof or is_out
+            elif is_out:
+                self._buf += chunk
+            else:
+                self.stderr += chunk
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def release(self, timeout: float) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            LocalHost._kill(self.proc)
+        self._close()
+
+    def kill(self) -> None:
+        LocalHost._kill(self.proc)
+        self._close()
+
+    def _close(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            with contextlib.suppress(OSError):
+                f.close()  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------------------
