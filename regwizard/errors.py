@@ -110,3 +110,26 @@ class SudoFailed(RegwizardError):
 
 class DockerUnavailable(RegwizardError):
     """The Docker engine on a host cannot be reached."""
+
+
+class LockBusy(RegwizardError):
+    """Another regwizard run holds a host's run lock (Host.run_lock) and kept it too long."""
+
+    def __init__(self, host: str, name: str, holder: str, waited: float, path: str = "") -> None:
+        who = holder or "a run that has not named itself yet"
+        super().__init__(
+            f"{host}: another regwizard run is working on this host: {who} "
+            f"(its {name!r} lock was still held after waiting {waited:.0f}s)",
+            "wait for that run to finish, then rerun. If no such run exists any more, "
+            "remove nothing: the lock belongs to that run's process and frees itself when "
+            "the process ends (at once when it is killed; after a dropped SSH connection, "
+            "when the host's sshd notices)",
+            f"lock file on the host: {path} (`fuser -v {path}` there shows its process)"
+            if path
+            else "",
+        )
+        self.host = host
+        self.name = name
+        self.holder = holder
+        self.waited = waited
+        self.path = path

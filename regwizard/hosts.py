@@ -8,9 +8,14 @@ CONTRACT (implemented in this module; used by steps/engine/UI):
         - else SSHHost: ONE paramiko Transport per host, reused for commands, SFTP and the
           Docker API. Auth by key (conn.key_file), agent, or password
           (secrets.ssh_passwords[conn.address]). Timeouts on connect, auth, every command.
-        - Host keys: pinned conn.host_key ("SHA256:...") must match, else HostKeyChanged.
-          Otherwise ~/.ssh/known_hosts: a different key -> HostKeyChanged (never bypassable);
-          unknown -> HostKeyUnknown(fingerprint) unless the fingerprint is in
+        - Host keys: pinned conn.host_key must match, else HostKeyChanged. The pin is
+          "SHA256:..." or a whole `ssh-keygen -lf` line ("256 SHA256:... root@h (ECDSA)"),
+          whose type is then negotiated. A bare pin that the server's first key type does
+          not match is tried against each other type the server offers (one extra
+          handshake each, only on a mismatch); no key matching -> HostKeyChanged.
+          Otherwise ~/.ssh/known_hosts (its key types are negotiated first): a different
+          key -> HostKeyChanged (never bypassable); unknown -> HostKeyUnknown(fingerprint)
+          unless a key of the host (any type, as for a bare pin) is in
           secrets.accepted_host_keys, in which case it is accepted and appended to
           ~/.ssh/known_hosts. Unknown keys are never added silently.
         - sudo (conn.sudo and user != root): commands run as
@@ -43,7 +48,16 @@ DETAILS AND ADDITIONS (same module):
     Host.makedirs(path, mode=0o755) -> None        # mkdir -p; mode applies to a created leaf
     Host.exists(path) -> bool
     Host.backup(path) -> str | None                # copy to PATH.bak-YYYYmmdd-HHMMSS (mode kept)
+    Host.replace_file(path, data, *, mode=0o644, backup=None, timeout=60) -> str
+        # "renamed": temp file in the same dir with the old mode/owner, renamed over it;
+        # "in place": path is a mount point (a bind-mounted /etc/hosts), same inode; a
+        # write failing part-way is undone from `backup` (made by backup()) and raised
     Host.free_bytes(path) -> int                   # df on the nearest existing parent
+    Host.run_lock(name="registry", *, holder=None, wait=120.0, on_wait=None, cancel=None,
+                  timeout=30.0) -> RunLock          # a context manager; see its docstring
+        # host-side flock (/run/lock/regwizard/NAME.lock): one run per machine however it
+        # is named; freed on exit, or by itself when we die or the SSH session ends.
+        # Busy: on_wait(holder note) once, wait, then LockBusy naming the holder.
     Host.facts(path: str | None = None)            # path given -> free_bytes filled
     Host.fingerprint / Host.key_type               # "" for LocalHost
     Host is a context manager (close() on exit).
@@ -51,7 +65,7 @@ DETAILS AND ADDITIONS (same module):
     Errors (regwizard.errors): ConnectFailed (network/handshake/lost), AuthFailed
     (a ConnectFailed), HostKeyUnknown, HostKeyChanged, SudoFailed (wrong/missing password,
     not allowed, no sudo), CommandFailed (.rc/.command/.stderr), CommandTimeout,
-    DockerUnavailable, Cancelled. Secret values (Secrets.all_values()) are redacted from
+    DockerUnavailable, LockBusy (.holder/.waited/.path), Cancelled. Secret values (Secrets.all_values()) are redacted from
     every message and every on_line line.
 
     sudo: the first root command probes once per host: ``sudo -k -n -- true`` (NOPASSWD ->
@@ -81,6 +95,7 @@ DETAILS AND ADDITIONS (same module):
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import getpass
 import hashlib
@@ -110,6 +125,7 @@ from .errors import (
     DockerUnavailable,
     HostKeyChanged,
     HostKeyUnknown,
+    LockBusy,
     RegwizardError,
     SudoFailed,
 )
@@ -121,13 +137,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Host",
+    "HostKeyPin",
     "LocalHost",
     "Result",
+    "RunLock",
     "SSHHost",
     "connect",
     "fingerprint",
     "known_hosts_name",
     "normalize_fingerprint",
+    "parse_host_key_pin",
+    "run_holder",
 ]
 
 # paramiko logs handshake failures at ERROR; with no handler configured Python would print
@@ -168,8 +188,11 @@ def fingerprint(key: paramiko.PKey) -> str:
 
 
 def normalize_fingerprint(fp: str) -> str:
-    """Accept ``SHA256:abc``, ``sha256:abc=`` or a bare ``abc``; return ``SHA256:abc``."""
+    """Accept ``SHA256:abc``, ``sha256:abc=``, a bare ``abc`` or a whole ``ssh-keygen -lf``
+    line (``256 SHA256:abc root@host (ECDSA)``); return ``SHA256:abc``."""
     fp = fp.strip()
+    if len(fp.split()) > 1:
+        fp = next((w for w in fp.split() if w.upper().startswith("SHA256:")), fp)
     if ":" in fp:
         algo, _, rest = fp.partition(":")
         if algo.upper() == "SHA256":
@@ -177,6 +200,54 @@ def normalize_fingerprint(fp: str) -> str:
         else:
             return fp
     return "SHA256:" + fp.strip().rstrip("=")
+
+
+# ssh-keygen -lf's type name (the last word, in parentheses) -> paramiko key families
+_PIN_TYPES = {
+    "ED25519": ("ssh-ed25519",),
+    "ECDSA": ("ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521"),
+    "RSA": ("ssh-rsa",),
+}
+_PIN_LINE = re.compile(
+    r"(?:(?P<bits>\d+)\s+)?(?P<fp>\S+)(?:\s+.*?)?(?:\s*\((?P<type>[A-Za-z0-9-]+)\))?",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class HostKeyPin:
+    """A pinned host key: ``SHA256:...`` and, from an ``ssh-keygen -lf`` line, its type."""
+
+    fingerprint: str
+    key_type: str = ""  # "ED25519" | "ECDSA" | "RSA"; "" = not said (any type may match)
+    bits: int = 0
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        """Key families (see _key_family) to ask the server for, best first."""
+        families = _PIN_TYPES.get(self.key_type, ())
+        if self.key_type == "ECDSA" and self.bits:  # the curve is in the bits: ask for it first
+            own = f"ecdsa-sha2-nistp{self.bits}"
+            families = (own, *(f for f in families if f != own))
+        return families
+
+
+def parse_host_key_pin(text: str) -> HostKeyPin:
+    """``SHA256:abc`` (any case, padding optional) or a whole ``ssh-keygen -lf`` line such
+    as ``256 SHA256:abc root@host (ECDSA)``. An unsupported key type -> RegwizardError."""
+    text = text.strip()
+    m = _PIN_LINE.fullmatch(text)
+    if m is None or not m["fp"].upper().startswith("SHA256:"):
+        return HostKeyPin(normalize_fingerprint(text))
+    key_type = (m["type"] or "").upper()
+    if key_type and key_type not in _PIN_TYPES:
+        raise RegwizardError(
+            f"the pinned host key {m['fp']} is of type {key_type}, which regwizard "
+            "cannot use for a host key",
+            "pin the host's ED25519 (or ECDSA/RSA) key instead: "
+            "ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on the host",
+        )
+    return HostKeyPin(normalize_fingerprint(m["fp"]), key_type, int(m["bits"] or 0))
 
 
 def known_hosts_name(address: str, port: int) -> str:
@@ -365,6 +436,208 @@ def _looks_like_sudo_refusal(res: Result) -> bool:
 
 
 # ---------------------------------------------------------------------------------------
+# run lock (Host.run_lock)
+
+_STARTED = time.time()  # ~ this process's start, for the default holder note
+_LOCK_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+# Runs as root: $1 name, $2 holder note, $3 seconds to wait. The lock is fd 9 of this
+# shell, which finally execs into `cat`: the lock lives exactly as long as our stdin
+# stays open (EOF when we close it, die, or the SSH session ends). The note names the
+# holder by its PID, and is believed only while that PID lives: a stale note (a killed
+# run, or the new holder not done writing yet) never names the wrong run.
+_LOCK_SCRIPT = r"""
+name="$1"; note="$2"; wait="$3"
+if ! command -v flock >/dev/null 2>&1; then echo NOFLOCK; exit 127; fi
+case "$(flock --version 2>&1)" in
+  *util-linux*) ;;
+  *) echo "NOFLOCK $(flock --version 2>&1 | head -n 1)"; exit 127 ;;
+esac
+if [ -d /run/lock ]; then d=/run/lock/regwizard
+elif [ -d /run ]; then d=/run/regwizard
+else echo "neither /run/lock nor /run exists on this host" >&2; exit 1; fi
+umask 077
+mkdir -p -m 700 -- "$d" || exit 1
+f="$d/$name.lock"; h="$d/$name.holder"
+echo "PATH $f"
+exec 9>>"$f" || exit 1
+holder() {
+  i=0
+  while [ "$i" -lt 10 ]; do
+    if [ -r "$h" ] && { IFS= read -r pid && IFS= read -r text; } 2>/dev/null <"$h" &&
+      [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      printf '%s\n' "$text"; return
+    fi
+    sleep 0.1; i=$((i + 1))
+  done
+  echo
+}
+if ! flock -n 9; then
+  printf 'BUSY %s\n' "$(holder)" || exit 1
+  flock -w "$wait" 9 & w=$!
+  trap 'kill "$w" 2>/dev/null; exit 143' TERM INT HUP
+  if ! wait "$w"; then printf 'TIMEOUT %s\n' "$(holder)"; exit 75; fi
+  trap - TERM INT HUP
+fi
+echo LOCKED || exit 1
+printf '%s\n%s\n' "$$" "$note" >"$h.new" && mv -f -- "$h.new" "$h"
+exec cat >/dev/null
+"""
+
+
+def run_holder(label: str = "") -> str:
+    """A holder note for this process: ``node0 (root) pid 1234 started 2026-11-30 13:05:00
+    UTC`` (``label`` replaces the host name)."""
+    try:
+        user = getpass.getuser()
+    except Exception:
+        user = str(os.geteuid())
+    when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(_STARTED))
+    return f"{label or socket.gethostname()} ({user}) pid {os.getpid()} started {when}"
+
+
+class _Held:
+    """A command left running with its stdin open (the holder of a run lock)."""
+
+    def __init__(self) -> None:
+        self._buf = b""
+        self._eof = False
+        self.stderr = bytearray()
+
+    def _pump(self, wait: float) -> None:
+        """Take in what is ready (waiting up to ``wait``); set _eof at stdout's end."""
+        raise NotImplementedError
+
+    def readline(self, deadline: float, cancelled: Callable[[], bool]) -> str | None:
+        """The next stdout line; None at EOF. TimeoutError at ``deadline`` (monotonic)."""
+        while b"\n" not in self._buf and not self._eof:
+            if cancelled():
+                raise Cancelled()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self._pump(min(0.1, left))
+        if b"\n" not in self._buf:
+            return None
+        line, _, self._buf = self._buf.partition(b"\n")
+        return line.decode(errors="replace")
+
+    @property
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def release(self, timeout: float) -> None:
+        """Close its stdin and wait (``timeout``) for it to end; kill it if it does not."""
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        raise NotImplementedError
+
+
+class RunLock:
+    """Host.run_lock(): a context manager holding a host-side ``flock``."""
+
+    def __init__(
+        self,
+        host: Host,
+        name: str,
+        *,
+        holder: str | None,
+        wait: float,
+        on_wait: Callable[[str], None] | None,
+        cancel: threading.Event | None,
+        timeout: float,
+    ) -> None:
+        if not _LOCK_NAME.fullmatch(name):
+            raise ValueError(f"bad lock name {name!r}")
+        self.host = host
+        self.name = name
+        self.holder = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", holder or run_holder()).split())
+        self.wait = max(0.0, wait)
+        self.on_wait = on_wait
+        self.cancel = cancel
+        self.timeout = timeout
+        self.path = ""  # the lock file on the host, once known
+        self._held: _Held | None = None
+
+    @property
+    def held(self) -> bool:
+        """Still held: False once released, or when the holder process or its SSH
+        connection is gone (then another run may take the lock)."""
+        return self._held is not None and self._held.alive
+
+    def _cancelled(self) -> bool:
+        return any(c is not None and c.is_set() for c in (self.cancel, self.host._cancel))
+
+    def __enter__(self) -> RunLock:
+        host = self.host
+        if self._cancelled():
+            raise Cancelled()
+        argv = ["sh", "-c", _LOCK_SCRIPT, "sh", self.name, self.holder, f"{self.wait:.3f}"]
+        full, prefix = host._wrap(argv, True)
+        started = time.monotonic()
+        held = host._start_held(full, prefix, self.timeout)
+        busy: str | None = None  # the holder named when we found the lock busy
+        deadline = started + self.timeout
+        try:
+            while True:
+                try:
+                    line = held.readline(deadline, self._cancelled)
+                except TimeoutError:
+                    if busy is None:
+                        raise CommandTimeout(host.label, "flock", self.timeout) from None
+                    raise self._busy(busy, started) from None
+                if line is None:
+                    raise self._failed(held)
+                word, _, rest = line.partition(" ")
+                if word == "LOCKED":
+                    self._held = held
+                    return self
+                if word == "PATH":
+                    self.path = rest
+                elif word == "BUSY" and busy is None:
+                    busy = host._redact(rest.strip())
+                    if self.on_wait is not None:
+                        self.on_wait(busy or "a run that has not named itself yet")
+                    # the host gives up after `wait` (flock -w); this is a backstop
+                    deadline = time.monotonic() + self.wait + self.timeout
+                elif word == "TIMEOUT":
+                    raise self._busy(host._redact(rest.strip()) or busy or "", started)
+                elif word == "NOFLOCK":
+                    raise self._no_flock(rest)
+        except BaseException:
+            held.kill()
+            raise
+
+    def _busy(self, holder: str, started: float) -> LockBusy:
+        waited = time.monotonic() - started
+        return LockBusy(self.host.label, self.name, holder, waited, self.path)
+
+    def _no_flock(self, version: str) -> RegwizardError:
+        label = self.host.label
+        return RegwizardError(
+            f"{label}: `flock` from util-linux is missing on the host"
+            + (f" (found: {version}, which cannot wait with a timeout)" if version else ""),
+            "install util-linux on the host (apt-get install util-linux; "
+            "dnf install util-linux; on Alpine: apk add flock), then rerun",
+        )
+
+    def _failed(self, held: _Held) -> RegwizardError:
+        err = self.host._redact(held.stderr.decode(errors="replace")).strip()
+        last = err.splitlines()[-1] if err else "it ended without a word"
+        return RegwizardError(
+            f"{self.host.label}: cannot take the run lock {self.name!r} ({last})",
+            "check that /run/lock (or /run) on the host is writable by root, then rerun",
+            err,
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            held.release(min(self.timeout, 10.0))
+
+
+# ---------------------------------------------------------------------------------------
 # Host: everything that is the same for SSH and local
 
 
@@ -412,6 +685,10 @@ class Host:
 
     def _close_transport(self) -> None:
         pass
+
+    def _start_held(self, argv: list[str], data: bytes, timeout: float) -> _Held:
+        """Start ``argv`` with ``data`` fed first and stdin left open."""
+        raise NotImplementedError
 
     # -- secrets / cancel ----------------------------------------------------------------
 
@@ -641,6 +918,152 @@ class Host:
             timeout=timeout,
         )
 
+    # Is the target a mount point (a single bind-mounted file, as /etc/hosts in Docker
+    # containers)? rename() over it fails with EBUSY, and a rename elsewhere would leave
+    # the mount showing the old inode. /proc/self/mountinfo lists every mount point
+    # (octal-escaped) in our own mount namespace: st_dev or `stat -c %m` miss a bind
+    # mount from the same filesystem, and busybox's `mountpoint` refuses files.
+    _IS_MOUNT = (
+        'is_mount() { [ -r /proc/self/mountinfo ] && P="$1" LC_ALL=C awk \'\n'
+        "function unoct(s,  o, i, c) {\n"
+        '  o = ""\n'
+        '  while ((i = index(s, "\\\\")) > 0) {\n'
+        "    o = o substr(s, 1, i - 1); c = substr(s, i + 1, 3)\n"
+        "    if (c ~ /^[0-7][0-7][0-7]$/) {\n"
+        '      o = o sprintf("%c", substr(c, 1, 1) * 64 + substr(c, 2, 1) * 8 + substr(c, 3, 1))\n'
+        "      s = substr(s, i + 4)\n"
+        '    } else { o = o "\\\\"; s = substr(s, i + 1) }\n'
+        "  }\n"
+        "  return o s\n"
+        "}\n"
+        'unoct($5) == ENVIRON["P"] { found = 1 } END { exit !found }\n'
+        "' /proc/self/mountinfo; }\n"
+    )
+    _REPLACED_IN_PLACE_FAILED = 101  # in-place write failed, nothing to restore from
+    _RESTORED = 102  # in-place write failed, the backup was put back
+    _RESTORE_FAILED = 103  # in-place write failed, and so did putting the backup back
+
+    def replace_file(
+        self,
+        path: str,
+        data: bytes,
+        *,
+        mode: int = 0o644,
+        backup: str | None = None,
+        timeout: float = 60,
+    ) -> str:
+        """Replace ``path`` atomically; return "renamed" or "in place".
+
+        A temp file in the same directory gets the old file's mode and owner (``mode``
+        and root for a new file), then is renamed over the old one. Only when ``path`` is
+        itself a mount point (a single bind-mounted file) is it written in place (same
+        inode); if that write fails part-way, ``backup`` (a copy the caller made with
+        backup()) is copied back and RegwizardError says so. A symlink keeps pointing
+        where it did: its target is replaced. The data is received whole before anything
+        is touched.
+        """
+        script = (
+            "umask 077\n"
+            'p="$1"; want="$3"; bak="$5"\n'
+            'if [ -L "$p" ]; then p=$(readlink -f -- "$p") || exit 1; fi\n'
+            'if [ -d "$p" ]; then echo "$1: is a directory" >&2; exit 1; fi\n'
+            't="$p.regwizard-tmp-$2"\n'
+            + self._RECEIVE
+            + self._IS_MOUNT
+            + 'if [ -e "$p" ] && is_mount "$(readlink -f -- "$p")"; then\n'
+            "  inplace=1\n"
+            "else\n"
+            "  inplace=\n"
+            '  if [ -e "$p" ]; then\n'
+            '    m=$(stat -c %a -- "$p") && o=$(stat -c %u:%g -- "$p") || '
+            '{ rm -f -- "$t"; exit 1; }\n'
+            '  else m="$4"; o=; fi\n'
+            '  chmod "$m" -- "$t" && { [ -z "$o" ] || chown "$o" -- "$t"; } || '
+            '{ rc=$?; rm -f -- "$t"; exit "$rc"; }\n'
+            # SELinux: a new file in /etc would get etc_t, not the old file's label
+            '  if [ -e "$p" ] && [ -e /sys/fs/selinux/enforce ]; then '
+            'chcon --reference="$p" -- "$t" 2>/dev/null || :; fi\n'
+            '  if err=$(LC_ALL=C mv -f -- "$t" "$p" 2>&1); then echo renamed; exit 0; fi\n'
+            # EBUSY: a mount point after all (mountinfo unreadable, or another namespace)
+            '  case "$err" in *[Bb]usy*) inplace=1 ;; '
+            '*) echo "$err" >&2; rm -f -- "$t"; exit 1 ;; esac\n'
+            "fi\n"
+            'if cat -- "$t" > "$p"; then rm -f -- "$t"; echo "in place"; exit 0; fi\n'
+            'rm -f -- "$t"\n'
+            f'[ -n "$bak" ] || exit {self._REPLACED_IN_PLACE_FAILED}\n'
+            f'cat -- "$bak" > "$p" && exit {self._RESTORED}\n'
+            f"exit {self._RESTORE_FAILED}\n"
+        )
+        what = f"replace {shlex.quote(path)}"
+        res = self._sh(
+            script,
+            path,
+            os.urandom(6).hex(),
+            str(len(data)),
+            format(mode & 0o7777, "o"),
+            backup or "",
+            what=what,
+            input=data,
+            timeout=timeout,
+            check=False,
+        )
+        if res.rc == 0:
+            return "renamed" if res.text.strip() == "renamed" else "in place"
+        err = self._redact(res.stderr.decode(errors="replace")).strip()
+        first = f"{self.label}: writing {path} in place (it is a mount point) failed part-way"
+        if res.rc == self._RESTORED:
+            raise RegwizardError(
+                f"{first}; it was restored from {backup}",
+                "fix the cause on the host (disk space, read-only mount), then rerun",
+                err,
+            )
+        if res.rc == self._RESTORE_FAILED:
+            raise RegwizardError(
+                f"{first}, and restoring it from {backup} failed too: {path} may be damaged",
+                f"restore it by hand on the host (cat {shlex.quote(backup or '')} > "
+                f"{shlex.quote(path)}) after fixing the cause (disk space, read-only mount)",
+                err,
+            )
+        if res.rc == self._REPLACED_IN_PLACE_FAILED:
+            raise RegwizardError(
+                f"{first}, and no backup was made: {path} may be incomplete",
+                f"check {path} on the host and fix it by hand, then rerun",
+                err,
+            )
+        raise self._failed(what, res)
+
+    def run_lock(
+        self,
+        name: str = "registry",
+        *,
+        holder: str | None = None,
+        wait: float = 120.0,
+        on_wait: Callable[[str], None] | None = None,
+        cancel: threading.Event | None = None,
+        timeout: float = 30.0,
+    ) -> RunLock:
+        """``with host.run_lock("registry", holder=...):`` -- one regwizard run at a time.
+
+        A host-side ``flock`` on /run/lock/regwizard/NAME.lock (/run/regwizard without
+        /run/lock), held by a process on the host whose stdin we keep open: it is freed
+        when the block ends, and by itself when we die or the SSH connection drops. So
+        every run on the same machine contends, however the machine was named. Busy:
+        ``on_wait(holder note)`` once, then up to ``wait`` seconds (``cancel`` or the
+        host's cancel -> Cancelled), then LockBusy naming the holder. ``holder`` (default
+        run_holder()) is stored next to the lock (root-only) for others to read; it is
+        not secret (it is on the host's command line). Not re-entrant. No util-linux
+        flock on the host -> RegwizardError.
+        """
+        return RunLock(
+            self,
+            name,
+            holder=holder,
+            wait=wait,
+            on_wait=on_wait,
+            cancel=cancel,
+            timeout=timeout,
+        )
+
     def makedirs(self, path: str, mode: int = 0o755, *, timeout: float = 60) -> None:
         self.run(["mkdir", "-p", "-m", format(mode & 0o7777, "o"), "--", path], timeout=timeout)
 
@@ -848,6 +1271,19 @@ class Host:
 # SSH
 
 
+class _Transport(paramiko.Transport):
+    """A Transport that records the host key algorithms the server offered."""
+
+    offered_key_types: list[str] | None = None
+
+    def _really_parse_kex_init(self, m: Any, ignore_first_byte: bool = False) -> dict:
+        # (paramiko >= 3.4; with an older one offered_key_types stays None)
+        parsed = super()._really_parse_kex_init(m, ignore_first_byte)
+        if not ignore_first_byte and self.offered_key_types is None:  # the server's KEXINIT
+            self.offered_key_types = list(parsed.get("server_key_algo_list") or [])
+        return parsed
+
+
 class SSHHost(Host):
     def __init__(
         self,
@@ -903,9 +1339,49 @@ class SSHHost(Host):
 
     def _open(self) -> paramiko.Transport:
         self._check_cancel()
+        pin = parse_host_key_pin(self.conn.host_key) if self.conn.host_key.strip() else None
+        t = self._handshake(self._first_families(pin))
+        try:
+            key = t.get_remote_server_key()
+            problem, remember = self._judge(key, pin)
+            wanted = self._worth_other_types(problem, pin)
+            if problem is not None and wanted:
+                other, seen = self._other_key_types(t, key, wanted)
+                if other is not None:
+                    t.close()
+                    t = other
+                    key = t.get_remote_server_key()
+                    problem, remember = self._judge(key, pin)
+                elif isinstance(problem, HostKeyChanged):
+                    problem.evidence = "the host's keys: " + ", ".join(seen)
+            elif isinstance(problem, HostKeyChanged) and pin is not None and pin.key_type:
+                offered = getattr(t, "offered_key_types", None) or []
+                if offered and not {_key_family(a) for a in offered} & set(pin.families):
+                    problem.evidence = (
+                        f"the host has no {pin.key_type} host key (it offers "
+                        + ", ".join(offered)
+                        + ")"
+                    )
+            self.fingerprint, self.key_type = fingerprint(key), key.get_name()
+            if problem is not None:
+                raise problem
+            if remember:
+                self._remember(key)
+            self._host_key = key
+            self._check_cancel()
+            self._authenticate(t)
+            t.set_keepalive(KEEPALIVE_SECONDS)
+            return t
+        except BaseException:
+            t.close()
+            raise
+
+    def _handshake(self, families: list[str], *, only: bool = False) -> paramiko.Transport:
+        """TCP connect + SSH key exchange, asking for host key ``families`` first
+        (``only``: no other). Not authenticated yet, the host key not checked yet."""
         sock = self._tcp_connect()
         try:
-            t = paramiko.Transport(sock)
+            t = _Transport(sock)
         except BaseException:
             sock.close()
             raise
@@ -913,7 +1389,11 @@ class SSHHost(Host):
             t.banner_timeout = self._timeout
             t.handshake_timeout = self._timeout
             t.auth_timeout = self._timeout
-            self._prefer_known_key_types(t)
+            opts = t.get_security_options()
+            types = list(opts.key_types)
+            first = [a for f in families for a in types if _key_family(a) == f]
+            if first:
+                opts.key_types = first if only else first + [a for a in types if a not in first]
             try:
                 t.start_client(timeout=self._timeout)
             except (paramiko.SSHException, EOFError, OSError) as e:
@@ -928,66 +1408,101 @@ class SSHHost(Host):
                     f"check that port {self.conn.port} on the host is an SSH server "
                     "and that it is reachable",
                 )
-            self._check_host_key(t.get_remote_server_key())
-            self._check_cancel()
-            self._authenticate(t)
-            t.set_keepalive(KEEPALIVE_SECONDS)
             return t
         except BaseException:
             t.close()
             raise
 
-    def _prefer_known_key_types(self, t: paramiko.Transport) -> None:
+    def _first_families(self, pin: HostKeyPin | None) -> list[str]:
         """Like OpenSSH: negotiate a host key type we already know for this host."""
         if self._host_key is not None:
-            families = {self._host_key.get_name()}
-        else:
+            return [_key_family(self._host_key.get_name())]
+        if pin is not None:
+            return list(pin.families)  # a bare fingerprint: [] (the default order)
+        try:
+            known, _ = _known_keys(self.known_hosts, self._kh_name)
+        except RegwizardError:
+            return []
+        return list(dict.fromkeys(_key_family(k.get_name()) for k in known))
+
+    def _worth_other_types(
+        self, problem: RegwizardError | None, pin: HostKeyPin | None
+    ) -> set[str]:
+        """Fingerprints a key of another type could match, when the first key did not.
+
+        A bare pinned fingerprint (or one accepted for an unknown host) does not say
+        its type, and the server chose its first type (usually ed25519). A pin with
+        its type, a reconnect, and known_hosts already asked for the right type.
+        """
+        if problem is None or self._host_key is not None:
+            return set()
+        if pin is not None:
+            return {pin.fingerprint} if not pin.key_type else set()
+        if isinstance(problem, HostKeyUnknown):
+            return {normalize_fingerprint(a) for a in self.secrets.accepted_host_keys}
+        return set()
+
+    def _other_key_types(
+        self, first: _Transport, first_key: paramiko.PKey, wanted: set[str]
+    ) -> tuple[paramiko.Transport | None, list[str]]:
+        """A new handshake per other host key type the server offers (each restricted to
+        that type), until one's fingerprint is in ``wanted``: (that transport, keys seen)."""
+        ours = list(dict.fromkeys(_key_family(a) for a in paramiko.Transport._preferred_keys))
+        offered = set(ours)  # paramiko < 3.4 does not show us the offer: try each type
+        if first.offered_key_types is not None:
+            offered = {_key_family(a) for a in first.offered_key_types}
+        tried = _key_family(first_key.get_name())
+        seen = [f"{first_key.get_name()} {fingerprint(first_key)}"]
+        for family in ours:
+            if family == tried or family not in offered:
+                continue
+            self._check_cancel()
             try:
-                known, _ = _known_keys(self.known_hosts, self._kh_name)
-            except RegwizardError:
-                return
-            families = {k.get_name() for k in known}
-        if not families:
-            return
-        opts = t.get_security_options()
-        types = list(opts.key_types)
-        first = [a for a in types if _key_family(a) in families]
-        if first:
-            opts.key_types = first + [a for a in types if a not in first]
+                t = self._handshake([family], only=True)
+            except ConnectFailed:
+                continue  # no key of this type after all
+            key = t.get_remote_server_key()
+            if fingerprint(key) in wanted:
+                return t, seen
+            seen.append(f"{key.get_name()} {fingerprint(key)}")
+            t.close()
+        return None, seen
 
     @property
     def _kh_name(self) -> str:
         return known_hosts_name(self.conn.address, self.conn.port)
 
-    def _check_host_key(self, key: paramiko.PKey) -> None:
+    def _judge(
+        self, key: paramiko.PKey, pin: HostKeyPin | None
+    ) -> tuple[RegwizardError | None, bool]:
+        """(the error to raise or None, whether to add the key to known_hosts)."""
         fp = fingerprint(key)
-        self.fingerprint, self.key_type = fp, key.get_name()
         if self._host_key is not None:  # reconnecting: must be the key we trusted
             if not _same_key(key, self._host_key):
-                raise HostKeyChanged(self.where, fingerprint(self._host_key), fp)
-            return
-        if self.conn.host_key.strip():
-            pinned = normalize_fingerprint(self.conn.host_key)
-            if pinned != fp:
-                raise HostKeyChanged(self.where, pinned, fp)
-            self._host_key = key
-            return
+                return HostKeyChanged(self.where, fingerprint(self._host_key), fp), False
+            return None, False
+        if pin is not None:
+            if pin.fingerprint != fp:
+                return HostKeyChanged(self.where, pin.fingerprint, fp), False
+            return None, False
         known, revoked = _known_keys(self.known_hosts, self._kh_name)
         if any(_same_key(key, k) for k in revoked):
-            raise RegwizardError(
+            return RegwizardError(
                 f"{self.where}: the SSH host key {fp} is marked @revoked in {self.known_hosts}",
                 "the host uses a key you revoked; replace its host key, or remove the "
                 "@revoked line if that was a mistake",
-            )
+            ), False
         if any(_same_key(key, k) for k in known):
-            self._host_key = key
-            return
+            return None, False
         if known:
             expected = ", ".join(sorted({fingerprint(k) for k in known}))
-            raise HostKeyChanged(self.where, expected, fp)
+            return HostKeyChanged(self.where, expected, fp), False
         accepted = {normalize_fingerprint(a) for a in self.secrets.accepted_host_keys}
         if fp not in accepted:
-            raise HostKeyUnknown(self.where, fp, key.get_name())
+            return HostKeyUnknown(self.where, fp, key.get_name()), False
+        return None, True
+
+    def _remember(self, key: paramiko.PKey) -> None:
         try:
             _remember_host_key(self.known_hosts, self._kh_name, key)
         except OSError as e:
@@ -995,7 +1510,6 @@ class SSHHost(Host):
                 f"cannot add {self.where}'s host key to {self.known_hosts}: {e.strerror or e}",
                 f"check the permissions of {os.path.dirname(self.known_hosts)}",
             ) from None
-        self._host_key = key
 
     def _authenticate(self, t: paramiko.Transport) -> None:
         user, method = self.conn.user, self.conn.auth
@@ -1232,6 +1746,25 @@ class SSHHost(Host):
         finally:
             chan.close()
 
+    def _start_held(self, argv: list[str], data: bytes, timeout: float) -> _Held:
+        argv = ["sh", "-c", _PID_SCRIPT, "sh", *argv]
+        chan = self._open_channel(timeout)
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(shlex.join(argv))
+            if data:
+                chan.sendall(data)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            chan.close()
+            raise ConnectFailed(
+                f"{self.label}: the server refused to run the lock command ({e})",
+                "check that the account has a working login shell",
+            ) from None
+        except BaseException:
+            chan.close()
+            raise
+        return _SSHHeld(self, chan)
+
     def _kill_remote(self, pid: int) -> None:
         """SIGTERM a command we gave up on (via sudo when commands run via sudo)."""
         argv = ["sh", "-c", 'kill -TERM "$1"', "sh", str(pid)]
@@ -1322,6 +1855,70 @@ class SSHHost(Host):
         return dockerssh.client_over(self._dial_docker, timeout=timeout)
 
 
+class _SSHHeld(_Held):
+    def __init__(self, host: SSHHost, chan: paramiko.Channel) -> None:
+        super().__init__()
+        self.host = host
+        self.chan = chan
+        self.pid = _PidSniffer()
+
+    def _drain(self) -> bool:
+        chan, got = self.chan, False
+        while chan.recv_stderr_ready():
+            chunk = chan.recv_stderr(65536)
+            if not chunk:
+                break
+            self.stderr += self.pid.feed(chunk)
+            got = True
+        while chan.recv_ready():
+            chunk = chan.recv(65536)
+            if not chunk:
+                break
+            self._buf += chunk
+            got = True
+        return got
+
+    def _pump(self, wait: float) -> None:
+        if self._drain():
+            return
+        if self.chan.eof_received or self.chan.closed:
+            self._drain()  # what came with the EOF
+            self.stderr += self.pid.flush()
+            self._eof = True
+            return
+        select.select([self.chan], [], [], wait)
+
+    @property
+    def alive(self) -> bool:
+        t = self.chan.get_transport()
+        return (
+            not self.chan.closed
+            and not self.chan.exit_status_ready()
+            and t is not None
+            and t.is_active()
+        )
+
+    def release(self, timeout: float) -> None:
+        try:
+            if self.alive:
+                self.chan.shutdown_write()  # EOF: the host's `cat` ends, the lock is freed
+                if not self.chan.status_event.wait(timeout):
+                    self.kill()
+        except Exception:
+            pass  # the connection is gone: so is the lock (sshd ended the session)
+        finally:
+            self.chan.close()
+
+    def kill(self) -> None:
+        try:
+            self._drain()
+        except Exception:
+            pass
+        self.chan.close()
+        if self.pid.pid and self.host._transport is not None:
+            self.host._kill_remote(self.pid.pid)
+
+
 # ---------------------------------------------------------------------------------------
 # local
 
@@ -1400,6 +1997,30 @@ class LocalHost(Host):
             proc.stderr.close()
         return Result(proc.wait(), bytes(bufs[out_fd]), bytes(bufs[err_fd]))
 
+    def _start_held(self, argv: list[str], data: bytes, timeout: float) -> _Held:
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # our Ctrl-C is not its; our exit closes its stdin
+                close_fds=True,
+            )
+        except OSError as e:
+            raise RegwizardError(
+                f"{self.label}: cannot start `{argv[0]}` for the run lock ({e.strerror or e})",
+                "check that sh is installed and in PATH",
+            ) from None
+        held = _LocalHeld(proc)
+        if data:
+            try:
+                proc.stdin.write(data)  # type: ignore[union-attr]
+                proc.stdin.flush()  # type: ignore[union-attr]
+            except OSError:
+                pass  # it ended already: readline() reports why
+        return held
+
     @staticmethod
     def _kill(proc: subprocess.Popen) -> None:
         try:
@@ -1423,6 +2044,52 @@ class LocalHost(Host):
         return dockerssh.client_over(
             lambda t: dockerssh.ProcessStream(argv, prefix, t), timeout=timeout
         )
+
+
+class _LocalHeld(_Held):
+    def __init__(self, proc: subprocess.Popen) -> None:
+        super().__init__()
+        self.proc = proc
+        assert proc.stdout is not None and proc.stderr is not None
+        self._fds = {proc.stdout.fileno(), proc.stderr.fileno()}
+
+    def _pump(self, wait: float) -> None:
+        if not self._fds:
+            self._eof = True
+            return
+        ready, _, _ = select.select(list(self._fds), [], [], wait)
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            is_out = fd == self.proc.stdout.fileno()  # type: ignore[union-attr]
+            if not chunk:
+                self._fds.discard(fd)
+                self._eof = self._eof or is_out
+            elif is_out:
+                self._buf += chunk
+            else:
+                self.stderr += chunk
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def release(self, timeout: float) -> None:
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # type: ignore[union-attr]
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            LocalHost._kill(self.proc)
+        self._close()
+
+    def kill(self) -> None:
+        LocalHost._kill(self.proc)
+        self._close()
+
+    def _close(self) -> None:
+        for f in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            with contextlib.suppress(OSError):
+                f.close()  # type: ignore[union-attr]
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,7 +8,10 @@ not a skip.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import pwd
+import select
 import shutil
 import signal
 import socket
@@ -286,3 +289,45 @@ def remote_gone(pattern: str, within: float = 5.0) -> bool:
             return True
         time.sleep(0.1)
     return False
+
+
+def as_user_in_child(user: str, body) -> dict:
+    """Run ``body()`` in a forked child with the uid/gid of ``user``; return its dict.
+
+    A fork keeps every module already imported (a fresh interpreter as that user could
+    not read this venv under /root).
+    """
+    pw = pwd.getpwnam(user)
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+            os.environ.update(HOME=pw.pw_dir, USER=user, LOGNAME=user)
+            os.chdir(pw.pw_dir)
+            out = body()
+            os.write(w, json.dumps(out).encode())
+            code = 0
+        except BaseException as e:  # noqa: BLE001 - report anything to the parent
+            os.write(w, json.dumps({"error": repr(e)}).encode())
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([r], [], [], 0.5)
+        if ready:
+            chunk = os.read(r, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    else:
+        os.kill(pid, 9)
+    os.close(r)
+    os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks) or b'{"error": "no answer"}')

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from hostlab import need, need_root, remote_gone
+from hostlab import as_user_in_child, need, need_root, remote_gone
 
 from regwizard import hosts
 from regwizard.errors import Cancelled, CommandFailed, CommandTimeout
@@ -129,53 +129,6 @@ def test_local_non_root_with_sudo_uses_sudo_dial_stdio(monkeypatch: pytest.Monke
     assert streams[0].proc.poll() is not None  # type: ignore[attr-defined]
 
 
-def _as_user_in_child(user: str, body) -> dict:
-    """Run ``body()`` in a forked child with the uid/gid of ``user``; return its dict.
-
-    A fork keeps every module already imported (a fresh interpreter as that user could
-    not read this venv under /root).
-    """
-    import json
-    import pwd
-
-    pw = pwd.getpwnam(user)
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 1
-        try:
-            os.close(r)
-            os.setgroups([])
-            os.setgid(pw.pw_gid)
-            os.setuid(pw.pw_uid)
-            os.environ.update(HOME=pw.pw_dir, USER=user, LOGNAME=user)
-            os.chdir(pw.pw_dir)
-            out = body()
-            os.write(w, json.dumps(out).encode())
-            code = 0
-        except BaseException as e:  # noqa: BLE001 - report anything to the parent
-            os.write(w, json.dumps({"error": repr(e)}).encode())
-        finally:
-            os._exit(code)
-    os.close(w)
-    chunks = []
-    deadline = time.monotonic() + 40
-    import select as _select
-
-    while time.monotonic() < deadline:
-        ready, _, _ = _select.select([r], [], [], 0.5)
-        if ready:
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    else:
-        os.kill(pid, 9)
-    os.close(r)
-    os.waitpid(pid, 0)
-    return json.loads(b"".join(chunks) or b'{"error": "no answer"}')
-
-
 def test_local_real_non_root_with_sudo_password(test_user: str) -> None:
     from hostlab import TEST_PASSWORD
 
@@ -203,7 +156,7 @@ def test_local_real_non_root_with_sudo_password(test_user: str) -> None:
             out["plain"] = host.facts().docker_error
         return out
 
-    out = _as_user_in_child(test_user, body)
+    out = as_user_in_child(test_user, body)
     assert "error" not in out, out
     assert out["uid"] == "0\n" and out["user_uid"] != "0\n"
     assert out["cat"] == "stdin intact" and out["mode"] == "sudo"
