@@ -11,8 +11,6 @@ then names the holder), and walks ``steps.STEPS``: each step's ``check`` decides
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -41,18 +39,6 @@ if TYPE_CHECKING:  # steps pull in cryptography and bcrypt: imported when a run 
 CONNECT_TIMEOUT = 10.0
 MAX_PARALLEL_HOSTS = 16  # hosts worked on at once (a registry host and 15 clients)
 LOCK_WAIT = 120.0  # how long a second run waits for the first before it refuses
-
-
-def holder_text() -> str:
-    """Who holds a run lock: where this run comes from, its PID and its start time."""
-    import getpass
-
-    try:
-        user = getpass.getuser()
-    except Exception:  # noqa: BLE001 - no passwd entry: the uid still says who
-        user = str(os.getuid())
-    started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
-    return f"regwizard on {socket.gethostname()} ({user}), pid {os.getpid()}, started {started}"
 
 
 def _run_unit(ctx: Ctx, step: Step, e: HostEntry, records: list[StepRecord]) -> None:
@@ -159,9 +145,7 @@ def _run_lock(ctx: Ctx, wait: float):  # noqa: ANN202
     def waiting(holder: str) -> None:
         ctx.emit(LogLine("connect", e.label, f"another run holds {e.label}: {holder}; waiting"))
 
-    return e.host.run_lock(
-        "registry", holder=holder_text(), wait=wait, on_wait=waiting, cancel=ctx.cancel
-    )
+    return e.host.run_lock("registry", wait=wait, on_wait=waiting, cancel=ctx.cancel)
 
 
 def _failure(current: tuple[str, str], ex: BaseException) -> StepFailed:

@@ -47,7 +47,7 @@ class Connection:
     auth: str = "key"  # key | agent | password
     key_file: str = "~/.ssh/id_ed25519"
     sudo: bool = False
-    host_key: str = ""  # pinned "SHA256:..." fingerprint; empty = user's known_hosts
+    host_key: str = ""  # pinned "SHA256:..." or a whole ssh-keygen -lf line; "" = known_hosts
     label: str = ""  # optional display name (e.g. "node1"); defaults to address
 
     @property
@@ -585,14 +585,20 @@ def check_label(v: object) -> str | None:
     return _text(v, max_len=64)
 
 
-_HOST_KEY_RE = re.compile(r"SHA256:[A-Za-z0-9+/]{43}=?")
+# a bare fingerprint, or the whole line `ssh-keygen -lf` prints (its type picks the key)
+_HOST_KEY_RE = re.compile(
+    r"(?:\d+\s+)?SHA256:[A-Za-z0-9+/]{43}=?(?:\s+.*\((?:ED25519|ECDSA|RSA)\))?"
+)
 
 
 def check_host_key(v: object) -> str | None:
     if not isinstance(v, str):
         return "must be text"
     if v and not _HOST_KEY_RE.fullmatch(v):
-        return "Host key must be a SHA256:... fingerprint as printed by ssh-keygen -lf"
+        return (
+            "Host key must be a SHA256:... fingerprint, or the whole line ssh-keygen -lf "
+            "prints (256 SHA256:... root@host (ECDSA))"
+        )
     return None
 
 
