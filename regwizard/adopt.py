@@ -462,11 +462,18 @@ def adoption(found: Found, conn: Connection) -> Adoption:
                 st.kind,  # type: ignore[arg-type]
                 name[:12] if st.kind == "anonymous-volume" else name,
             )
+            risk = (
+                "a named volume, not a host directory"
+                if st.kind == "volume"
+                else "storage not persisted: `docker rm -v` or a volume prune loses them"
+                if st.kind == "anonymous-volume"
+                else "storage not persisted: `docker rm` loses them"
+            )
             notes.append(
-                f"storage not persisted: images are {out.unpersisted_data.where} ({st.root}); "
-                "`docker rm -v` or a volume prune loses them. The plan stores them in "
-                f"{storage}; apply copies them there before it replaces the container, and "
-                "keeps the old volume"
+                f"images are {out.unpersisted_data.where} ({st.root}): {risk}. The plan "
+                f"stores them in {storage}; apply copies them there before it replaces the "
+                "container"
+                + ("" if st.kind in ("layer", "tmpfs") else ", and keeps the old volume")
             )
 
     # --- image

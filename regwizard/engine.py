@@ -22,7 +22,7 @@ from regwizard.errors import Cancelled, RegwizardError
 from regwizard.events import (
     Event,
     HostFacts,
-    LogLine,
+    Notice,
     Progress,
     RunFinished,
     RunResult,
@@ -143,7 +143,7 @@ def _run_lock(ctx: Ctx, wait: float):  # noqa: ANN202
     e = ctx.registry
 
     def waiting(holder: str) -> None:
-        ctx.emit(LogLine("connect", e.label, f"another run holds {e.label}: {holder}; waiting"))
+        ctx.emit(Notice("connect", e.label, f"another run holds {e.label}: {holder}; waiting"))
 
     return e.host.run_lock("registry", wait=wait, on_wait=waiting, cancel=ctx.cancel)
 

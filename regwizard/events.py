@@ -28,6 +28,11 @@ class LogLine(Event):
 
 
 @dataclass(frozen=True)
+class Notice(LogLine):
+    """A log line every front end shows, even a terse one (e.g. waiting for a lock)."""
+
+
+@dataclass(frozen=True)
 class StepFinished(Event):
     step: str
     host: str

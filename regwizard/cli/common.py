@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from regwizard.errors import RegwizardError
-from regwizard.events import Event, StepFailed, StepFinished
+from regwizard.events import Event, Notice, StepFailed, StepFinished
 
 
 def read_connection_secrets(plan, secrets) -> None:
@@ -78,6 +78,8 @@ def stderr_printer():  # noqa: ANN201
                 file=sys.stderr,
                 flush=True,
             )
+        elif isinstance(ev, Notice):
+            print(f"! {ev.step:<12} {ev.host:<16} {ev.text}", file=sys.stderr, flush=True)
         elif isinstance(ev, StepFailed):
             print(f"x {ev.step:<12} {ev.host:<16} failed", file=sys.stderr)
             print(f"  cause: {ev.cause}", file=sys.stderr)

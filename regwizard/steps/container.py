@@ -129,10 +129,9 @@ class Container(Step[ContainerChange]):
             detail = f"recreate {name}: {why}"
             cmds = replace
             if mig is not None:
-                size = f" ({mig.size // 2**20} MiB)" if mig.size else ""
-                detail += (
-                    f"; first copy its images{size} from {mig.what} to {ctx.plan.registry.storage}"
-                )
+                size = f" ({_mib(mig.size)})" if mig.size else ""
+                storage = ctx.plan.registry.storage
+                detail += f"; first copy its images from {mig.what} to {storage}{size}"
                 cmds = (mig.command, *cmds)
             return ContainerChange(detail, cmds, "recreate", migrate=mig)
         fix_policy = facts.restart_policy != "always"
@@ -196,7 +195,7 @@ class Container(Step[ContainerChange]):
                 if change.action != "policy":
                     (c.start if change.action == "start" else c.restart)()
                     done.append(f"{change.action}ed {name}")
-                return "; ".join(done)
+                return f"{'; '.join(done)} ({change.detail})"
             want = desired(ctx)
             kept = ""
             if change.action == "recreate":
@@ -296,7 +295,9 @@ def plan_migration(ctx: Ctx, e: HostEntry, facts: RegistryFacts, c) -> Migration
             return None  # nothing stored there yet
         vol = st.mount.name if st.mount is not None and st.mount.kind == "volume" else ""
         if vol:
-            what = f"{'anonymous ' if st.mount and st.mount.anonymous else ''}volume {vol[:12]} ({src})"
+            anonymous = st.mount is not None and st.mount.anonymous
+            shown = vol[:12] if anonymous else vol
+            what = f"{'anonymous ' if anonymous else ''}volume {shown} ({src})"
         else:
             what = src
         mig = Migration(
@@ -314,6 +315,10 @@ def plan_migration(ctx: Ctx, e: HostEntry, facts: RegistryFacts, c) -> Migration
         return None
     _check_space(e, dst, mig)
     return mig
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n < 10 * 2**20 else f"{n // 2**20} MiB"
 
 
 def _du(e: HostEntry, path: str) -> int:
@@ -342,7 +347,7 @@ def _check_space(e: HostEntry, dst: str, mig: Migration) -> None:
         return
     if mig.size + SPACE_MARGIN > free:
         raise StepError(
-            f"the images in {mig.what} ({mig.size // 2**20} MiB) do not fit in {dst}: "
+            f"the images in {mig.what} ({_mib(mig.size)}) do not fit in {dst}: "
             f"{free // 2**20} MiB free there, and {SPACE_MARGIN // 2**20} MiB must stay free",
             "free space on that filesystem, or set registry.storage to a directory on a larger "
             "one; nothing was changed",
@@ -409,7 +414,7 @@ def _copy_with_progress(ctx: Ctx, e: HostEntry, argv: list[str], dst: str, total
         if total:
             got = max(0, _du(e, dst) - start)
             pct = min(100, got * 100 // total)
-            ctx.log("container", e, f"copied {got // 2**20} of {total // 2**20} MiB ({pct}%)")
+            ctx.log("container", e, f"copied {_mib(got)} of {_mib(total)} ({pct}%)")
     t.join()
     out = result[0]
     if isinstance(out, BaseException):

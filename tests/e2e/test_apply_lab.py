@@ -33,7 +33,7 @@ def test_from_zero_to_verified_then_rerun_changes_nothing(lab, plan, secrets, re
     assert ("certificate", "node1") in changed
     assert ("container", "node1") in changed
     # the key is 0600, the config dir 0700, the trust file holds no key
-    out = node_sh(lab, "node1", "stat -c '%a %n' /etc/regwizard /etc/regwizard/certs/*.key")
+    out = node_sh(lab, "node1", "stat -c '%a %n' /etc/regwizard /etc/regwizard/certs/current/*.key")
     assert all(line.startswith(("700", "600")) for line in out.splitlines()), out
     trust = node_sh(lab, "node2", f"cat /etc/docker/certs.d/{labmod.DOMAIN}/ca.crt")
     assert "PRIVATE KEY" not in trust and "BEGIN CERTIFICATE" in trust

@@ -103,7 +103,9 @@ def test_non_root_user_with_sudo(lab, plan, secrets, reset_registry):
     assert result.ok, result.failure
     assert result.verification.push_digest == result.verification.pull_digest
     assert ("container", n1.name) in {(s.step, s.host) for s in result.changed}
-    owners = node_sh(lab, "node1", "stat -c '%U %a %n' /etc/regwizard /etc/regwizard/certs/*.key")
+    owners = node_sh(
+        lab, "node1", "stat -c '%U %a %n' /etc/regwizard /etc/regwizard/certs/current/*.key"
+    )
     assert all(line.startswith("root ") for line in owners.splitlines()), owners
     assert lab.user_password not in "\n".join(repr(e) for e in got)
 

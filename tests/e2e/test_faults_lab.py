@@ -14,13 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
 from regwizard import lab as labmod
-from regwizard import pki, steps
+from regwizard import pki
 from regwizard.hosts import LocalHost
 from regwizard.plan import Secrets, save_plan
 
@@ -151,12 +150,12 @@ def test_storage_fills_during_the_push(tenants):
 
 
 def _assert_tls_pair_intact(t: Tenant) -> None:
-    certs = f"{t.config_dir}/certs"
+    certs = f"{t.config_dir}/certs/current"
     mode = t.sh(f"stat -c %a {certs}/{DOMAIN}.key").strip()
     assert mode == "600"
     key = labmod.node_exec(t.node1, ["cat", f"{certs}/{DOMAIN}.key"]).stdout
     cert = labmod.node_exec(t.node1, ["cat", f"{certs}/{DOMAIN}.crt"]).stdout
-    ca = labmod.node_exec(t.node1, ["cat", f"{certs}/ca.crt"]).stdout
+    ca = labmod.node_exec(t.node1, ["cat", f"{t.config_dir}/ca/ca.crt"]).stdout
     assert pki.key_matches_cert(key, cert)
     assert pki.verify_signed_by(cert, ca)
 
@@ -310,18 +309,24 @@ def converged(tenants, held_hosts):
 
 
 @lab_test
-def test_hosts_file_is_edited_in_place(converged, held_hosts):
+def test_hosts_file_is_replaced_atomically(converged, held_hosts):
+    """/etc/hosts is a plain file on every lab node and on node0: it is replaced by a
+    rename (a reader sees the old file or the new one, never half of one), after a
+    backup. The inode that was /etc/hosts before the run is left exactly as it was."""
     t, result, inodes, node0 = converged
     line = f"10.213.47.2\t{DOMAIN}"
     for name, proc in held_hosts.items():
-        # the inode that was /etc/hosts before the run now holds our line
         fd = f"/proc/{proc.pid}/fd/0"
         assert os.stat(fd).st_ino == inodes[name]
         with open(fd) as fh:
-            assert line in fh.read(), f"{name}: /etc/hosts was replaced, not edited"
+            assert line not in fh.read(), f"{name}: the old /etc/hosts was written to"
+        assert int(t.sh("stat -c %i /etc/hosts", name)) != inodes[name], name
+        assert line in t.sh("cat /etc/hosts", name), name
     node0.seek(0)
-    assert line in node0.read(), "node0: /etc/hosts was replaced, not edited"
-    assert os.stat("/etc/hosts").st_ino == inodes["node0"]
+    assert line not in node0.read(), "node0: the old /etc/hosts was written to"
+    assert os.stat("/etc/hosts").st_ino != inodes["node0"]
+    with open("/etc/hosts") as fh:
+        assert line in fh.read()
 
 
 @lab_test
@@ -345,8 +350,9 @@ host.backup = lambda path, **kw: None  # the real /etc is not ours to litter
 e = steps.HostEntry("local", "node0", plan.host, host=host, is_registry=True, is_client=True)
 ctx = steps.Ctx(plan, Secrets(), lambda ev: None, threading.Event(), hosts=[e])
 step = steps.HostsFile()
-finding = step.check(ctx, e)
-step.apply(ctx, e, finding)
+change = step.check(ctx, e)
+step.apply(ctx, e, change)
+ctx.forget(e)
 step.verify(ctx, e)
 print(json.dumps({"mounted": mounted, "ino": ino, "ino_after": os.stat("/etc/hosts").st_ino,
                   "seen": open("/etc/hosts").read(), "backing": open(copy).read()}))
@@ -375,11 +381,16 @@ def test_permissions_and_trust_files(converged):
         for line in t.sh(f"find {t.config_dir} -printf '%m %p\\n'").splitlines()
     )
     c = t.config_dir
-    assert modes[c] == "700"
-    assert modes[f"{c}/certs"] == "700" and modes[f"{c}/auth"] == "700"
-    for secret in (f"certs/{DOMAIN}.key", "certs/ca.key", "auth/htpasswd", "http-secret"):
+    for d in ("", "/certs", "/auth", "/ca", "/registry"):
+        assert modes[c + d] == "700", d
+    gen = t.sh(f"readlink {c}/certs/current").strip()
+    for secret in (f"certs/{gen}/{DOMAIN}.key", "ca/ca.key", "auth/htpasswd",
+                   "registry/config.yml"):  # fmt: skip
         assert modes[f"{c}/{secret}"] == "600", secret
-    owners = t.sh(f"stat -c %U {c} {c}/certs/{DOMAIN}.key").split()
+    # the directory mounted into the registry holds the live pair and nothing else
+    mounted = sorted(p[len(f"{c}/certs/") :] for p in modes if p.startswith(f"{c}/certs/"))
+    assert mounted == ["current", gen, f"{gen}/{DOMAIN}.crt", f"{gen}/{DOMAIN}.key"]
+    owners = t.sh(f"stat -c %U {c} {c}/certs/{gen}/{DOMAIN}.key").split()
     assert owners == ["root", "root"]
     trust = {
         "node0": open(f"{t.trust_dir}/ca.crt").read(),  # noqa: SIM115
@@ -417,11 +428,15 @@ def test_registry_refuses_anonymous_push_and_pull_from_node2(converged):
                     f"&& docker pull {ref}; rc=$?; docker logout {addr}; exit $rc")  # fmt: skip
     assert rc == 0, out
     # anonymous API access from node0 as well
-    ctx = steps.Ctx(t.plan(), Secrets(), lambda e: None, threading.Event())
-    ctx.trust_pem = open(f"{t.trust_dir}/ca.crt", "rb").read()  # noqa: SIM115
-    status, headers, _ = steps.https_get(ctx, "/v2/_catalog")
+    from regwizard.facts import tls
+
+    anchor = open(f"{t.trust_dir}/ca.crt", "rb").read()  # noqa: SIM115
+    reg = t.plan().registry
+    status, headers, _ = tls.request(reg.domain, reg.ip, reg.port, anchor, "/v2/_catalog")
     assert status == 401 and "basic" in headers.get("www-authenticate", "").lower()
-    status, _, _ = steps.https_get(ctx, "/v2/_catalog", auth=(USER, "Wrong-Pw-3"))
+    status, _, _ = tls.request(
+        reg.domain, reg.ip, reg.port, anchor, "/v2/_catalog", auth=(USER, "Wrong-Pw-3")
+    )
     assert status == 401
 
 

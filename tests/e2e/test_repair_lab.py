@@ -27,7 +27,8 @@ import pytest
 
 from regwizard import engine, htpasswd, pki
 from regwizard import lab as labmod
-from regwizard.doctor import DoctorReport, diagnose, format_finding, live_probe
+from regwizard.doctor import DoctorReport, diagnose, format_finding
+from regwizard.facts.tls import served as live_probe
 from regwizard.plan import CertificateSpec, Connection, Plan, Secrets, User, load_plan, save_plan
 
 from .conftest import node_sh
@@ -95,14 +96,17 @@ def docker_login_error(address: str, user: str, password: str) -> str:
         c.close()
 
 
-def build_and_push(address: str, repo: str, auth: dict | None = None) -> str:
-    """Build a tiny FROM scratch image on node0 and push it; returns the digest."""
+def build_and_push(
+    address: str, repo: str, auth: dict | None = None, payload: bytes | None = None
+) -> str:
+    """Build a tiny (or ``payload``-sized) FROM scratch image on node0 and push it;
+    returns the digest."""
     ref = f"{address}/{repo}"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in (
             ("Dockerfile", b"FROM scratch\nCOPY keep.txt /keep.txt\n"),
-            ("keep.txt", f"pushed before the repair to {ref}\n".encode()),
+            ("keep.txt", payload or f"pushed before the repair to {ref}\n".encode()),
         ):
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -222,7 +226,7 @@ def write_cert(lab, plan: Plan, key_pem: bytes, cert_pem: bytes, restart: bool =
     """Put a certificate where the tenant's registry reads it, and (as the tutorial
     does) into every client's certs.d; restart the registry, which loads TLS at start."""
     reg = plan.registry
-    certs = f"{reg.config_dir}/certs"
+    certs = f"{reg.config_dir}/certs/current"
     labmod.node_exec(lab.nodes["node1"], ["sh", "-c", f"cat > {certs}/{DOMAIN}.key"], input=key_pem)
     labmod.node_exec(
         lab.nodes["node1"], ["sh", "-c", f"cat > {certs}/{DOMAIN}.crt"], input=cert_pem
@@ -235,7 +239,7 @@ def write_cert(lab, plan: Plan, key_pem: bytes, cert_pem: bytes, restart: bool =
         n1(lab, f"docker restart {reg.container} >/dev/null")
         # the registry needs a moment to listen again: wait until it serves this certificate
         deadline = time.monotonic() + 15
-        while live_probe(DOMAIN, reg.ip, reg.port).peer_pem != cert_pem:
+        while live_probe(DOMAIN, reg.ip, reg.port).pem != cert_pem:
             assert time.monotonic() < deadline, "the registry does not serve the new certificate"
             time.sleep(0.2)
 
@@ -362,7 +366,9 @@ def test_tutorial_registry_is_adopted_diagnosed_and_repaired_keeping_images(
         auth_cfg = {"username": "fixer", "password": FIXER_PW}
         assert pull(address, "keep/me:1", auth_cfg) == digest
         env = n1(lab, "docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' rp-tutorial")
-        assert "STORAGE_PATH" not in env and "REGISTRY_AUTH=htpasswd" in env
+        assert "STORAGE_PATH" not in env and "REGISTRY_" not in env  # all in config.yml
+        args = n1(lab, "docker inspect -f '{{json .Args}}' rp-tutorial")
+        assert json.loads(args) == ["serve", "/etc/distribution/config.yml"]
         mounts = n1(lab, "docker inspect -f '{{range .Mounts}}{{.Source}}:{{.Destination}} "
                     "{{end}}' rp-tutorial")  # fmt: skip
         assert "/opt/rp-image:/var/lib/registry" in mounts
@@ -536,7 +542,7 @@ def test_container_stopped_with_restart_policy_no(lab, base, secrets):
 
 def test_container_crash_looping(lab, base, secrets):
     reg = base.registry
-    n1(lab, f"mv {reg.config_dir}/certs/{DOMAIN}.crt /tmp/rp-base.crt.gone && "
+    n1(lab, f"mv {reg.config_dir}/certs/current/{DOMAIN}.crt /tmp/rp-base.crt.gone && "
             f"docker restart {reg.container} >/dev/null")  # fmt: skip
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
@@ -634,12 +640,14 @@ def test_hand_made_registry_single_file_htpasswd_and_port_mismatch(lab):
         assert "single file" in only(report, "htpasswd", n1ip, "warn")[0].message
         f = only(report, "htpasswd", n1ip)[0]
         assert "old (apr1-md5)" in f.message and "regwizard user hash old" in f.fix
-        crt_before = n1(lab, f"cat /root/rp-hand/certs/{DOMAIN}.crt")
+        crt_before = n1(lab, f"cat /root/rp-hand/certs/{DOMAIN}.crt").encode()
 
         # the user follows the advice: a new password for old
         adopted.users.append(User("old", htpasswd.hash_password("old-password-42")))
         repair(adopted, secrets)
-        assert n1(lab, f"cat /root/rp-hand/certs/{DOMAIN}.crt") == crt_before  # kept
+        # the certificate is kept (moved into certs/current/ as one pair), and served
+        assert n1(lab, f"cat /root/rp-hand/certs/current/{DOMAIN}.crt").encode() == crt_before
+        assert live_probe(DOMAIN, n1ip, 5502).pem == crt_before
         assert not docker_login_error(address, HAND_USER, HAND_PW)
     finally:
         cleanup(lab, adopted, "/root/rp-hand")

@@ -21,7 +21,8 @@ import pytest
 
 from regwizard import lab as labmod
 from regwizard.app import RegwizardApp
-from regwizard.engine import EngineBackend, result_json
+from regwizard.backend import EngineBackend
+from regwizard.cli.apply import result_json
 from regwizard.plan import Secrets, save_plan
 from regwizard.report import markdown_report
 
@@ -159,7 +160,7 @@ class SpyBackend(EngineBackend):
 async def test_textual_run_and_results_screens(tenant, first_run):
     plan, _, _, _ = first_run
     # a real change in this run too: the certificate is reissued, trust rewritten
-    tenant.sh(f"rm -f {tenant.config_dir}/certs/stress.lab.test.crt")
+    tenant.sh(f"rm -f {tenant.config_dir}/certs/current/stress.lab.test.crt")
     backend = SpyBackend()
     app = RegwizardApp(
         backend=backend,

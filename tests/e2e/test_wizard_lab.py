@@ -6,7 +6,7 @@ import pytest
 
 from regwizard import lab as labmod
 from regwizard.app import RegwizardApp
-from regwizard.engine import EngineBackend
+from regwizard.backend import EngineBackend
 from tests.ui.walk import (
     activate,
     add_user,
