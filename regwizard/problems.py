@@ -423,9 +423,9 @@ TRUST_WRONG = _k(
 # --------------------------------------------------------------------------- detectors
 
 
-def container(facts: RegistryFacts, logs: str = "") -> list[Problem]:
+def container(facts: RegistryFacts, logs: str = "", now: float | None = None) -> list[Problem]:
     out = []
-    if facts.restarting:
+    if facts.crash_looping(now):
         out.append(
             CRASH_LOOP(
                 name=facts.name, restarts=facts.restart_count, code=facts.exit_code, logs=logs

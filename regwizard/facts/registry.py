@@ -37,6 +37,23 @@ _STORAGE_OPTIONS = frozenset({"maintenance", "cache", "delete", "redirect", "tag
 Reader = Callable[[str], "tuple[bytes | None, str]"]  # container path -> (data, where)
 
 
+CRASH_WINDOW = 15.0  # seconds: a registry restarted this recently, more than once, is looping
+
+
+def _epoch(stamp: str) -> float | None:
+    """Docker's RFC 3339 time (nanoseconds, Z) as epoch seconds; None when unreadable."""
+    import datetime as dt
+
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)", stamp)
+    if not m:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(m.group(1) + (m.group(2).replace("Z", "+00:00")))
+    except ValueError:
+        return None
+    return when.timestamp()
+
+
 def _d(x: object) -> dict:
     return x if isinstance(x, dict) else {}
 
@@ -346,6 +363,20 @@ class RegistryFacts:
     @property
     def restarting(self) -> bool:
         return self.status == "restarting"
+
+    def crash_looping(self, now: float | None = None) -> bool:
+        """Restarting, or caught in the instant it runs between two crashes: restarted by
+        its policy at least twice and started only moments ago."""
+        if self.restarting:
+            return True
+        if not self.running or self.restart_count < 2:
+            return False
+        started = _epoch(self.started_at)
+        if started is None:
+            return False
+        import time
+
+        return (time.time() if now is None else now) - started < CRASH_WINDOW
 
     @property
     def managed(self) -> bool:

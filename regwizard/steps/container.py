@@ -140,7 +140,7 @@ class Container(Step[ContainerChange]):
         )
         pol_text = f"; restart policy {facts.restart_policy} -> always" if fix_policy else ""
         restart = (*pol_cmd, shlex.join(["docker", "restart", name]))
-        if facts.restarting:
+        if facts.crash_looping():
             return ContainerChange(
                 f"restart {name}: it is crash-looping{pol_text}", restart, "restart", fix_policy
             )

@@ -204,7 +204,7 @@ def test_sigkill_mid_apply_then_rerun_converges(tenants, tmp_path):
     assert t.sh(f"find {t.trust_dir} -name '*.regwizard-tmp-*' 2>/dev/null", "node2") == ""
     assert not [p for p in os.listdir(t.trust_dir) if ".regwizard-tmp-" in p]
     _assert_tls_pair_intact(t)
-    ca = labmod.node_exec(t.node1, ["cat", f"{t.config_dir}/certs/ca.crt"]).stdout
+    ca = labmod.node_exec(t.node1, ["cat", f"{t.config_dir}/ca/ca.crt"]).stdout
     assert t.sh(f"cat {t.trust_dir}/ca.crt", "node2").encode() == ca
     with open(f"{t.trust_dir}/ca.crt", "rb") as fh:
         assert fh.read() == ca
