@@ -367,6 +367,12 @@ def check_port(v: object) -> str | None:
 
 
 def check_days(v: object) -> str | None:
+    """The certificate's lifetime in days, 1..MAX_DAYS.
+
+    Renewal: apply (and doctor) replace the certificate when fewer than
+    ``pki.renew_days(days) = min(30, days // 3)`` days are left. 30 for a lifetime of
+    90 days or more, a third of it when shorter (days 1 and 2: only once expired), so a
+    certificate just issued is never due at once, and each rerun keeps it and its key."""
     return _int_range(v, 1, MAX_DAYS, "Days")
 
 
@@ -1160,7 +1166,8 @@ organization = ""
 organizational_unit = ""
 common_name = ""                   # "" = the domain
 email = ""
-days = 825                         # validity, 1..{MAX_DAYS}
+days = 825                         # validity, 1..{MAX_DAYS}; renewed when fewer than
+                                   # min(30, days / 3) days are left
 key = "rsa-4096"                   # rsa-2048 | rsa-4096 | ecdsa-p256
 extra_sans = []                    # more names or IPs, e.g. ["registry.lan", "10.0.0.20"]
 cert_file = ""                     # mode = "provided": local PEM certificate (full chain)
