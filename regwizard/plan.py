@@ -32,7 +32,7 @@ from typing import Any, get_type_hints
 import tomli_w
 
 from regwizard.errors import PlanError, RegwizardError
-from regwizard.htpasswd import BCRYPT_RE
+from regwizard.htpasswd import BCRYPT_RE, DEFAULT_COST, MAX_COST, cost_of, cost_words
 
 LOCAL = "local"
 
@@ -503,9 +503,18 @@ def check_ssh_user(v: object) -> str | None:
 
 
 def check_bcrypt(v: object) -> str | None:
+    """A bcrypt hash ($2a$/$2b$/$2y$) of cost 4..MAX_COST (htpasswd.MAX_COST, 14)."""
     if not isinstance(v, str):
         return "must be text"
     if BCRYPT_RE.fullmatch(v):
+        cost = cost_of(v)
+        if cost > MAX_COST:
+            return (
+                f"has bcrypt cost {cost}, above the limit of {MAX_COST}: the registry checks "
+                f"the hash on every request, so each one would cost it {cost_words(cost)} of "
+                f"CPU ({cost_words(DEFAULT_COST)} at cost {DEFAULT_COST}, "
+                f"{cost_words(MAX_COST)} at {MAX_COST})"
+            )
         return None
     if v.startswith("$apr1$"):
         kind = "an Apache MD5 ($apr1$) hash"
@@ -660,7 +669,8 @@ _FIXES: dict[str, str] = {
     "registry.config_dir": "use a dedicated absolute directory such as /etc/regwizard",
     "certificate.country": "use the two-letter ISO 3166 code, e.g. CN, US or DE",
     "certificate.days": f"choose 1 to {MAX_DAYS} days (825 is a common choice)",
-    "users.bcrypt": "run `regwizard user hash NAME` and paste its output as bcrypt",
+    "users.bcrypt": f"run `regwizard user hash NAME` (default cost {DEFAULT_COST}) and paste "
+    "its output as bcrypt",
     "users.name": "use a short lowercase name such as testuser",
 }
 
@@ -740,7 +750,12 @@ def validate_plan(plan: Plan) -> list[PlanError]:
     names: set[str] = set()
     for i, user in enumerate(plan.users):
         add(f"users[{i}].name", check_username(user.name), "users.name")
-        add(f"users[{i}].bcrypt", check_bcrypt(user.bcrypt), "users.bcrypt")
+        msg = check_bcrypt(user.bcrypt)
+        if msg and isinstance(user.name, str) and not check_username(user.name):
+            fix = _FIXES["users.bcrypt"].replace("NAME", user.name)
+            errors.append(PlanError(f"users[{i}].bcrypt", msg, fix))
+        else:
+            add(f"users[{i}].bcrypt", msg, "users.bcrypt")
         if not isinstance(user.name, str):
             continue
         if user.name in names:

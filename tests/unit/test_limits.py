@@ -4,14 +4,25 @@ and names that reach a certificate. Each limit is enforced where the value enter
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from regwizard import pki, problems
-from regwizard.errors import PlanError
-from regwizard.plan import MAX_DAYS, CertificateSpec, Plan, RegistrySpec
+from regwizard import htpasswd, pki, problems
+from regwizard.errors import PlanError, RegwizardError
+from regwizard.plan import (
+    MAX_DAYS,
+    CertificateSpec,
+    Plan,
+    RegistrySpec,
+    User,
+    check_bcrypt,
+    dump_plan,
+    parse_plan,
+    validate_plan,
+)
 
 DOMAIN = "reg.example.test"
 IP = "10.0.0.2"
@@ -148,3 +159,110 @@ def test_wildcards_and_ips_still_go_in(key) -> None:
     info = pki.inspect_cert(pki.cert_to_pem(cert))
     assert info.dns_sans == ["*.example.test", "a.test"]
     assert info.ip_sans == ["fd00::2", "10.0.0.9"]
+
+
+# ------------------------------------------------------------------ bcrypt cost (item 5)
+
+
+def _hash_of_cost(cost: int) -> str:
+    """A well-formed bcrypt string of any cost (no real hashing: cost 31 takes hours)."""
+    return f"$2b${cost:02d}$" + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0"
+
+
+@pytest.mark.parametrize("cost", [4, 5, 10, 12, htpasswd.MAX_COST])
+def test_plans_accept_bcrypt_costs_up_to_the_bound(valid_plan, cost: int) -> None:
+    valid_plan.users[0].bcrypt = _hash_of_cost(cost)
+    assert check_bcrypt(_hash_of_cost(cost)) is None
+    assert validate_plan(valid_plan) == []
+
+
+@pytest.mark.parametrize("cost", [htpasswd.MAX_COST + 1, 20, 31])
+def test_plans_refuse_bcrypt_costs_above_the_bound(valid_plan, cost: int) -> None:
+    """The registry checks the hash on every request: the message says the bound, why
+    (the CPU per request at that cost, from cost_words) and the fix (user hash NAME)."""
+    valid_plan.users[1].bcrypt = _hash_of_cost(cost)
+    (err,) = validate_plan(valid_plan)
+    assert err.field == "users[1].bcrypt"
+    assert f"cost {cost}" in err.message and f"limit of {htpasswd.MAX_COST}" in err.message
+    assert "every request" in err.message and htpasswd.cost_words(cost) in err.message
+    assert "`regwizard user hash bob`" in err.fix and "default cost 10" in err.fix
+    with pytest.raises(PlanError, match="above the limit"):
+        parse_plan(dump_plan(valid_plan))
+
+
+def test_merge_refuses_a_costly_hash_too() -> None:
+    user = User("alice", _hash_of_cost(htpasswd.MAX_COST + 1))
+    with pytest.raises(RegwizardError, match="cost 15"):
+        htpasswd.merge("", [user])
+
+
+@pytest.mark.parametrize("rounds", [htpasswd.MIN_COST - 1, htpasswd.MAX_COST + 1, 31, True, "10"])
+def test_hash_password_refuses_costs_outside_the_bounds(rounds: object) -> None:
+    with pytest.raises(RegwizardError) as e:
+        htpasswd.hash_password("a-long-password", rounds)  # type: ignore[arg-type]
+    assert isinstance(e.value, ValueError)  # a bad argument, as before
+    assert f"{htpasswd.MIN_COST} to {htpasswd.MAX_COST}" in e.value.fix
+
+
+def test_hash_password_takes_the_lowest_cost() -> None:
+    h = htpasswd.hash_password("a-long-password", htpasswd.MIN_COST)
+    assert htpasswd.cost_of(h) == htpasswd.MIN_COST and check_bcrypt(h) is None
+
+
+def _user_hash(monkeypatch, capsys, *argv: str, stdin: str = "a-long-password\n"):
+    from regwizard import cli
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    rc = cli.main(["user", "hash", "alice", *argv])
+    return rc, capsys.readouterr()
+
+
+@pytest.mark.parametrize("cost", range(htpasswd.MIN_COST, htpasswd.MAX_COST + 1))
+def test_user_hash_accepts_exactly_min_to_max_cost(monkeypatch, capsys, cost: int) -> None:
+    if cost > 12:  # real hashing: 13 and 14 take 0.5-1 s each; their bounds are tested
+        monkeypatch.setattr(
+            htpasswd._bcrypt, "gensalt", lambda rounds: f"$2b${rounds:02d}$".encode() + b"a" * 22
+        )
+        monkeypatch.setattr(htpasswd._bcrypt, "hashpw", lambda pw, salt: salt + b"b" * 31)
+    rc, out = _user_hash(monkeypatch, capsys, "--cost", str(cost))
+    assert rc == 0, out.err
+    line = next(x for x in out.out.splitlines() if x.startswith("bcrypt = "))
+    assert htpasswd.cost_of(line.split('"')[1]) == cost
+
+
+@pytest.mark.parametrize("cost", ["3", "15", "31", "-1", "x", "1e3", "", "٣"])
+def test_user_hash_refuses_other_costs_in_one_line(monkeypatch, capsys, cost: str) -> None:
+    rc, out = _user_hash(monkeypatch, capsys, "--cost", cost)
+    assert rc == 2 and out.out == ""
+    assert_one_message(out.err, "--cost", f"from {htpasswd.MIN_COST} to {htpasswd.MAX_COST}")
+
+
+def test_user_hash_help_states_the_true_range(capsys) -> None:
+    from regwizard.cli.parser import parser
+
+    with pytest.raises(SystemExit) as e:
+        parser().parse_args(["user", "hash", "--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"--cost {htpasswd.MIN_COST}..{htpasswd.MAX_COST}" in text
+    assert f"default {htpasswd.DEFAULT_COST}" in text
+    assert f"{htpasswd.MAX_COST}: {htpasswd.cost_words(htpasswd.MAX_COST)}" in text
+    assert f"5, as htpasswd -B: {htpasswd.cost_words(5)}" in text
+
+
+def test_user_hash_default_cost_is_10(monkeypatch, capsys) -> None:
+    rc, out = _user_hash(monkeypatch, capsys)
+    assert rc == 0 and "$2b$10$" in out.out
+
+
+# ------------------------------------------------------------------ shared helpers
+
+
+def assert_one_message(err: str, *words: str) -> None:
+    """The rule for bad input: `regwizard: CAUSE` then `  fix: FIX`, nothing else."""
+    lines = err.rstrip("\n").split("\n")
+    assert len(lines) == 2, err
+    assert lines[0].startswith("regwizard: ") and lines[1].startswith("  fix: "), err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err, (w, err)
