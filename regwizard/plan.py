@@ -453,11 +453,18 @@ _DOMAIN = rf"(?:{_DOM_COMP}(?:\.{_DOM_COMP})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
 _TAG = r"\w[\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _NAME_RE = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMP}(?:/{_PATH_COMP})*", re.ASCII)
-_REF_RE = re.compile(rf"(?P<name>{_NAME_RE.pattern})(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII)
+_REF_RE = re.compile(
+    rf"(?P<name>{_NAME_RE.pattern})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?", re.ASCII
+)
+# the digests Docker verifies: algorithm -> hex length (lowercase hex only)
+DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 def check_image(v: object) -> str | None:
-    """A docker image reference such as ``registry:2`` or ``host:5000/lib/registry:2.8``."""
+    """A docker image reference: ``name[:tag][@digest]``, e.g. ``registry:2``,
+    ``host:5000/lib/registry:2.8`` or ``registry:2@sha256:<64 hex>`` (pinned). A digest
+    is ``sha256:`` (or sha384/sha512) and lowercase hex of the right length, as Docker
+    checks it: anything else would only fail later, at pull time."""
     if not isinstance(v, str):
         return "must be text"
     if not v:
@@ -466,6 +473,17 @@ def check_image(v: object) -> str | None:
         return "Image reference is too long"
     m = _REF_RE.fullmatch(v)
     if m and len(m.group("name")) <= 255:
+        digest = m.group("digest")
+        if digest:
+            algo, _, hexpart = digest.partition(":")
+            want = DIGEST_HEX.get(algo)
+            if want is None:
+                return f"Image digest algorithm {_show(algo)} is not one Docker takes; use sha256"
+            if len(hexpart) != want or hexpart != hexpart.lower():
+                return (
+                    f"Image digest must be {algo}: followed by {want} lowercase hex digits "
+                    f"(got {len(hexpart)}), as `docker images --digests` prints it"
+                )
         return None
     if _REF_RE.fullmatch(v.lower()):
         return "Image repository names must be lowercase"

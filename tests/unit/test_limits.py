@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from regwizard import htpasswd, pki, problems
+from regwizard import plan as P
 from regwizard.errors import PlanError, RegwizardError
 from regwizard.plan import (
     MAX_DAYS,
@@ -19,8 +21,10 @@ from regwizard.plan import (
     RegistrySpec,
     User,
     check_bcrypt,
+    check_image,
     dump_plan,
     parse_plan,
+    split_image,
     validate_plan,
 )
 
@@ -266,3 +270,96 @@ def assert_one_message(err: str, *words: str) -> None:
     assert "Traceback" not in err
     for w in words:
         assert w in err, (w, err)
+
+
+# ------------------------------------------------------------------ image references (item 8)
+
+HEX64 = st.text("0123456789abcdef", min_size=64, max_size=64)
+_alnum = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+_seps = st.lists(st.tuples(st.sampled_from([".", "_", "__", "-", "---"]), _alnum), max_size=3)
+_path = st.tuples(_alnum, _seps).map(lambda t: t[0] + "".join(a + b for a, b in t[1]))
+_label = st.from_regex(re.compile(P._DOM_COMP, re.ASCII), fullmatch=True).filter(
+    lambda s: len(s) <= 20
+)
+_port = st.integers(1, 65535).map(str)
+_host = st.one_of(
+    st.lists(_label, min_size=1, max_size=4).map(".".join),
+    st.ip_addresses(v=6).map(lambda ip: f"[{ip}]"),
+)
+_domain = st.tuples(_host, st.none() | _port).map(lambda t: t[0] + (f":{t[1]}" if t[1] else ""))
+_name = st.tuples(st.none() | _domain, st.lists(_path, min_size=1, max_size=3)).map(
+    lambda t: (f"{t[0]}/" if t[0] else "") + "/".join(t[1])
+)
+_tag = st.from_regex(re.compile(P._TAG, re.ASCII), fullmatch=True)
+_digest = st.tuples(st.sampled_from(sorted(P.DIGEST_HEX)), st.randoms(use_true_random=False)).map(
+    lambda t: (
+        f"{t[0]}:" + "".join(t[1].choice("0123456789abcdef") for _ in range(P.DIGEST_HEX[t[0]]))
+    )
+)
+
+
+def _join(name: str, tag: str, digest: str) -> str:
+    return name + (f":{tag}" if tag else "") + (f"@{digest}" if digest else "")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(name=_name, tag=st.none() | _tag, digest=st.none() | _digest)
+def test_split_image_returns_the_parts_a_reference_was_made_of(name, tag, digest) -> None:
+    """Built from the grammar's parts: check_image accepts it, and split_image gives back
+    exactly those parts (a missing tag is "latest" only when no digest pins the image).
+    A host's port (`host:5000/reg`) is never a tag; a digest is kept whole."""
+    ref = _join(name, tag or "", digest or "")
+    if len(name) > 255 or len(ref) > 512:
+        return
+    assert check_image(ref) is None, (ref, check_image(ref))
+    want_tag = tag or ("" if digest else "latest")
+    assert split_image(ref) == (name, want_tag, digest or "")
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ref=st.from_regex(P._REF_RE, fullmatch=True))
+def test_every_accepted_reference_splits_and_joins_back(ref: str) -> None:
+    """Any text the reference grammar matches and check_image accepts: its parts join
+    back to it (modulo the default tag), each part matches its own grammar."""
+    if check_image(ref) is not None:
+        return
+    name, tag, digest = split_image(ref)
+    joined = _join(name, tag, digest)
+    assert joined == ref or (joined == ref + ":latest" and not digest and ":latest" not in ref)
+    assert P._NAME_RE.fullmatch(name), name
+    assert tag == "" or re.fullmatch(P._TAG, tag, re.ASCII), tag
+    assert digest == "" or re.fullmatch(P._DIGEST, digest, re.ASCII), digest
+    assert "@" not in name + tag and "/" not in tag
+
+
+@pytest.mark.parametrize(
+    ("ref", "parts"),
+    [
+        ("registry:2", ("registry", "2", "")),
+        ("registry", ("registry", "latest", "")),
+        ("host:5000/reg", ("host:5000/reg", "latest", "")),
+        ("host:5000/reg:2.8", ("host:5000/reg", "2.8", "")),
+        ("[fd00::1]:5000/team/reg", ("[fd00::1]:5000/team/reg", "latest", "")),
+        ("registry:2@sha256:" + "a" * 64, ("registry", "2", "sha256:" + "a" * 64)),
+        ("registry@sha256:" + "b" * 64, ("registry", "", "sha256:" + "b" * 64)),
+        ("h:5000/r@sha256:" + "c" * 64, ("h:5000/r", "", "sha256:" + "c" * 64)),
+    ],
+)
+def test_split_image_examples(ref: str, parts: tuple[str, str, str]) -> None:
+    assert check_image(ref) is None
+    assert split_image(ref) == parts
+
+
+@pytest.mark.parametrize(
+    ("ref", "words"),
+    [
+        ("registry@sha256:" + "a" * 63, "64 lowercase hex"),
+        ("registry@sha256:" + "A" * 64, "64 lowercase hex"),
+        ("registry:2@sha256:" + "a" * 65, "64 lowercase hex"),
+        ("registry@md5:" + "a" * 32, "use sha256"),
+        ("registry@sha256", "not an image reference"),
+        ("registry:2@", "not an image reference"),
+    ],
+)
+def test_check_image_refuses_digests_docker_would_refuse(ref: str, words: str) -> None:
+    assert words in (check_image(ref) or "")
