@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -25,8 +26,8 @@ def adopt_cli(args) -> int:  # noqa: ANN001
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
     # SSH / sudo passwords as for apply: REGWIZARD_SSH_PASSWORD / _SUDO_PASSWORD, or a prompt
     read_connection_secrets(Plan(host=conn, clients=[]), secrets)
-    out = Path(args.output).expanduser() if args.output else None
-    if out is not None and out.exists() and not args.force:
+    out = Path(os.path.expanduser(args.output)) if args.output else None
+    if out is not None and (out.exists() or out.is_symlink()) and not args.force:
         raise RegwizardError(f"{out} already exists", "choose another -o path, or pass --force")
     adoption = adopt(conn, secrets, args.container)
     for n in adoption.notes:

@@ -6,8 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from regwizard.cli.parser import parser
+from regwizard.cli.parser import UsageError
 from regwizard.cli.wizard import wizard
+from regwizard.plan import write_private_text
 
 
 def lab_cli(args) -> int:
@@ -30,9 +31,8 @@ def lab_cli(args) -> int:
             print(f"{name} {state.nodes[name].ip} (client)")
         print(f"the lab has {len(names)} extra client(s)")
         if args.output and names:
-            out = Path(args.output)
-            out.write_text(lab.lab_plan_text(state, clients=names))
-            os.chmod(out, 0o600)
+            out = Path(os.path.expanduser(args.output))
+            write_private_text(out, lab.lab_plan_text(state, clients=names))
             print(f"plan: {out.resolve()} (registry on node1, clients {', '.join(names)})")
         return 0
     if args.lab_cmd == "down":
@@ -51,8 +51,7 @@ def lab_cli(args) -> int:
             if st.get("plan_file"):
                 print(f"  plan: {st['plan_file']}")
         return 0 if st["up"] else 1
-    parser().parse_args(["lab", "--help"])
-    return 2
+    raise UsageError(f"lab: unknown action {args.lab_cmd!r}", "see `regwizard lab --help`")
 
 
 def demo() -> int:
