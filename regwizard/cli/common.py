@@ -145,6 +145,38 @@ def _read_password_file(name: str) -> str:
     return pw
 
 
+def output_path(name: str, *, overwrite: bool = False, make_parents: bool = False) -> Path:
+    """Where ``-o NAME`` will write, checked before any work is done (adopt connects and
+    reads a host first; lab up builds the lab for minutes): not a directory, not an
+    existing file unless ``overwrite``, in a directory that exists (or, with
+    ``make_parents``, under one) and is writable. Raises RegwizardError."""
+    path = Path(os.path.expanduser(name))
+    fix = "choose another -o path: a file in an existing directory you can write to"
+    try:
+        if not name:
+            raise RegwizardError("the -o path is empty", fix)
+        if path.is_dir():
+            raise RegwizardError(f"{name} is a directory", fix)
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise RegwizardError(
+                f"{name} already exists", "choose another -o path, or remove that file first"
+            )
+        parent = path.parent
+        while not parent.exists() and make_parents and parent != parent.parent:
+            parent = parent.parent
+        if not parent.exists():
+            raise RegwizardError(f"the directory {path.parent} does not exist", fix)
+        if not parent.is_dir():
+            raise RegwizardError(f"{parent} is not a directory", fix)
+        if not os.access(parent, os.W_OK):
+            raise RegwizardError(f"cannot write in {parent} (permission denied)", fix)
+    except OSError as e:  # a name too long, a loop of symlinks...
+        raise RegwizardError(
+            f"cannot use {name!r} as the -o path: {e.strerror or e}", fix
+        ) from None
+    return path
+
+
 def stderr_printer():  # noqa: ANN201
     """emit(event) for headless runs: one line per finished step, the failure in full."""
 

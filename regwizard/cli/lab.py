@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
+from regwizard.cli.common import output_path
 from regwizard.cli.parser import UsageError
 from regwizard.cli.wizard import wizard
 from regwizard.plan import write_private_text
@@ -15,7 +15,9 @@ def lab_cli(args) -> int:
     from regwizard import lab
 
     if args.lab_cmd == "up":
-        state = lab.up(plan_out=args.output)
+        # checked first: lab up builds the lab for minutes before it writes the plan
+        out = None if args.output is None else str(output_path(args.output, make_parents=True))
+        state = lab.up(plan_out=out)
         print(f"lab is up: node1 {state.nodes['node1'].ip} (registry host), ", end="")
         print(f"node2 {state.nodes['node2'].ip} (client), this machine is node0")
         print(f"plan: {state.plan_file}")
@@ -25,13 +27,13 @@ def lab_cli(args) -> int:
         )
         return 0
     if args.lab_cmd == "clients":
+        out = None if args.output is None else output_path(args.output, overwrite=True)
         state = lab.ensure_clients(args.count)
         names = lab.client_names(state)
         for name in names:
             print(f"{name} {state.nodes[name].ip} (client)")
         print(f"the lab has {len(names)} extra client(s)")
-        if args.output and names:
-            out = Path(os.path.expanduser(args.output))
+        if out is not None and names:
             write_private_text(out, lab.lab_plan_text(state, clients=names))
             print(f"plan: {out.resolve()} (registry on node1, clients {', '.join(names)})")
         return 0

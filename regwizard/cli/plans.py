@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
-from regwizard.cli.common import ask_password, read_stdin_line, stdin_is_tty
+from regwizard.cli.common import ask_password, output_path, read_stdin_line, stdin_is_tty
 from regwizard.errors import RegwizardError
 
 
 def plan_new(args) -> int:  # noqa: ANN001
     from regwizard.plan import EXAMPLE_PLAN, write_private_text
 
-    if args.output:
-        path = Path(os.path.expanduser(args.output))
-        if path.exists() or path.is_symlink():
-            raise RegwizardError(f"{path} already exists", "choose another -o path or remove it")
-        write_private_text(path, EXAMPLE_PLAN)  # mode 0600; an unwritable place: one message
+    if args.output is not None:
+        path = output_path(args.output)
+        write_private_text(path, EXAMPLE_PLAN)  # mode 0600, atomic
         print(f"wrote {path}", file=sys.stderr)
     else:
         sys.stdout.write(EXAMPLE_PLAN)

@@ -265,8 +265,16 @@ def fake_lab(state_dir: Path, calls: list[str]) -> types.ModuleType:
         )
 
     def up(*, plan_out=None, install=True):  # noqa: ANN001, ANN202
+        """As the real one ends: the lab plan written to plan_out (or the state dir)."""
+        from regwizard.plan import dump_plan
+
         calls.append("lab.up")
-        return state()
+        st = state()
+        plan_path = Path(plan_out) if plan_out else state_dir / "lab-plan.toml"
+        plan_path.parent.mkdir(parents=True, exist_ok=True)
+        plan_path.write_text(dump_plan(loopback_plan()))
+        st.plan_file = str(plan_path.resolve())
+        return st
 
     def down(*, quiet=False):  # noqa: ANN001, ANN202
         calls.append("lab.down")

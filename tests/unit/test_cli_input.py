@@ -258,7 +258,13 @@ def test_doctor_on_a_valid_plan_does_run(box) -> None:
         (["apply", "~nobody-here/p.toml"], ("not found",)),
         (["apply", "."], ("is a directory",)),
         (["doctor", "missing.toml"], ("not found",)),
-        (["plan", "new", "-o", "no-such-dir/p.toml"], ("cannot write", "existing directory")),
+        (["plan", "new", "-o", "no-such-dir/p.toml"], ("does not exist", "existing directory")),
+        (["plan", "new", "-o", "n" * 300], ("File name too long", "-o path")),
+        (["plan", "new", "-o", "."], ("is a directory",)),
+        (["lab", "up", "-o", "."], ("is a directory",)),
+        (["lab", "up", "-o", "p.toml/x.toml"], ("not a directory",)),
+        (["adopt", "root@h", "-o", "."], ("is a directory",)),
+        (["adopt", "root@h", "-o", "no-such-dir/p.toml"], ("does not exist",)),
         (["plan"], ("ACTION", "regwizard plan --help")),
         (["lab"], ("ACTION",)),
         (["apply", "p.toml", "--lock-wait", "nan"], ("--lock-wait", "0 to 86400")),
@@ -269,6 +275,7 @@ def test_doctor_on_a_valid_plan_does_run(box) -> None:
     ],
 )
 def test_other_bad_command_lines_are_one_message(box, argv: list[str], words) -> None:
+    _plan_file(box, name="p.toml")
     o = box.run(argv)
     refused(o, *words)
 
