@@ -56,7 +56,27 @@ DEFAULT_CONFIG = "/etc/regwizard"
 
 
 def parse_target(text: str, port: int | None = None) -> tuple[str, str, int]:
-    """``[user@]host[:port]`` (IPv6 in brackets) -> (user, address, port)."""
+    """``[user@]host[:port]`` (IPv6 in brackets) -> (user, address, port).
+
+    Raises RegwizardError (cause and fix) for anything else: a port outside 1..65535,
+    a user or address the plan would refuse (so nothing is looked up or connected to)."""
+    from regwizard.plan import check_address, check_ssh_user
+
+    if not isinstance(text, str):
+        raise RegwizardError("the target must be text", "write [user@]host[:port]")
+    shown = repr(text if len(text) <= 80 else text[:77] + "...")
+
+    def bad_port(port: str) -> RegwizardError:
+        return RegwizardError(
+            f"bad SSH port {port!r} in {shown}: a port is a whole number from 1 to 65535",
+            "write [user@]host:PORT (e.g. root@10.0.0.2:2222), or pass --port PORT",
+        )
+
+    def port_of(ptext: str) -> int:
+        if not (ptext.isascii() and ptext.isdigit()) or len(ptext) > 5:
+            raise bad_port(ptext if len(ptext) <= 12 else ptext[:9] + "...")
+        return int(ptext)
+
     user, sep, rest = text.rpartition("@")
     if not sep:
         user, rest = "root", text
@@ -64,23 +84,36 @@ def parse_target(text: str, port: int | None = None) -> tuple[str, str, int]:
     if rest.startswith("["):
         end = rest.find("]")
         if end < 0:
-            raise RegwizardError(f"bad host {text!r}: missing ]", "write [IPv6]:port")
+            raise RegwizardError(f"bad host {shown}: missing ]", "write [IPv6]:port")
         addr, tail = rest[1:end], rest[end + 1 :]
         if tail:
-            if not (tail.startswith(":") and tail[1:].isdigit()):
-                raise RegwizardError(f"bad port in {text!r}", "write user@[IPv6]:PORT")
-            p = int(tail[1:])
+            if not tail.startswith(":"):
+                raise RegwizardError(f"bad host {shown}", "write user@[IPv6]:PORT")
+            p = port_of(tail[1:])
+        if not is_ip(addr) or ":" not in addr:
+            raise RegwizardError(
+                f"bad host {shown}: brackets hold an IPv6 address", "write user@[IPv6]:PORT"
+            )
     elif rest.count(":") == 1:
         addr, _, ptext = rest.partition(":")
-        if not ptext.isdigit():
-            raise RegwizardError(f"bad port in {text!r}", "write user@host:PORT")
-        p = int(ptext)
+        p = port_of(ptext)
     if not addr or not user:
-        raise RegwizardError(f"bad host {text!r}", "write user@host, e.g. root@10.0.0.2")
-    p = port if port is not None else p
-    bad = check_port(p)
-    if bad:
-        raise RegwizardError(f"bad SSH port in {text!r}: {bad}", "give a port from 1 to 65535")
+        raise RegwizardError(f"bad host {shown}", "write user@host, e.g. root@10.0.0.2")
+    if port is not None:
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise bad_port(str(port))
+        p = port
+    if check_port(p):
+        raise bad_port(str(p))
+    msg = check_ssh_user(user)
+    if msg:
+        raise RegwizardError(f"bad user in {shown}: {msg}", "write user@host, e.g. root@10.0.0.2")
+    msg = check_address(addr)
+    if msg:
+        raise RegwizardError(
+            f"bad host in {shown}: {msg}",
+            "give a host name (at most 253 characters, parts of at most 63) or an IP address",
+        )
     return user, addr, p
 
 

@@ -42,6 +42,10 @@ MIN_COST = 4  # bcrypt's own floor
 MAX_COST = 14
 
 
+class CostError(RegwizardError, ValueError):
+    """A bcrypt cost outside MIN_COST..MAX_COST (a ValueError too: a bad argument)."""
+
+
 def is_bcrypt(h: str) -> bool:
     return isinstance(h, str) and BCRYPT_RE.fullmatch(h) is not None
 
@@ -57,17 +61,27 @@ def cost_words(cost: int) -> str:
     return f"about {ms / 1000:.1f} s" if ms >= 1000 else f"about {max(ms, 1):.0f} ms"
 
 
-def hash_password(pw: str, rounds: int = 10) -> str:
-    """A ``$2b$`` bcrypt hash. Raises RegwizardError for passwords bcrypt cannot take.
+def hash_password(pw: str, rounds: int = DEFAULT_COST) -> str:
+    """A ``$2b$`` bcrypt hash. Raises RegwizardError for passwords bcrypt cannot take,
+    and for a cost outside MIN_COST..MAX_COST (plans refuse hashes above MAX_COST).
 
     Cost 10 (htpasswd -B uses 5): the registry checks the hash on *every* request,
     so each push/pull pays it many times; 12 made a 1-layer push take ~3 s.
     """
+    if (
+        isinstance(rounds, bool)
+        or not isinstance(rounds, int)
+        or not (MIN_COST <= rounds <= MAX_COST)
+    ):
+        raise CostError(
+            f"bcrypt cost {rounds!r} is outside {MIN_COST}..{MAX_COST}: the registry checks "
+            "the hash on every request, and each step up doubles its CPU per request "
+            f"({cost_words(MAX_COST)} at {MAX_COST})",
+            f"choose a cost from {MIN_COST} to {MAX_COST}; {DEFAULT_COST} is the default",
+        )
     problem = _unhashable(pw)
     if problem:
         raise RegwizardError(problem, "choose another password")
-    if not 4 <= rounds <= 31:
-        raise ValueError("bcrypt rounds must be between 4 and 31")
     return _bcrypt.hashpw(pw.encode("utf-8"), _bcrypt.gensalt(rounds)).decode("ascii")
 
 
@@ -186,6 +200,13 @@ def _check_user(name: str, h: str) -> None:
         raise RegwizardError(
             f"user {name}: the plan's hash is not bcrypt; the registry would ignore it",
             f"run `regwizard user hash {name}` and put its output in the plan",
+        )
+    if cost_of(h) > MAX_COST:
+        raise RegwizardError(
+            f"user {name}: the plan's hash has bcrypt cost {cost_of(h)}, above {MAX_COST}; "
+            f"the registry would spend {cost_words(cost_of(h))} of CPU on every request",
+            f"run `regwizard user hash {name}` (default cost {DEFAULT_COST}) and put its "
+            "output in the plan",
         )
 
 

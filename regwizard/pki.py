@@ -19,7 +19,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from regwizard.errors import PlanError, RegwizardError
-from regwizard.plan import KEY_KINDS, CertificateSpec
+from regwizard.plan import (
+    KEY_KINDS,
+    CertificateSpec,
+    PlanErrors,
+    check_common_name,
+    check_country,
+    check_days,
+    check_email,
+    check_ip,
+    check_san,
+    check_subject_text,
+)
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -120,6 +131,51 @@ def subject_cn(spec: CertificateSpec, domain: str) -> str:
     return cn if len(cn) <= 64 else ""
 
 
+_SUBJECT_CHECKS = (
+    ("country", check_country),
+    ("state", check_subject_text),
+    ("locality", check_subject_text),
+    ("organization", check_subject_text),
+    ("organizational_unit", check_subject_text),
+    ("common_name", check_common_name),
+    ("email", check_email),
+)
+
+
+def _refuse_bad_inputs(
+    spec: CertificateSpec,
+    names: Iterable[tuple[str, str]] = (),
+    days: object = None,
+) -> None:
+    """Raise PlanError (all problems at once) for any value a certificate cannot carry.
+
+    The plan's own checks, applied again here because not every caller validated a
+    plan first: cryptography would otherwise write a DNS name with a 64-character label
+    or a 300-character name into the certificate (clients then fail with an obscure
+    x509 error), or raise ValueError / UnicodeEncodeError with a traceback.
+    ``names`` are (plan key, value) pairs for the SANs; empty values are skipped."""
+    errors: list[PlanError] = []
+    for name, check in _SUBJECT_CHECKS:
+        msg = check(getattr(spec, name))
+        if msg:
+            errors.append(PlanError(f"certificate.{name}", msg))
+    for where, value in names:
+        if not value:
+            continue
+        if where == "registry.ip":
+            msg, fix = check_ip(value), "use an IPv4 or IPv6 address such as 10.0.0.2"
+        else:
+            msg, fix = check_san(value), "use a host name such as reg.example.test"
+        if msg:
+            errors.append(PlanError(where, msg, fix))
+    if days is not None:
+        msg = check_days(days)
+        if msg:
+            errors.append(PlanError("certificate.days", msg))
+    if errors:
+        raise PlanErrors.of(errors)
+
+
 def _subject(spec: CertificateSpec, cn: str) -> x509.Name:
     country = spec.country.upper()
     if country and (len(country) != 2 or not country.isascii() or not country.isalpha()):
@@ -171,6 +227,7 @@ def make_ca(
     now: dt.datetime | None = None,
 ) -> tuple[PrivateKey, x509.Certificate]:
     """A local CA: CA:TRUE (critical), keyCertSign + cRLSign, CN "<org or CN> regwizard CA"."""
+    _refuse_bad_inputs(spec, [("registry.domain", domain)], days)
     key = generate_key(key_kind or spec.key)
     base = spec.organization or spec.common_name or domain
     cn = (f"{base} regwizard CA" if base else "regwizard CA")[:64]
@@ -234,6 +291,15 @@ def make_server_cert(
     """
     if (issuer_key is None) != (issuer_cert is None):
         raise ValueError("give both issuer_key and issuer_cert, or neither")
+    if not domain:
+        raise PlanError("registry.domain", "Domain is required", "use a host name")
+    extra_sans = list(extra_sans)
+    _refuse_bad_inputs(
+        spec,
+        [("registry.domain", domain), ("registry.ip", ip)]
+        + [(f"certificate.extra_sans[{i}]", v) for i, v in enumerate(extra_sans)],
+        days if days is not None else spec.days,
+    )
     if issuer_key is not None and issuer_cert is not None:
         if _spki(issuer_key.public_key()) != _spki(issuer_cert.public_key()):
             raise RegwizardError("the CA key does not match the CA certificate")
@@ -456,16 +522,29 @@ def _ip_problem(info: CertInfo, ip: str) -> str | None:
     return f'the certificate is not valid for IP {ip}; Docker reports "{go}"'
 
 
+RENEW_DAYS = 30  # renew a certificate with fewer days left than this ...
+
+
+def renew_days(days: int) -> int:
+    """... or a third of its lifetime when that is shorter: a fresh certificate of any
+    accepted lifetime (1 day up) is always far from its renewal, so it verifies."""
+    return max(0, min(RENEW_DAYS, days // 3))
+
+
 def cert_problems(
     info: CertInfo,
     *,
     domain: str,
     ip: str = "",
     extra_sans: Iterable[str] = (),
-    min_days: int = 30,
+    min_days: int = RENEW_DAYS,
     now: dt.datetime | None = None,
 ) -> list[str]:
-    """Why this certificate does NOT fit the plan, in words. Empty list = keep it."""
+    """Why this certificate does NOT fit the plan, in words. Empty list = keep it.
+
+    ``min_days``: fewer days left than this is a problem ("renew it now"). Callers that
+    judge a planned certificate pass ``renew_days(plan days)``, so a certificate freshly
+    issued for the plan never needs renewing."""
     out: list[str] = []
     if not info.has_san:
         out.append(
@@ -515,15 +594,6 @@ def cert_problems(
     return out
 
 
-RENEW_DAYS = 30  # renew a certificate with fewer days left than this ...
-
-
-def renew_days(days: int) -> int:
-    """... or a third of its lifetime when that is shorter: a fresh certificate of any
-    accepted lifetime (1 day up) is always far from its renewal, so it verifies."""
-    return max(0, min(RENEW_DAYS, days // 3))
-
-
 def public_key_sha256(pem: bytes, *, private: bool = False) -> str:
     """SHA-256 (hex) of the DER public half of a certificate (or of a private key).
 
@@ -565,7 +635,7 @@ def validate_provided(
     ip: str = "",
     *,
     extra_sans: Iterable[str] = (),
-    min_days: int = 30,
+    min_days: int = RENEW_DAYS,
     now: dt.datetime | None = None,
 ) -> list[str]:
     """Problems with a user-provided certificate + key for this registry. Empty = usable."""

@@ -32,7 +32,7 @@ from typing import Any, get_type_hints
 import tomli_w
 
 from regwizard.errors import PlanError, RegwizardError
-from regwizard.htpasswd import BCRYPT_RE
+from regwizard.htpasswd import BCRYPT_RE, DEFAULT_COST, MAX_COST, cost_of, cost_words
 
 LOCAL = "local"
 
@@ -367,6 +367,12 @@ def check_port(v: object) -> str | None:
 
 
 def check_days(v: object) -> str | None:
+    """The certificate's lifetime in days, 1..MAX_DAYS.
+
+    Renewal: apply (and doctor) replace the certificate when fewer than
+    ``pki.renew_days(days) = min(30, days // 3)`` days are left. 30 for a lifetime of
+    90 days or more, a third of it when shorter (days 1 and 2: only once expired), so a
+    certificate just issued is never due at once, and each rerun keeps it and its key."""
     return _int_range(v, 1, MAX_DAYS, "Days")
 
 
@@ -447,11 +453,18 @@ _DOMAIN = rf"(?:{_DOM_COMP}(?:\.{_DOM_COMP})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
 _TAG = r"\w[\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _NAME_RE = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMP}(?:/{_PATH_COMP})*", re.ASCII)
-_REF_RE = re.compile(rf"(?P<name>{_NAME_RE.pattern})(?::{_TAG})?(?:@{_DIGEST})?", re.ASCII)
+_REF_RE = re.compile(
+    rf"(?P<name>{_NAME_RE.pattern})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?", re.ASCII
+)
+# the digests Docker verifies: algorithm -> hex length (lowercase hex only)
+DIGEST_HEX = {"sha256": 64, "sha384": 96, "sha512": 128}
 
 
 def check_image(v: object) -> str | None:
-    """A docker image reference such as ``registry:2`` or ``host:5000/lib/registry:2.8``."""
+    """A docker image reference: ``name[:tag][@digest]``, e.g. ``registry:2``,
+    ``host:5000/lib/registry:2.8`` or ``registry:2@sha256:<64 hex>`` (pinned). A digest
+    is ``sha256:`` (or sha384/sha512) and lowercase hex of the right length, as Docker
+    checks it: anything else would only fail later, at pull time."""
     if not isinstance(v, str):
         return "must be text"
     if not v:
@@ -460,6 +473,17 @@ def check_image(v: object) -> str | None:
         return "Image reference is too long"
     m = _REF_RE.fullmatch(v)
     if m and len(m.group("name")) <= 255:
+        digest = m.group("digest")
+        if digest:
+            algo, _, hexpart = digest.partition(":")
+            want = DIGEST_HEX.get(algo)
+            if want is None:
+                return f"Image digest algorithm {_show(algo)} is not one Docker takes; use sha256"
+            if len(hexpart) != want or hexpart != hexpart.lower():
+                return (
+                    f"Image digest must be {algo}: followed by {want} lowercase hex digits "
+                    f"(got {len(hexpart)}), as `docker images --digests` prints it"
+                )
         return None
     if _REF_RE.fullmatch(v.lower()):
         return "Image repository names must be lowercase"
@@ -497,9 +521,18 @@ def check_ssh_user(v: object) -> str | None:
 
 
 def check_bcrypt(v: object) -> str | None:
+    """A bcrypt hash ($2a$/$2b$/$2y$) of cost 4..MAX_COST (htpasswd.MAX_COST, 14)."""
     if not isinstance(v, str):
         return "must be text"
     if BCRYPT_RE.fullmatch(v):
+        cost = cost_of(v)
+        if cost > MAX_COST:
+            return (
+                f"has bcrypt cost {cost}, above the limit of {MAX_COST}: the registry checks "
+                f"the hash on every request, so each one would cost it {cost_words(cost)} of "
+                f"CPU ({cost_words(DEFAULT_COST)} at cost {DEFAULT_COST}, "
+                f"{cost_words(MAX_COST)} at {MAX_COST})"
+            )
         return None
     if v.startswith("$apr1$"):
         kind = "an Apache MD5 ($apr1$) hash"
@@ -660,8 +693,36 @@ _FIXES: dict[str, str] = {
     "registry.config_dir": "use a dedicated absolute directory such as /etc/regwizard",
     "certificate.country": "use the two-letter ISO 3166 code, e.g. CN, US or DE",
     "certificate.days": f"choose 1 to {MAX_DAYS} days (825 is a common choice)",
-    "users.bcrypt": "run `regwizard user hash NAME` and paste its output as bcrypt",
+    "users.bcrypt": f"run `regwizard user hash NAME` (default cost {DEFAULT_COST}) and paste "
+    "its output as bcrypt",
     "users.name": "use a short lowercase name such as testuser",
+    "registry.manage_hosts_file": "write true or false",
+    "registry.port": "use a port from 1 to 65535 (443 lets clients leave it out)",
+    "registry.container": "use a container name such as registry",
+    "registry.image": "write name[:tag][@sha256:<64 hex digits>], e.g. registry:2",
+    "registry.image_archive": 'give a `docker save` .tar on this machine, or "" to pull',
+    "registry.realm": 'use plain text such as "Registry Realm"',
+    "host.address": '"local" for this machine, else a host name or IP address (no port)',
+    "host.port": "use the SSH port, 1 to 65535 (usually 22)",
+    "host.user": "use the SSH login name, e.g. root or admin",
+    "host.auth": "use key, agent or password",
+    "host.key_file": "give an SSH private key on this machine, e.g. ~/.ssh/id_ed25519",
+    "host.sudo": "write true or false",
+    "host.host_key": 'paste the SHA256:... fingerprint `ssh-keygen -lf` prints, or ""',
+    "host.label": 'use a short display name, or ""',
+    "certificate.mode": "use self-signed, local-ca or provided",
+    "certificate.state": 'use plain text of at most 64 characters, or ""',
+    "certificate.locality": 'use plain text of at most 64 characters, or ""',
+    "certificate.organization": 'use plain text of at most 64 characters, or ""',
+    "certificate.organizational_unit": 'use plain text of at most 64 characters, or ""',
+    "certificate.common_name": 'use at most 64 characters, or "" for the domain',
+    "certificate.email": 'use an address like ops@example.test, or ""',
+    "certificate.key": "use rsa-2048, rsa-4096 or ecdsa-p256",
+    "certificate.cert_file": "give a PEM certificate file on this machine",
+    "certificate.key_file": "give a PEM private key file on this machine",
+    "certificate.extra_sans": 'list host names or IP addresses, e.g. ["registry.lan"]',
+    "verify.user": 'name one of the plan\'s [[users]], or "" for the first',
+    "policy.remove_users": "list only htpasswd users that are not in [[users]]",
 }
 
 
@@ -685,9 +746,10 @@ def validate_plan(plan: Plan) -> list[PlanError]:
     """Every problem in the plan, in file order. Empty = valid."""
     errors: list[PlanError] = []
 
-    def add(path: str, msg: str | None, fix_key: str = "") -> None:
+    def add(path: str, msg: str | None, fix_key: str = "", fix: str = "") -> None:
         if msg:
-            errors.append(PlanError(path, msg, _FIXES.get(fix_key, "")))
+            key = fix_key or re.sub(r"\[\d+\]", "", path).replace("clients.", "host.")
+            errors.append(PlanError(path, msg, fix or _FIXES.get(key, "")))
 
     def section(obj: object, prefix: str, key_prefix: str) -> None:
         for f in fields(obj):  # type: ignore[arg-type]
@@ -702,6 +764,7 @@ def validate_plan(plan: Plan) -> list[PlanError]:
             add(
                 "registry.config_dir",
                 "storage and config_dir must be separate directories, neither inside the other",
+                fix="e.g. storage = /opt/docker-image and config_dir = /etc/regwizard",
             )
 
     section(plan.host, "host", "host")
@@ -714,7 +777,11 @@ def validate_plan(plan: Plan) -> list[PlanError]:
             add(f"clients[{i}].key_file", "is required when auth = key")
         ident = (str(conn.address), conn.port if isinstance(conn.port, int) else -1)
         if ident in seen:
-            add(f"clients[{i}].address", f"{_show(conn.address)} is listed twice in clients")
+            add(
+                f"clients[{i}].address",
+                f"{_show(conn.address)} is listed twice in clients",
+                fix="remove the second [[clients]] table for it",
+            )
         seen.add(ident)
 
     section(cert, "certificate", "certificate")
@@ -740,11 +807,20 @@ def validate_plan(plan: Plan) -> list[PlanError]:
     names: set[str] = set()
     for i, user in enumerate(plan.users):
         add(f"users[{i}].name", check_username(user.name), "users.name")
-        add(f"users[{i}].bcrypt", check_bcrypt(user.bcrypt), "users.bcrypt")
+        msg = check_bcrypt(user.bcrypt)
+        if msg and isinstance(user.name, str) and not check_username(user.name):
+            fix = _FIXES["users.bcrypt"].replace("NAME", user.name)
+            errors.append(PlanError(f"users[{i}].bcrypt", msg, fix))
+        else:
+            add(f"users[{i}].bcrypt", msg, "users.bcrypt")
         if not isinstance(user.name, str):
             continue
         if user.name in names:
-            add(f"users[{i}].name", f"{_show(user.name)} is listed twice")
+            add(
+                f"users[{i}].name",
+                f"{_show(user.name)} is listed twice",
+                fix="remove the second [[users]] table for it",
+            )
         names.add(user.name)
 
     remove = plan.remove_users if isinstance(plan.remove_users, list) else [plan.remove_users]
@@ -871,19 +947,29 @@ def _coerce(hint: Any, value: object, path: str, errors: list[PlanError]) -> Any
     if hint == list[str]:
         if not isinstance(value, list):
             errors.append(
-                PlanError(path, f'must be a list of text, e.g. ["a", "b"]; got {_type_name(value)}')
+                PlanError(
+                    path,
+                    f'must be a list of text, e.g. ["a", "b"]; got {_type_name(value)}',
+                    'write it in brackets, e.g. ["a", "b"], or [] for none',
+                )
             )
             return []
         ok = True
         for i, item in enumerate(value):
             if not isinstance(item, str):
-                errors.append(PlanError(f"{path}[{i}]", f"must be text; got {_type_name(item)}"))
+                errors.append(
+                    PlanError(
+                        f"{path}[{i}]",
+                        f"must be text; got {_type_name(item)}",
+                        'put each item in double quotes ("...")',
+                    )
+                )
                 ok = False
         return list(value) if ok else []
     desc, typ = _EXPECTED[hint]
     good = isinstance(value, typ) and (typ is bool or not isinstance(value, bool))
     if not good:
-        fix = ""
+        fix = f"write {path.rsplit('.', 1)[-1]} as {desc}"
         if typ is int and isinstance(value, str) and value.strip().isdigit():
             fix = f"write {path.rsplit('.', 1)[-1]} = {value.strip()} without quotes"
         elif typ is bool and isinstance(value, str) and value.lower() in ("true", "false"):
@@ -897,7 +983,9 @@ def _build(cls: type, data: object, path: str, errors: list[PlanError]) -> Any:
     """A dataclass (or the policy dict) from one TOML table, collecting errors."""
     if not isinstance(data, dict):
         fix = (
-            f"write [{path}], not [[{path}]]" if isinstance(data, list) and "[" not in path else ""
+            f"write [{path}], not [[{path}]]"
+            if isinstance(data, list) and "[" not in path
+            else f"write it as a [{path.split('[')[0]}] table of key = value lines"
         )
         errors.append(PlanError(path, f"must be a table; got {_type_name(data)}", fix))
         return None
@@ -918,7 +1006,7 @@ def _build(cls: type, data: object, path: str, errors: list[PlanError]) -> Any:
     )
     for name in required:
         if name not in data:
-            errors.append(PlanError(f"{path}.{name}", "is missing"))
+            errors.append(PlanError(f"{path}.{name}", "is missing", f"add {name} = ... to {path}"))
     if len(errors) > n_before:
         return None
     return kwargs if cls is dict else cls(**kwargs)
@@ -928,7 +1016,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
     """A Plan from parsed TOML. Raises PlanError (all structural problems at once)."""
     errors: list[PlanError] = []
     if not isinstance(data, dict):
-        raise PlanError("", "the plan must be a TOML document")
+        raise PlanError("", "the plan must be a TOML document", "start from `regwizard plan new`")
     for key in data:
         if key not in _SECTIONS:
             errors.append(_unknown("", key, _SECTIONS, ""))
@@ -940,9 +1028,17 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
         if is_array:
             if not isinstance(value, list):
                 errors.append(
-                    PlanError(name, f"must be an array of tables ([[{name}]]); got a single one")
+                    PlanError(
+                        name,
+                        f"must be an array of tables ([[{name}]]); got a single one",
+                        f"write [[{name}]], not [{name}]",
+                    )
                     if isinstance(value, dict)
-                    else PlanError(name, f"must be [[{name}]] tables; got {_type_name(value)}")
+                    else PlanError(
+                        name,
+                        f"must be [[{name}]] tables; got {_type_name(value)}",
+                        f"write one [[{name}]] table per entry",
+                    )
                 )
                 continue
             parts[name] = [
@@ -992,6 +1088,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
 
 
 MAX_PLAN_BYTES = 1 << 20
+_NOT_A_PLAN = "a plan is a small TOML text file: check the path (`regwizard plan new` writes one)"
 
 
 def parse_plan(text: str | bytes, *, validate: bool = True, source: str = "") -> Plan:
@@ -1002,15 +1099,20 @@ def parse_plan(text: str | bytes, *, validate: bool = True, source: str = "") ->
     where = f"{source}: " if source else ""
     if isinstance(text, bytes | bytearray):
         if len(text) > MAX_PLAN_BYTES:
-            raise PlanError("", f"{where}the plan file is too large (over 1 MiB)")
+            raise PlanError("", f"{where}the plan file is too large (over 1 MiB)", _NOT_A_PLAN)
         try:
             text = bytes(text).decode("utf-8-sig")
         except UnicodeDecodeError as e:
-            raise PlanError("", f"{where}the plan is not UTF-8 text ({e.reason})") from None
+            raise PlanError(
+                "",
+                f"{where}the plan is not UTF-8 text ({e.reason} at byte {e.start})",
+                "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 OLD > NEW), or check that "
+                "this is the plan file",
+            ) from None
     if not isinstance(text, str):
-        raise PlanError("", f"{where}the plan must be text")
+        raise PlanError("", f"{where}the plan must be text", _NOT_A_PLAN)
     if len(text) > MAX_PLAN_BYTES:
-        raise PlanError("", f"{where}the plan is too large (over 1 MiB)")
+        raise PlanError("", f"{where}the plan is too large (over 1 MiB)", _NOT_A_PLAN)
     text = text.removeprefix("\ufeff")
     try:
         data = tomllib.loads(text)
@@ -1021,7 +1123,7 @@ def parse_plan(text: str | bytes, *, validate: bool = True, source: str = "") ->
             'check quotes and brackets on that line; text values need double quotes ("...")',
         ) from None
     except RecursionError:
-        raise PlanError("", f"{where}not valid TOML: nested too deeply") from None
+        raise PlanError("", f"{where}not valid TOML: nested too deeply", _NOT_A_PLAN) from None
     plan = plan_from_dict(data)
     if validate:
         plan.validate()
@@ -1029,18 +1131,25 @@ def parse_plan(text: str | bytes, *, validate: bool = True, source: str = "") ->
 
 
 def load_plan(path: str | os.PathLike[str], *, validate: bool = True) -> Plan:
-    p = Path(path).expanduser()
+    p = Path(os.path.expanduser(path))  # never raises for an unknown ~user
     try:
         with p.open("rb") as fh:
             data = fh.read(MAX_PLAN_BYTES + 1)
     except FileNotFoundError:
         raise PlanError(
-            "", f"plan file {p} not found", f"create one with `regwizard plan new {p}`"
+            "", f"plan file {p} not found", f"create one with `regwizard plan new -o {p}`"
         ) from None
     except IsADirectoryError:
-        raise PlanError("", f"{p} is a directory, not a plan file") from None
-    except OSError as e:
-        raise PlanError("", f"cannot read plan file {p}: {e.strerror or e}") from None
+        raise PlanError(
+            "", f"{p} is a directory, not a plan file", "give the path of the plan file itself"
+        ) from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        reason = getattr(e, "strerror", None) or str(e)
+        raise PlanError(
+            "",
+            f"cannot read plan file {p}: {reason}",
+            "check the path, and that this user may read the file",
+        ) from None
     return parse_plan(data, validate=validate, source=str(p))
 
 
@@ -1075,17 +1184,20 @@ def dump_plan(plan: Plan) -> str:
 
 def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
     """Write the plan atomically (temp file + rename), mode 0600."""
-    write_private_text(Path(path).expanduser(), dump_plan(plan))
+    write_private_text(Path(os.path.expanduser(path)), dump_plan(plan))
 
 
 def write_private_text(path: Path, text: str) -> None:
     """Atomically replace ``path`` with ``text``, readable by the owner only."""
     data = text.encode("utf-8")
     directory = path.parent if str(path.parent) else Path(".")
+    fix = f"write to a file in an existing directory you can write to (not {directory})"
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as e:
-        raise RegwizardError(f"cannot write {path}: {e.strerror or e}") from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        raise RegwizardError(
+            f"cannot write {path}: {getattr(e, 'strerror', None) or e}", fix
+        ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o600)
@@ -1099,7 +1211,7 @@ def write_private_text(path: Path, text: str) -> None:
         except OSError:
             pass
         if isinstance(e, OSError):
-            raise RegwizardError(f"cannot write {path}: {e.strerror or e}") from None
+            raise RegwizardError(f"cannot write {path}: {e.strerror or e}", fix) from None
         raise
     try:
         dfd = os.open(directory, os.O_RDONLY)
@@ -1166,7 +1278,8 @@ organization = ""
 organizational_unit = ""
 common_name = ""                   # "" = the domain
 email = ""
-days = 825                         # validity, 1..{MAX_DAYS}
+days = 825                         # validity, 1..{MAX_DAYS}; renewed when fewer than
+                                   # min(30, days / 3) days are left
 key = "rsa-4096"                   # rsa-2048 | rsa-4096 | ecdsa-p256
 extra_sans = []                    # more names or IPs, e.g. ["registry.lan", "10.0.0.20"]
 cert_file = ""                     # mode = "provided": local PEM certificate (full chain)

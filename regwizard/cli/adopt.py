@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
-from regwizard.cli.common import read_connection_secrets
+from regwizard.cli.common import output_path, read_connection_secrets
 from regwizard.errors import RegwizardError
 
 
@@ -25,9 +24,14 @@ def adopt_cli(args) -> int:  # noqa: ANN001
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
     # SSH / sudo passwords as for apply: REGWIZARD_SSH_PASSWORD / _SUDO_PASSWORD, or a prompt
     read_connection_secrets(Plan(host=conn, clients=[]), secrets)
-    out = Path(args.output).expanduser() if args.output else None
-    if out is not None and out.exists() and not args.force:
-        raise RegwizardError(f"{out} already exists", "choose another -o path, or pass --force")
+    out = None
+    if args.output is not None:
+        try:
+            out = output_path(args.output, overwrite=args.force)
+        except RegwizardError as e:
+            if "already exists" in e.cause:
+                e.fix = "choose another -o path, or pass --force"
+            raise
     adoption = adopt(conn, secrets, args.container)
     for n in adoption.notes:
         print(f"- {n}", file=sys.stderr)

@@ -37,32 +37,144 @@ def read_connection_secrets(plan, secrets) -> None:
 
 
 def _ask(prompt: str, env: str, who: str) -> str:
-    if sys.stdin.isatty():
-        return getpass.getpass(prompt)
+    if stdin_is_tty():
+        return ask_password(prompt)
     raise RegwizardError(
         f"no password for {who}",
         f"set {env}, or run on a terminal to be asked",
     )
 
 
+def stdin_is_tty() -> bool:
+    """False also when there is no usable stdin (closed, or not a real file)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (OSError, ValueError):
+        return False
+
+
+def ask_password(prompt: str) -> str:
+    """getpass, with end of input (Ctrl-D) a clear error instead of an EOFError."""
+    try:
+        return getpass.getpass(prompt)
+    except EOFError:
+        raise RegwizardError(
+            "no password given (end of input)", "type the password, then Enter"
+        ) from None
+
+
+def read_stdin_line(what: str) -> str:
+    """The first line of a non-interactive stdin, decoded as UTF-8 (without its newline)."""
+    fix = f"pipe the {what} in as one line of UTF-8 text, or run on a terminal to be asked"
+    stdin = sys.stdin
+    try:
+        if stdin is None:
+            raise OSError("stdin is closed")
+        buf = getattr(stdin, "buffer", None)
+        if buf is not None:
+            raw = buf.readline(MAX_SECRET_BYTES + 2)
+        else:  # a text stream without bytes under it (tests use io.StringIO)
+            raw = stdin.readline(MAX_SECRET_BYTES + 2).encode("utf-8", "surrogateescape")
+    except (OSError, ValueError, UnicodeError) as e:
+        raise RegwizardError(f"cannot read the {what} from stdin: {e}", fix) from None
+    return _first_line(raw, f"the {what} on stdin", fix)
+
+
+MAX_SECRET_BYTES = 4096  # a password is a line of text; bcrypt reads 72 bytes of it
+
+
+def _first_line(data: bytes, where: str, fix: str) -> str:
+    line = data.split(b"\n", 1)[0].removesuffix(b"\r")
+    if len(line) > MAX_SECRET_BYTES:
+        raise RegwizardError(f"the first line of {where} is over {MAX_SECRET_BYTES} bytes", fix)
+    try:
+        text = line.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as e:
+        raise RegwizardError(
+            f"{where} is not UTF-8 text (byte 0x{line[e.start]:02x} at position {e.start})",
+            fix,
+        ) from None
+    if "\0" in text:
+        raise RegwizardError(f"{where} holds a NUL character, never part of a password", fix)
+    return text
+
+
 def read_verify_password(password_file: str | None, user: str) -> str:
+    """The verify user's password: the first line of ``password_file`` (UTF-8), else
+    REGWIZARD_PASSWORD, else a prompt on a terminal. Bad files are RegwizardErrors."""
     if password_file:
-        try:
-            return Path(password_file).read_text().splitlines()[0]
-        except (OSError, IndexError) as e:
-            raise RegwizardError(
-                f"cannot read the password file {password_file}: {e}",
-                "give a readable file whose first line is the password",
-            ) from e
+        return _read_password_file(password_file)
     env = os.environ.get("REGWIZARD_PASSWORD")
     if env:
         return env
-    if sys.stdin.isatty():
-        return getpass.getpass(f"password of registry user {user} (for verification): ")
+    if stdin_is_tty():
+        return ask_password(f"password of registry user {user} (for verification): ")
     raise RegwizardError(
         f"no password for the verify user {user}",
         "pass --password-file FILE, set REGWIZARD_PASSWORD, or run on a terminal",
     )
+
+
+def _read_password_file(name: str) -> str:
+    path = Path(os.path.expanduser(name))
+    fix = (
+        "give --password-file a readable UTF-8 text file whose first line is the verify "
+        "user's password (or set REGWIZARD_PASSWORD)"
+    )
+    try:
+        with path.open("rb") as fh:  # a pipe works too: --password-file <(pass show reg)
+            data = fh.read(MAX_SECRET_BYTES + 2)
+    except FileNotFoundError:
+        raise RegwizardError(f"the password file {name} does not exist", fix) from None
+    except IsADirectoryError:
+        raise RegwizardError(f"the password file {name} is a directory", fix) from None
+    except PermissionError:
+        raise RegwizardError(
+            f"the password file {name} is not readable (permission denied)",
+            "make it readable by this user (e.g. chmod 600 and chown to this user), "
+            "or set REGWIZARD_PASSWORD",
+        ) from None
+    except (OSError, ValueError) as e:  # ValueError: a NUL in the name
+        reason = getattr(e, "strerror", None) or str(e)
+        raise RegwizardError(f"cannot read the password file {name}: {reason}", fix) from None
+    pw = _first_line(data, f"the password file {name}", fix)
+    if not pw:
+        raise RegwizardError(
+            f"the password file {name} is empty (its first line holds no password)", fix
+        )
+    return pw
+
+
+def output_path(name: str, *, overwrite: bool = False, make_parents: bool = False) -> Path:
+    """Where ``-o NAME`` will write, checked before any work is done (adopt connects and
+    reads a host first; lab up builds the lab for minutes): not a directory, not an
+    existing file unless ``overwrite``, in a directory that exists (or, with
+    ``make_parents``, under one) and is writable. Raises RegwizardError."""
+    path = Path(os.path.expanduser(name))
+    fix = "choose another -o path: a file in an existing directory you can write to"
+    try:
+        if not name:
+            raise RegwizardError("the -o path is empty", fix)
+        if path.is_dir():
+            raise RegwizardError(f"{name} is a directory", fix)
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise RegwizardError(
+                f"{name} already exists", "choose another -o path, or remove that file first"
+            )
+        parent = path.parent
+        while not parent.exists() and make_parents and parent != parent.parent:
+            parent = parent.parent
+        if not parent.exists():
+            raise RegwizardError(f"the directory {path.parent} does not exist", fix)
+        if not parent.is_dir():
+            raise RegwizardError(f"{parent} is not a directory", fix)
+        if not os.access(parent, os.W_OK):
+            raise RegwizardError(f"cannot write in {parent} (permission denied)", fix)
+    except OSError as e:  # a name too long, a loop of symlinks...
+        raise RegwizardError(
+            f"cannot use {name!r} as the -o path: {e.strerror or e}", fix
+        ) from None
+    return path
 
 
 def stderr_printer():  # noqa: ANN201

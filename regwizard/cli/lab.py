@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from regwizard.cli.parser import parser
+from regwizard.cli.common import output_path
+from regwizard.cli.parser import UsageError
 from regwizard.cli.wizard import wizard
+from regwizard.plan import write_private_text
 
 
 def lab_cli(args) -> int:
     from regwizard import lab
 
     if args.lab_cmd == "up":
-        state = lab.up(plan_out=args.output)
+        # checked first: lab up builds the lab for minutes before it writes the plan
+        out = None if args.output is None else str(output_path(args.output, make_parents=True))
+        state = lab.up(plan_out=out)
         print(f"lab is up: node1 {state.nodes['node1'].ip} (registry host), ", end="")
         print(f"node2 {state.nodes['node2'].ip} (client), this machine is node0")
         print(f"plan: {state.plan_file}")
@@ -24,15 +27,14 @@ def lab_cli(args) -> int:
         )
         return 0
     if args.lab_cmd == "clients":
+        out = None if args.output is None else output_path(args.output, overwrite=True)
         state = lab.ensure_clients(args.count)
         names = lab.client_names(state)
         for name in names:
             print(f"{name} {state.nodes[name].ip} (client)")
         print(f"the lab has {len(names)} extra client(s)")
-        if args.output and names:
-            out = Path(args.output)
-            out.write_text(lab.lab_plan_text(state, clients=names))
-            os.chmod(out, 0o600)
+        if out is not None and names:
+            write_private_text(out, lab.lab_plan_text(state, clients=names))
             print(f"plan: {out.resolve()} (registry on node1, clients {', '.join(names)})")
         return 0
     if args.lab_cmd == "down":
@@ -51,8 +53,7 @@ def lab_cli(args) -> int:
             if st.get("plan_file"):
                 print(f"  plan: {st['plan_file']}")
         return 0 if st["up"] else 1
-    parser().parse_args(["lab", "--help"])
-    return 2
+    raise UsageError(f"lab: unknown action {args.lab_cmd!r}", "see `regwizard lab --help`")
 
 
 def demo() -> int:

@@ -16,6 +16,21 @@ def _err(msg: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A file name that is not UTF-8 reaches Python as lone surrogates (surrogateescape).
+    # stdout writes them back as the original bytes, as `ls` would, instead of raising
+    # UnicodeEncodeError where a path is printed (stderr already uses backslashreplace).
+    stdout = sys.stdout
+    errors = getattr(stdout, "errors", None)
+    if errors == "strict" and hasattr(stdout, "reconfigure"):
+        stdout.reconfigure(errors="surrogateescape")
+    try:
+        return _main(argv)
+    finally:
+        if errors == "strict" and hasattr(stdout, "reconfigure"):
+            stdout.reconfigure(errors="strict")
+
+
+def _main(argv: list[str]) -> int:
     try:
         if not argv or (argv[0].endswith(".toml") and len(argv) == 1):
             from regwizard.cli.wizard import wizard

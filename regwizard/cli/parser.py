@@ -1,16 +1,103 @@
-"""The command line's grammar: every command, argument and help text."""
+"""The command line's grammar: every command, argument and help text.
+
+A command line argparse refuses is a :class:`UsageError`: main prints it as every
+other bad input, one line naming the cause and a fix, exit 2 (no usage dump).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
+from typing import NoReturn
+
+from regwizard.errors import RegwizardError
+
+MAX_LOCK_WAIT = 24 * 3600.0
+
+
+class UsageError(RegwizardError):
+    """argparse refused the command line."""
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return out if len(out) <= limit else out[:limit] + "…"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are UsageErrors (subparsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix("regwizard").strip()
+        raise UsageError(
+            _one_line(f"{where}: {message}" if where else message),
+            f"see `{self.prog} --help`",
+        )
+
+
+def _whole(text: str, lo: int, hi: int) -> int | None:
+    t = text.strip()
+    if not (t.isascii() and t.isdigit()) or len(t) > 9:
+        return None
+    n = int(t)
+    return n if lo <= n <= hi else None
+
+
+def port_number(text: str) -> int:
+    """An SSH port, 1..65535."""
+    n = _whole(text, 1, 65535)
+    if n is None:
+        raise argparse.ArgumentTypeError(
+            f"{_one_line(text, 40)!r} is not a port: give a whole number from 1 to 65535"
+        )
+    return n
+
+
+def bcrypt_cost(text: str) -> int:
+    """A bcrypt cost the plan accepts, htpasswd.MIN_COST..MAX_COST."""
+    from regwizard.htpasswd import MAX_COST, MIN_COST, cost_words
+
+    n = _whole(text, MIN_COST, MAX_COST)
+    if n is None:
+        raise argparse.ArgumentTypeError(
+            f"{_one_line(text, 40)!r} is not a bcrypt cost: give a whole number from "
+            f"{MIN_COST} to {MAX_COST} (the registry checks the hash on every request; "
+            f"{MAX_COST} already costs it {cost_words(MAX_COST)} of CPU)"
+        )
+    return n
+
+
+def seconds(text: str) -> float:
+    """A wait in seconds, 0..one day."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not 0 <= v <= MAX_LOCK_WAIT:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"{_one_line(text, 40)!r} is not a wait: give seconds from 0 to {MAX_LOCK_WAIT:.0f}"
+        )
+    return v
+
+
+def count(text: str) -> int:
+    """A number of things, 0 or more."""
+    n = _whole(text, 0, 10**6)
+    if n is None:
+        raise argparse.ArgumentTypeError(
+            f"{_one_line(text, 40)!r} is not a count: give a whole number, 0 or more"
+        )
+    return n
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    from regwizard.htpasswd import DEFAULT_COST, MAX_COST, MIN_COST, cost_words
+
+    p = Parser(
         prog="regwizard",
         description="Set up a private Docker registry (TLS + htpasswd) over SSH, and prove it works.",
     )
-    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
 
     a = sub.add_parser("apply", help="run a plan headless: converge every step, then verify")
     a.add_argument("plan", help="plan file (TOML)")
@@ -19,7 +106,7 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--password-file", help="file holding the verify user's password")
     a.add_argument(
         "--lock-wait",
-        type=float,
+        type=seconds,
         default=120.0,
         metavar="SECONDS",
         help="when another run holds the registry host, wait this long, then refuse (120)",
@@ -37,7 +124,9 @@ def parser() -> argparse.ArgumentParser:
     ad.add_argument("--container", help="the registry container (default: found by image)")
     ad.add_argument("-o", "--output", help="write the plan here instead of stdout")
     ad.add_argument("--force", action="store_true", help="overwrite the -o file")
-    ad.add_argument("--port", type=int, help="SSH port (default 22, or the one in HOST)")
+    ad.add_argument(
+        "--port", type=port_number, help="SSH port, 1..65535 (default 22, or the one in HOST)"
+    )
     ad.add_argument("--auth", choices=["key", "agent", "password"], default="key")
     ad.add_argument("--key-file", default="~/.ssh/id_ed25519", help="SSH private key (auth key)")
     ad.add_argument("--sudo", action="store_true", help="run commands through sudo")
@@ -56,32 +145,35 @@ def parser() -> argparse.ArgumentParser:
     )  # fmt: skip
 
     pl = sub.add_parser("plan", help="plan files")
-    plsub = pl.add_subparsers(dest="plan_cmd", metavar="ACTION")
+    plsub = pl.add_subparsers(dest="plan_cmd", metavar="ACTION", required=True)
     pn = plsub.add_parser("new", help="write a commented example plan")
     pn.add_argument("-o", "--output", help="write here instead of stdout")
 
     us = sub.add_parser("user", help="registry users")
-    ussub = us.add_subparsers(dest="user_cmd", metavar="ACTION")
+    ussub = us.add_subparsers(dest="user_cmd", metavar="ACTION", required=True)
     uh = ussub.add_parser("hash", help="prompt for a password and print the bcrypt plan entry")
     uh.add_argument("name")
     uh.add_argument(
         "--cost",
-        type=int,
-        default=10,
-        choices=range(5, 15),
-        metavar="5..14",
-        help="bcrypt cost (default 10). The registry checks the hash on every request: "
-        "each step up doubles its CPU per request (10: ~60 ms; 5, as htpasswd -B: ~2 ms)",
+        type=bcrypt_cost,
+        default=DEFAULT_COST,
+        metavar=f"{MIN_COST}..{MAX_COST}",
+        help=f"bcrypt cost (default {DEFAULT_COST}). The registry checks the hash on every "
+        "request, and each step up doubles its CPU per request "
+        f"({DEFAULT_COST}: {cost_words(DEFAULT_COST)}; {MAX_COST}: {cost_words(MAX_COST)}; "
+        f"5, as htpasswd -B: {cost_words(5)}); a lower cost is cheaper to crack if the plan "
+        "leaks. Plans refuse hashes above "
+        f"{MAX_COST}",
     )
 
     lab = sub.add_parser("lab", help="the sandbox lab on this machine (Linux, root)")
-    labsub = lab.add_subparsers(dest="lab_cmd", metavar="ACTION")
+    labsub = lab.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     lu = labsub.add_parser("up", help="build node1 (registry host) and node2 (client)")
     lu.add_argument("-o", "--output", help="where to write the lab plan file")
     lc = labsub.add_parser(
         "clients", help="give the running lab exactly N extra clients (client1..clientN)"
     )
-    lc.add_argument("count", type=int, metavar="N")
+    lc.add_argument("count", type=count, metavar="N")
     lc.add_argument("-o", "--output", help="write a plan whose clients are these N nodes")
     labsub.add_parser("down", help="tear the lab down")
     ls = labsub.add_parser("status", help="show the lab's state")
