@@ -221,13 +221,16 @@ class FormScreen(WizardScreen):
         """Hook: last chance to stay (e.g. work still running)."""
         return True
 
+    # The buttons run the same actions as Esc / Ctrl+N, so a screen may make them async
+    # (e.g. to await a check running in a thread before it leaves).
+
     @on(Button.Pressed, "#back")
-    def back_pressed(self) -> None:
-        self.action_back()
+    async def back_pressed(self) -> None:
+        await self.run_action("back")
 
     @on(Button.Pressed, "#next")
-    def next_pressed(self) -> None:
-        self.action_next()
+    async def next_pressed(self) -> None:
+        await self.run_action("next")
 
     def action_back(self) -> None:
         self.save()
