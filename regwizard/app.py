@@ -16,7 +16,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Literal
 
 from textual.app import App
 from textual.binding import Binding
@@ -28,6 +28,7 @@ import regwizard.assets
 from regwizard.backend import Backend
 from regwizard.events import HostFacts, RunResult
 from regwizard.plan import Plan, Secrets
+from regwizard.screens import table
 
 if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
     from regwizard.adopt import Adoption
@@ -39,26 +40,9 @@ EXIT_NOT_VERIFIED = 1  # a run finished but failed or could not prove the regist
 EXIT_ABORTED = 2  # quit before a run finished
 
 StartAt = Literal["welcome", "review"]
-Mode = Literal["new", "repair"]
+Mode = table.Flow  # "new" setup or "repair"
 
 CSS_FILE = Path(regwizard.assets.__file__).with_name("regwizard.tcss")
-
-#: Wizard order; "welcome" is the entry, "run"/"results" are created fresh each time.
-FORM_STEPS = ("hosts", "certificate", "storage", "review")
-STEP_TITLES = {
-    "welcome": "Welcome",
-    "hosts": "Hosts",
-    "certificate": "Certificate",
-    "storage": "Storage & users",
-    "review": "Review",
-    "run": "Run",
-    "results": "Results",
-    "repair": "Repair: connect",
-    "discovered": "Repair: findings",
-    "fixes": "Repair: choose fixes",
-}
-#: Created fresh each time they are shown (the rest are installed once and kept).
-FRESH_STEPS = ("run", "results", "discovered", "fixes")
 
 
 @dataclass
@@ -182,35 +166,21 @@ class RegwizardApp(App[int]):
 
     # -- navigation ----------------------------------------------------------------
 
-    # screen name -> (module under regwizard.screens, class): each screen's module is
-    # imported when first shown, so the first paint waits for the Welcome screen only
-    WIZARD_SCREENS: ClassVar[dict[str, tuple[str, str]]] = {
-        "welcome": ("welcome", "WelcomeScreen"),
-        "hosts": ("hosts", "HostsScreen"),
-        "certificate": ("certificate", "CertificateScreen"),
-        "storage": ("storage", "StorageScreen"),
-        "review": ("review", "ReviewScreen"),
-        "run": ("run", "RunScreen"),
-        "results": ("results", "ResultsScreen"),
-        "repair": ("repair", "RepairConnectScreen"),
-        "discovered": ("repair", "DiscoveredScreen"),
-        "fixes": ("repair", "FixesScreen"),
-    }
-
     def _make_screen(self, name: str) -> Screen:
+        """A new screen ``name``; its module is imported when first needed (fast first paint)."""
         import importlib
 
-        module, cls = self.WIZARD_SCREENS[name]
-        return getattr(importlib.import_module(f"regwizard.screens.{module}"), cls)()
+        spec = table.spec(name)
+        return getattr(importlib.import_module(f"regwizard.screens.{spec.module}"), spec.cls)()
 
     def goto(self, name: str) -> None:
-        """Show wizard step ``name``.
+        """Show wizard step ``name`` (a name in :data:`regwizard.screens.table.SCREENS`).
 
-        Form screens are installed once and kept, so going Back and forth keeps
+        Kept screens (Welcome and the forms) are installed once, so going Back and forth keeps
         every value exactly as typed (even an invalid one). Run, Results and the
         Repair flow's findings/fixes are created fresh each time.
         """
-        if name in STEP_TITLES and name not in FRESH_STEPS:
+        if table.spec(name).kept:
             if not self.is_screen_installed(name):
                 self.install_screen(self._make_screen(name), name)
             target: Screen | str = name
@@ -221,13 +191,17 @@ class RegwizardApp(App[int]):
         else:
             self.switch_screen(target)
 
-    def reset_forms(self) -> None:
-        """Forget the form screens (after loading another plan): they rebuild from it."""
-        for name in ("hosts", "certificate", "storage", "review", "repair"):
+    def _forget(self, names: tuple[str, ...]) -> None:
+        """Uninstall these screens (unless on the stack): they rebuild from the plan."""
+        for name in names:
             if self.is_screen_installed(name) and not any(
                 s is self.get_screen(name) for s in self.screen_stack
             ):
                 self.uninstall_screen(name)
+
+    def reset_forms(self) -> None:
+        """Forget the form screens (after loading another plan): they rebuild from it."""
+        self._forget(table.forms())
 
     def load_plan_into_state(self, plan: Plan, path: Path | None) -> None:
         self.state.plan = plan
@@ -261,11 +235,8 @@ class RegwizardApp(App[int]):
         state.plan_path = None
         state.from_file = True  # adopted users' passwords are unknown
         state.result = None
-        for name in ("hosts", "certificate", "storage", "review"):
-            if self.is_screen_installed(name) and not any(
-                s is self.get_screen(name) for s in self.screen_stack
-            ):
-                self.uninstall_screen(name)
+        # the forms the new-setup flow fills rebuild from it; the Repair flow's own stay
+        self._forget(table.forms("new"))
 
     # -- quitting --------------------------------------------------------------------
 

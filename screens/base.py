@@ -15,28 +15,12 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Static
 
+from regwizard.screens.table import flow_of, flow_steps
+
 if TYPE_CHECKING:
     from regwizard.app import RegwizardApp, WizardState
 
 Check = Callable[[str], "str | None"]
-
-WIZARD_ORDER = ("hosts", "certificate", "storage", "review", "run", "results")
-WIZARD_LABELS = {
-    "hosts": "Hosts",
-    "certificate": "Certificate",
-    "storage": "Storage",
-    "review": "Review",
-    "run": "Run",
-    "results": "Results",
-}
-#: The Repair flow ends on the same Review, Run and Results screens.
-REPAIR_ORDER = ("repair", "discovered", "fixes", "review", "run", "results")
-REPAIR_LABELS = {
-    **WIZARD_LABELS,
-    "repair": "Connect",
-    "discovered": "Findings",
-    "fixes": "Fixes",
-}
 
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[@-_]|[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -56,22 +40,19 @@ class StepsBar(Horizontal):
     def compose(self) -> ComposeResult:
         yield Label("regwizard", id="app-name")
         state = getattr(self.app, "state", None)
-        repairing = getattr(state, "mode", "new") == "repair" or self.current in REPAIR_ORDER[:3]
-        if repairing and self.current not in WIZARD_ORDER[:3]:
-            order, labels = REPAIR_ORDER, REPAIR_LABELS
-        else:
-            order, labels = WIZARD_ORDER, WIZARD_LABELS
-        reached = self.current in order
+        steps = flow_steps(flow_of(self.current, getattr(state, "mode", "new")))
+        names = [step.name for step in steps]
+        reached = self.current in names
         sep = ">" if getattr(self.app, "ascii_borders", False) else "›"
-        for i, name in enumerate(order):
+        for i, step in enumerate(steps):
             if i:
                 yield Label(sep, classes="step-sep")
             classes = "step"
-            if name == self.current:
+            if step.name == self.current:
                 classes += " -current"
-            elif reached and order.index(name) < order.index(self.current):
+            elif reached and i < names.index(self.current):
                 classes += " -done"
-            yield Label(labels[name], classes=classes)
+            yield Label(step.label, classes=classes)
 
 
 def form_field(label: str, widget: Widget, *, hint: str = "", classes: str = "") -> Horizontal:
@@ -240,13 +221,16 @@ class FormScreen(WizardScreen):
         """Hook: last chance to stay (e.g. work still running)."""
         return True
 
+    # The buttons run the same actions as Esc / Ctrl+N, so a screen may make them async
+    # (e.g. to await a check running in a thread before it leaves).
+
     @on(Button.Pressed, "#back")
-    def back_pressed(self) -> None:
-        self.action_back()
+    async def back_pressed(self) -> None:
+        await self.run_action("back")
 
     @on(Button.Pressed, "#next")
-    def next_pressed(self) -> None:
-        self.action_next()
+    async def next_pressed(self) -> None:
+        await self.run_action("next")
 
     def action_back(self) -> None:
         self.save()

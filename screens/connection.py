@@ -1,17 +1,28 @@
-"""The SSH connection form shared by the Hosts and Repair screens.
+"""The SSH connection shared by the Hosts and Repair screens: the form, and connecting.
 
 Plain functions (no mixin): each screen keeps its own ``@on`` handlers and
 calls these for the fields, their checks, the login-dependent visibility,
 and reading what was typed.
+
+:class:`ConnectFlow` is what happens after a connecting worker ends, the same on
+both screens: success goes to the screen; an unknown host key asks the person
+(:class:`~regwizard.screens.dialogs.HostKeyDialog`) and, on Trust, accepts the
+fingerprint and runs the attempt again; a changed host key is refused with no
+dialog; any other error shows its cause and fix.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Select
+from textual.worker import Worker, WorkerState
 
+from regwizard.errors import Cancelled, HostKeyChanged, HostKeyUnknown, RegwizardError
 from regwizard.plan import (
     Connection,
     Secrets,
@@ -20,8 +31,8 @@ from regwizard.plan import (
     check_port,
     check_ssh_user,
 )
-from regwizard.screens.base import FormScreen, form_field, parse_int
-from regwizard.screens.dialogs import AUTH_OPTIONS
+from regwizard.screens.base import FormScreen, WizardScreen, form_field, parse_int
+from regwizard.screens.dialogs import AUTH_OPTIONS, HostKeyDialog
 from regwizard.screens.validation import integer, named
 
 FIELD_IDS = ("host-address", "host-port", "host-user", "host-key-file")
@@ -112,3 +123,116 @@ def save_host_secrets(screen: FormScreen, secrets: Secrets, conn: Connection) ->
         secrets.sudo_passwords[conn.address] = sudo_pw
     else:
         secrets.sudo_passwords.pop(conn.address, None)
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def where(conn: Connection) -> str:
+    """The machine in words: "this machine" or ``user@address:port``."""
+    return "this machine" if conn.is_local else f"{conn.user}@{conn.address}:{conn.port}"
+
+
+def describe_error(error: BaseException) -> str:
+    """An error as status text: ``✗ cause`` and, when known, ``Fix: ...``."""
+    if isinstance(error, RegwizardError):
+        text = f"✗ {error.cause}"
+        if error.fix:
+            text += f"\n  Fix: {error.fix}"
+        return text
+    return f"✗ Unexpected error: {type(error).__name__}: {error}"
+
+
+WAITING_FOR_KEY = "? Unknown host key: waiting for your answer"
+KEY_CHANGED = "✗ SSH HOST KEY CHANGED: refusing to connect.\n"
+
+R = TypeVar("R")
+#: Shows a status line: (text, kind) with kind "-ok", "-error" or "-pending".
+ShowStatus = Callable[[str, str], None]
+
+
+def _nothing(*_args: Any) -> None:
+    return None
+
+
+@dataclass
+class Attempt(Generic[R]):
+    """What a screen does with the outcome of one connecting worker."""
+
+    show: ShowStatus  # the status line of this attempt
+    succeeded: Callable[[R], None]  # the worker's result
+    retry: Callable[[], None]  # start the same attempt again (after Trust)
+    failed: Callable[[BaseException], None] = _nothing  # after the error is shown
+    not_trusted: Callable[[], None] = _nothing  # after "not trusted" is shown (Cancel)
+    stopped: str = ""  # text for Cancelled; "" = shown like any other error
+
+
+class ConnectFlow(Generic[R]):
+    """One connecting worker at a time on ``screen``, and the host-key talk around it.
+
+    The screen starts its own ``@work(thread=True, ...)`` worker in ``group``, hands it
+    to :meth:`follow` with an :class:`Attempt`, and forwards its
+    ``on_worker_state_changed`` to :meth:`handle`. Outcomes of older workers are ignored.
+    """
+
+    def __init__(self, screen: WizardScreen, group: str) -> None:
+        self.screen = screen
+        self.group = group
+        self.worker: Worker[R] | None = None
+        self.attempt: Attempt[R] | None = None
+        self.cancel_event = threading.Event()
+
+    def new_cancel(self) -> threading.Event:
+        """Ask the running worker to stop (a thread cannot be killed); a fresh event for the next."""
+        self.cancel_event.set()
+        self.cancel_event = threading.Event()
+        return self.cancel_event
+
+    def cancel(self) -> None:
+        """Ask the running worker to stop at a safe point."""
+        self.cancel_event.set()
+
+    def follow(self, worker: Worker[R], attempt: Attempt[R]) -> None:
+        """``worker`` is now the one whose outcome counts."""
+        self.worker = worker
+        self.attempt = attempt
+
+    def handle(self, event: Worker.StateChanged) -> bool:
+        """Call from ``on_worker_state_changed``; True when the event was this flow's."""
+        worker = event.worker
+        if worker.group != self.group or worker is not self.worker or self.attempt is None:
+            return False
+        if event.state == WorkerState.SUCCESS:
+            self.attempt.succeeded(worker.result)  # type: ignore[arg-type]
+        elif event.state == WorkerState.ERROR:
+            assert worker.error is not None
+            self._failed(worker.error, self.attempt)
+        return True
+
+    def _failed(self, error: BaseException, attempt: Attempt[R]) -> None:
+        if isinstance(error, HostKeyUnknown):
+            self._ask_host_key(error, attempt)
+            return
+        if isinstance(error, Cancelled) and attempt.stopped:
+            attempt.show(attempt.stopped, "-error")
+            return
+        text = describe_error(error)
+        if isinstance(error, HostKeyChanged):
+            text = KEY_CHANGED + text.removeprefix("✗ ")
+        attempt.show(text, "-error")
+        attempt.failed(error)
+
+    def _ask_host_key(self, error: HostKeyUnknown, attempt: Attempt[R]) -> None:
+        attempt.show(WAITING_FOR_KEY, "-pending")
+
+        def answered(trust: bool | None) -> None:
+            if trust:
+                self.screen.state.secrets.accepted_host_keys.add(error.fingerprint)
+                attempt.retry()
+            else:
+                attempt.show(f"✗ Host key of {error.host} not trusted; not connected.", "-error")
+                attempt.not_trusted()
+
+        self.screen.app.push_screen(
+            HostKeyDialog(error.host, error.fingerprint, error.key_type), answered
+        )

@@ -6,12 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from regwizard.htpasswd import check_new_password, generate_password
 from regwizard.plan import (
@@ -197,7 +198,11 @@ class PathDialog(Dialog[str | None]):
 
 
 class PasswordDialog(Dialog[str | None]):
-    """Ask for one password (masked). ``check`` may reject it with a message."""
+    """Ask for one password (masked). ``check`` may reject it with a message.
+
+    ``check`` runs in a thread worker (it may be a bcrypt check: slow on purpose), so it
+    must not touch widgets; OK waits for it without blocking the app.
+    """
 
     def __init__(
         self,
@@ -210,6 +215,7 @@ class PasswordDialog(Dialog[str | None]):
         self.title_text = title
         self.message = message
         self.check = check
+        self._checking = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
@@ -225,12 +231,34 @@ class PasswordDialog(Dialog[str | None]):
 
     @on(Input.Submitted, "#password")
     @on(Button.Pressed, "#ok")
-    def ok(self) -> None:
+    async def ok(self) -> None:
+        if self._checking:
+            return
         value = self.query_one("#password", Input).value
-        problem = "Enter the password" if not value else (self.check(value) if self.check else None)
+        if not value:
+            problem: str | None = "Enter the password"
+        elif self.check is None:
+            problem = None
+        else:
+            self._checking = True
+            try:
+                problem = await self.run_check(self.check, value).wait()
+            except WorkerCancelled:
+                return  # the dialog went away meanwhile
+            except WorkerFailed as e:
+                problem = f"Could not check the password: {e.error}"
+            finally:
+                self._checking = False
+            if not self.is_active:
+                return  # cancelled (Esc) while checking: it answered already
         show_field_error(self, "password", problem)
         if problem is None:
             self.dismiss(value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="password-check")
+    def run_check(self, check: Callable[[str], str | None], value: str) -> str | None:
+        """The caller's check, off the UI thread."""
+        return check(value)
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import threading
+from functools import partial
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker
 
-from regwizard.errors import HostKeyChanged, HostKeyUnknown, RegwizardError
 from regwizard.events import HostFacts
 from regwizard.plan import (
     Connection,
@@ -23,13 +23,16 @@ from regwizard.screens.base import FormScreen, cell, form_field, parse_int
 from regwizard.screens.connection import (
     FIELD_IDS,
     LABELS,
+    Attempt,
+    ConnectFlow,
     connection_checks,
     connection_fields,
     save_host_secrets,
     sync_login_visibility,
     typed_connection,
+    where,
 )
-from regwizard.screens.dialogs import AddClientDialog, HostKeyDialog
+from regwizard.screens.dialogs import AddClientDialog
 from regwizard.screens.validation import named
 
 HOST = "host"  # probe target: the registry host; an int is a client index
@@ -37,8 +40,7 @@ HOST = "host"  # probe target: the registry host; an int is a client index
 
 def describe_facts(facts: HostFacts, conn: Connection, storage: str) -> str:
     """Plain text lines for a successful probe (no secrets)."""
-    where = "this machine" if conn.is_local else f"{conn.user}@{conn.address}:{conn.port}"
-    lines = [f"✓ Connected to {where}"]
+    lines = [f"✓ Connected to {where(conn)}"]
 
     def row(name: str, value: str) -> None:
         lines.append(f"  {name:<12} {value}")
@@ -69,15 +71,6 @@ def short_facts(facts: HostFacts) -> str:
     return f"✓ {facts.os or '?'}, {docker}"
 
 
-def describe_error(error: BaseException) -> str:
-    if isinstance(error, RegwizardError):
-        text = f"✗ {error.cause}"
-        if error.fix:
-            text += f"\n  Fix: {error.fix}"
-        return text
-    return f"✗ Unexpected error: {type(error).__name__}: {error}"
-
-
 class HostsScreen(FormScreen):
     STEP = "hosts"
     previous = "welcome"
@@ -86,10 +79,7 @@ class HostsScreen(FormScreen):
     def __init__(self) -> None:
         super().__init__()
         self.clients: list[Connection] = []
-        self._probe_worker: Worker | None = None
-        self._probe_target: str | int = HOST
-        self._probe_conn: Connection | None = None
-        self._probe_cancel = threading.Event()
+        self.connect: ConnectFlow[HostFacts] = ConnectFlow(self, "probe")
         self.checks = {
             **connection_checks(),
             "domain": named("Domain", check_domain),
@@ -268,19 +258,25 @@ class HostsScreen(FormScreen):
         self._start_probe(HOST)
 
     def _start_probe(self, target: str | int) -> None:
+        """Test the connection to the registry host (HOST) or to client ``target``."""
         conn = self._connection() if target == HOST else self.clients[int(target)]
-        self._probe_cancel.set()  # a thread worker cannot be killed: ask the old one to stop
-        self._probe_cancel = threading.Event()
-        self._probe_target = target
-        self._probe_conn = conn
-        where = "this machine" if conn.is_local else f"{conn.user}@{conn.address}:{conn.port}"
+        cancel = self.connect.new_cancel()
         if target == HOST:
-            self._show_host_facts(f"Connecting to {where} …", "-pending")
+            show = self._show_host_facts
         else:
+            show = self._show_client_facts
             self._set_client_status(int(target), "testing …")
-            self._show_client_facts(f"Connecting to {where} …", "-pending")
-        self._probe_worker = self.probe(
-            conn, self.state.secrets, self.state.plan.registry.storage, self._probe_cancel
+        show(f"Connecting to {where(conn)} …", "-pending")
+        worker = self.probe(conn, self.state.secrets, self.state.plan.registry.storage, cancel)
+        self.connect.follow(
+            worker,
+            Attempt(
+                show=show,
+                succeeded=partial(self._probed, target, conn),
+                retry=partial(self._start_probe, target),
+                failed=partial(self._probe_failed, target),
+                not_trusted=partial(self._probe_not_trusted, target),
+            ),
         )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe")
@@ -290,61 +286,27 @@ class HostsScreen(FormScreen):
         return self.wizard.backend.probe(conn, secrets, storage, cancel)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "probe" or worker is not self._probe_worker:
-            return
-        conn = self._probe_conn
-        assert conn is not None
-        target = self._probe_target
-        storage = self.state.plan.registry.storage
-        if event.state == WorkerState.SUCCESS:
-            facts = worker.result
-            assert isinstance(facts, HostFacts)
-            if target == HOST:
-                self.state.host_facts = facts
-                self._show_host_facts(describe_facts(facts, conn, storage), "-ok")
-            else:
-                self.state.client_facts[conn.address] = facts
-                self._set_client_status(int(target), short_facts(facts))
-                self._show_client_facts(describe_facts(facts, conn, storage), "-ok")
-        elif event.state == WorkerState.ERROR:
-            error = worker.error
-            assert error is not None
-            if isinstance(error, HostKeyUnknown):
-                self._ask_host_key(error, target)
-                return
-            text = describe_error(error)
-            if isinstance(error, HostKeyChanged):
-                text = "✗ SSH HOST KEY CHANGED: refusing to connect.\n" + text.removeprefix("✗ ")
-            if target == HOST:
-                self.state.host_facts = None
-                self._show_host_facts(text, "-error")
-            else:
-                self._set_client_status(
-                    int(target), "✗ " + type(error).__name__.removeprefix("Host")
-                )
-                self._show_client_facts(text, "-error")
+        self.connect.handle(event)
 
-    def _ask_host_key(self, error: HostKeyUnknown, target: str | int) -> None:
-        pending = "? Unknown host key: waiting for your answer"
+    def _probed(self, target: str | int, conn: Connection, facts: HostFacts) -> None:
+        text = describe_facts(facts, conn, self.state.plan.registry.storage)
         if target == HOST:
-            self._show_host_facts(pending, "-pending")
+            self.state.host_facts = facts
+            self._show_host_facts(text, "-ok")
         else:
-            self._show_client_facts(pending, "-pending")
+            self.state.client_facts[conn.address] = facts
+            self._set_client_status(int(target), short_facts(facts))
+            self._show_client_facts(text, "-ok")
 
-        def answered(trust: bool | None) -> None:
-            if trust:
-                self.state.secrets.accepted_host_keys.add(error.fingerprint)
-                self._start_probe(target)
-            else:
-                text = f"✗ Host key of {error.host} not trusted; not connected."
-                if target == HOST:
-                    self._show_host_facts(text, "-error")
-                else:
-                    self._set_client_status(int(target), "✗ key not trusted")
-                    self._show_client_facts(text, "-error")
+    def _probe_failed(self, target: str | int, error: BaseException) -> None:
+        if target == HOST:
+            self.state.host_facts = None
+        else:
+            self._set_client_status(int(target), "✗ " + type(error).__name__.removeprefix("Host"))
 
-        self.app.push_screen(HostKeyDialog(error.host, error.fingerprint, error.key_type), answered)
+    def _probe_not_trusted(self, target: str | int) -> None:
+        if target != HOST:
+            self._set_client_status(int(target), "✗ key not trusted")
 
     def _show_host_facts(self, text: str, kind: str = "") -> None:
         self._show(self.query_one("#host-facts", Static), text, kind)

@@ -33,7 +33,7 @@ from textual.worker import Worker, WorkerState
 
 from regwizard.app import RepairState
 from regwizard.doctor import DoctorReport, Finding
-from regwizard.errors import Cancelled, HostKeyChanged, HostKeyUnknown
+from regwizard.errors import Cancelled
 from regwizard.htpasswd import check_new_password, hash_kind, hash_password, is_bcrypt
 from regwizard.plan import (
     Connection,
@@ -45,14 +45,17 @@ from regwizard.plan import (
 from regwizard.screens.base import FormScreen, cell, form_field, parse_int, plain
 from regwizard.screens.connection import (
     LABELS,
+    Attempt,
+    ConnectFlow,
     connection_checks,
     connection_fields,
+    describe_error,
     save_host_secrets,
     sync_login_visibility,
     typed_connection,
+    where,
 )
-from regwizard.screens.dialogs import AddUserDialog, HostKeyDialog, PasswordDialog
-from regwizard.screens.hosts import describe_error
+from regwizard.screens.dialogs import AddUserDialog, PasswordDialog
 from regwizard.screens.validation import named, optional
 
 if TYPE_CHECKING:  # adopt is imported by the backend when the search runs
@@ -171,9 +174,7 @@ class RepairConnectScreen(FormScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._adopt_worker: Worker | None = None
-        self._adopt_cancel = threading.Event()
-        self._adopt_conn: Connection | None = None
+        self.connect: ConnectFlow[Adoption] = ConnectFlow(self, "adopt")
         self.checks = {
             **connection_checks(),
             "container": optional(named("Container name", check_container)),
@@ -245,7 +246,7 @@ class RepairConnectScreen(FormScreen):
     # -- finding the registry ----------------------------------------------------------
 
     def action_back(self) -> None:
-        self._adopt_cancel.set()  # a thread worker cannot be killed: ask it to stop
+        self.connect.cancel()  # a thread worker cannot be killed: ask it to stop
         super().action_back()
 
     def action_next(self) -> None:
@@ -260,14 +261,18 @@ class RepairConnectScreen(FormScreen):
     def _start_adopt(self) -> None:
         conn = self._connection()
         self._save_host_secrets(self.state.secrets, conn)
-        self._adopt_cancel.set()
-        self._adopt_cancel = threading.Event()
-        self._adopt_conn = conn
-        where = "this machine" if conn.is_local else f"{conn.user}@{conn.address}:{conn.port}"
-        self._show_status(f"Connecting to {where} and looking for the registry …", "-pending")
+        cancel = self.connect.new_cancel()
+        self._show_status(f"Connecting to {where(conn)} and looking for the registry …", "-pending")
         container = self.field_value("container").strip() or None
-        self._adopt_worker = self.find_registry(
-            conn, self.state.secrets, container, self._adopt_cancel
+        worker = self.find_registry(conn, self.state.secrets, container, cancel)
+        self.connect.follow(
+            worker,
+            Attempt(
+                show=self._show_status,
+                succeeded=self._found,
+                retry=self._start_adopt,
+                stopped="Search stopped.",
+            ),
         )
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="adopt")
@@ -281,44 +286,15 @@ class RepairConnectScreen(FormScreen):
         return self.wizard.backend.adopt(conn, secrets, container, cancel)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        worker = event.worker
-        if worker.group != "adopt" or worker is not self._adopt_worker:
-            return
-        if event.state == WorkerState.SUCCESS:
-            adoption: Adoption = worker.result  # type: ignore[assignment]
-            plan = adoption.plan
-            container = self.field_value("container").strip()
-            self.state.repair = RepairState(adoption=adoption, container=container)
-            self.state.plan.host = plan.host  # the connection (and pinned key) as typed
-            self._show_status(f"✓ Found {plan.registry.container} ({plan.registry.image})", "-ok")
-            self.wizard.goto(self.following)
-        elif event.state == WorkerState.ERROR:
-            error = worker.error
-            assert error is not None
-            if isinstance(error, HostKeyUnknown):
-                self._ask_host_key(error)
-                return
-            if isinstance(error, Cancelled):
-                self._show_status("Search stopped.", "-error")
-                return
-            text = describe_error(error)
-            if isinstance(error, HostKeyChanged):
-                text = "✗ SSH HOST KEY CHANGED: refusing to connect.\n" + text.removeprefix("✗ ")
-            self._show_status(text, "-error")
+        self.connect.handle(event)
 
-    def _ask_host_key(self, error: HostKeyUnknown) -> None:
-        self._show_status("? Unknown host key: waiting for your answer", "-pending")
-
-        def answered(trust: bool | None) -> None:
-            if trust:
-                self.state.secrets.accepted_host_keys.add(error.fingerprint)
-                self._start_adopt()
-            else:
-                self._show_status(
-                    f"✗ Host key of {error.host} not trusted; not connected.", "-error"
-                )
-
-        self.app.push_screen(HostKeyDialog(error.host, error.fingerprint, error.key_type), answered)
+    def _found(self, adoption: Adoption) -> None:
+        plan = adoption.plan
+        container = self.field_value("container").strip()
+        self.state.repair = RepairState(adoption=adoption, container=container)
+        self.state.plan.host = plan.host  # the connection (and pinned key) as typed
+        self._show_status(f"✓ Found {plan.registry.container} ({plan.registry.image})", "-ok")
+        self.wizard.goto(self.following)
 
     def save(self) -> None:
         conn = self._connection()

@@ -166,6 +166,7 @@ class ReviewScreen(FormScreen):
             if kind == "verify":
                 user = plan.user(key)
                 if user is not None and user.bcrypt:
+                    # a bcrypt check: the dialog runs it in a thread worker, never on the UI's
 
                     def check(pw: str, _hash: str = user.bcrypt, _name: str = key) -> str | None:
                         if password_matches(pw, _hash):

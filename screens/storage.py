@@ -5,8 +5,9 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Button, Collapsible, DataTable, Footer, Input, Label, Select, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from regwizard.htpasswd import check_password, hash_password
 from regwizard.plan import (
@@ -32,7 +33,15 @@ def hash_prefix(bcrypt_hash: str) -> str:
 
 
 def password_matches(password: str, bcrypt_hash: str) -> bool:
+    """bcrypt: ~0.1 s at cost 10, ~1.4 s at cost 14. Call it in a thread, never on the UI's."""
     return check_password(bcrypt_hash, password)
+
+
+#: Seconds without typing before the verify password is checked (each check is a bcrypt).
+CHECK_DELAY = 0.3
+
+#: (user, bcrypt hash, typed password): one bcrypt check of the verify password.
+CheckKey = tuple[str, str, str]
 
 
 class StorageScreen(FormScreen):
@@ -47,6 +56,12 @@ class StorageScreen(FormScreen):
         self._plain: dict[str, str] = {}  # passwords typed this session, memory only
         self._hashing: set[str] = set()
         self._users_checked = False  # show "add a user" only once Next was tried
+        # the verify password's bcrypt check runs in a thread worker; its last verdict
+        self._verdict: tuple[CheckKey, bool] | None = None
+        self._check_key: CheckKey | None = None  # what _check_worker checks
+        self._check_worker: Worker[bool] | None = None
+        self._check_timer: Timer | None = None
+        self._leaving = False  # a Back/Next is waiting for the check
         self.checks = {
             "storage-path": check_storage,
             "reg-port": integer(check_port),
@@ -179,15 +194,106 @@ class StorageScreen(FormScreen):
             )
 
     def _check_verify_password(self, value: str) -> str | None:
+        """The field's check. Never runs bcrypt: it reads the verdict of the check worker
+        (no verdict yet = no error yet; Back and Next wait for it)."""
         name = self._verify_user()
         user = next((u for u in self.users if u.name == name), None)
         if user is None or self._known_password(name):
             return None
         if not value:
             return f"Enter {name}'s password: verification logs in as {name}"
-        if user.bcrypt and name not in self._hashing and not password_matches(value, user.bcrypt):
+        if self._matches(self._check_key_for(value)) is False:
             return f"This is not {name}'s password (it does not match the stored hash)"
         return None
+
+    # -- the verify password's bcrypt check, in a thread -----------------------------------
+
+    def _check_key_for(self, value: str) -> CheckKey | None:
+        """What to check with bcrypt for the typed ``value``; None when nothing is to check."""
+        name = self._verify_user()
+        user = next((u for u in self.users if u.name == name), None)
+        if user is None or not value or self._known_password(name):
+            return None
+        if not user.bcrypt or name in self._hashing:
+            return None
+        return (name, user.bcrypt, value)
+
+    def _matches(self, key: CheckKey | None) -> bool | None:
+        """The verdict for ``key``: True / False, or None when not checked (yet)."""
+        if key is None or self._verdict is None or self._verdict[0] != key:
+            return None
+        return self._verdict[1]
+
+    @on(Input.Changed, "#verify-password")
+    def verify_password_typed(self, event: Input.Changed) -> None:
+        """Check once typing pauses: each check costs a bcrypt."""
+        if self._check_timer is not None:
+            self._check_timer.stop()
+            self._check_timer = None
+        if self._check_key_for(event.value) is not None:
+            self._check_timer = self.set_timer(CHECK_DELAY, self._start_password_check)
+
+    @on(Input.Submitted, "#verify-password")
+    def verify_password_submitted(self) -> None:
+        self._start_password_check()
+
+    def _start_password_check(self) -> tuple[CheckKey, Worker[bool]] | None:
+        """Start checking the typed verify password (or follow the check already running).
+
+        None when there is nothing to check, or the verdict is known already.
+        """
+        if self._check_timer is not None:
+            self._check_timer.stop()
+            self._check_timer = None
+        key = self._check_key_for(self.field_value("verify-password"))
+        if key is None or self._matches(key) is not None:
+            return None
+        worker = self._check_worker
+        if key != self._check_key or worker is None or worker.is_finished:
+            self._check_key = key
+            worker = self._check_worker = self.check_verify_password(*key)
+        return key, worker
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verify-password")
+    def check_verify_password(self, name: str, bcrypt_hash: str, password: str) -> bool:
+        """bcrypt is deliberately slow: check off the UI thread."""
+        return password_matches(password, bcrypt_hash)
+
+    def _password_checked(self, event: Worker.StateChanged) -> None:
+        """A check finished: keep its verdict, and show it if the field still says that."""
+        if event.worker is not self._check_worker or event.state != WorkerState.SUCCESS:
+            return
+        key = self._check_key
+        assert key is not None
+        self._verdict = (key, bool(event.worker.result))
+        if self._check_key_for(self.field_value("verify-password")) == key:
+            self.check_field("verify-password")
+
+    async def _password_verdict_ready(self) -> bool:
+        """Before Back or Next: wait for the check of the typed verify password, if any.
+
+        Awaited in the handler, so nothing else happens on this screen meanwhile while
+        the app keeps running. False: stay (another Back/Next waits already, the check
+        failed, or the screen is no longer on top).
+        """
+        if self._leaving:
+            return False
+        started = self._start_password_check()
+        if started is None:
+            return True
+        key, worker = started
+        self._leaving = True
+        try:
+            matches = await worker.wait()
+        except WorkerCancelled:
+            return False
+        except WorkerFailed as e:
+            self.notify(f"Could not check the password: {e.error}", severity="error", markup=False)
+            return False
+        finally:
+            self._leaving = False
+        self._verdict = (key, matches)
+        return self.is_active
 
     def _check_users(self) -> str | None:
         problem = (
@@ -243,6 +349,9 @@ class StorageScreen(FormScreen):
         return name, hash_password(password)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "verify-password":
+            self._password_checked(event)
+            return
         if event.worker.group != "hash":
             return
         if event.state == WorkerState.SUCCESS:
@@ -275,6 +384,14 @@ class StorageScreen(FormScreen):
 
     # -- leaving ----------------------------------------------------------------------
 
+    async def action_back(self) -> None:  # type: ignore[override]
+        if await self._password_verdict_ready():
+            super().action_back()
+
+    async def action_next(self) -> None:  # type: ignore[override]
+        if await self._password_verdict_ready():
+            super().action_next()
+
     def save(self) -> None:
         plan = self.state.plan
         reg = plan.registry
@@ -290,15 +407,20 @@ class StorageScreen(FormScreen):
         name = self._verify_user()
         plan.verify.user = name
         typed = self.field_value("verify-password")
+        key = self._check_key_for(typed)
         if (
             name
             and typed
             and not self._known_password(name)
             and self._check_verify_password(typed) is None
+            and (key is None or self._matches(key) is True)  # kept only once bcrypt said so
         ):
             self._plain[name] = typed
         # Keep plaintext only for the verify user, in memory.
         self.state.secrets.verify_password = self._known_password(name) if name else ""
         self._plain = {name: self._plain[name]} if name in self._plain else {}
+        self._verdict = None  # it held the typed password
+        self._check_key = None
+        self._check_worker = None
         self.query_one("#verify-password", Input).value = ""
         self._sync_verify_password()
