@@ -218,9 +218,12 @@ def san_names(domain: str, ip: str = "", extra_sans: Iterable[str] = ()) -> list
     return out
 
 
+CA_DAYS = 3650  # a local CA's lifetime: ten years
+
+
 def make_ca(
     spec: CertificateSpec,
-    days: int = 3650,
+    days: int = CA_DAYS,
     key_kind: str | None = None,
     *,
     domain: str = "",

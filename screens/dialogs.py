@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -173,14 +174,22 @@ class PathDialog(Dialog[str | None]):
                 Button("Cancel", id="cancel"),
             )
 
+    @staticmethod
+    def _path(value: str) -> Path:
+        # os.path.expanduser leaves "~nobody/x" as typed; Path.expanduser raises for it
+        return Path(os.path.expanduser(value.strip()))
+
     def _problem(self, value: str) -> str | None:
         if not value.strip():
             return "Enter a path"
-        path = Path(value.strip()).expanduser()
-        if self.must_exist and not path.is_file():
-            return f"No such file: {path}"
-        if not self.must_exist and path.is_dir():
-            return f"{path} is a directory; add a file name"
+        path = self._path(value)
+        try:
+            if self.must_exist and not path.is_file():
+                return f"No such file: {path}"
+            if not self.must_exist and path.is_dir():
+                return f"{path} is a directory; add a file name"
+        except OSError as e:  # a name too long, a component that is a file
+            return f"Cannot use this path: {e.strerror or e}"
         return None
 
     @on(Input.Submitted, "#path")
@@ -190,7 +199,7 @@ class PathDialog(Dialog[str | None]):
         problem = self._problem(value)
         show_field_error(self, "path", problem)
         if problem is None:
-            self.dismiss(str(Path(value.strip()).expanduser()))
+            self.dismiss(str(self._path(value)))
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:

@@ -61,8 +61,8 @@ from regwizard.screens.validation import named, optional
 if TYPE_CHECKING:  # adopt is imported by the backend when the search runs
     from regwizard.adopt import Adoption
 
-SEVERITY_MARK = {"ok": "✓", "warn": "!", "fail": "✗"}
-SEVERITY_ORDER = {"fail": 0, "warn": 1, "ok": 2}
+SEVERITY_MARK = {"ok": "✓", "warn": "!", "fail": "✗", "skip": "-"}
+SEVERITY_ORDER = {"fail": 0, "warn": 1, "skip": 2, "ok": 3}
 
 # --------------------------------------------------------------------------- reading adopt's output
 

@@ -158,7 +158,7 @@ class Certificate(Step[CertificateChange]):
             ca, cakey = q(lay.ca_path), q(lay.ca_key_path)
             out.append(
                 f"[ -f {ca} ] || {{ mkdir -p -m 700 {q(lay.ca_dir)} && openssl req -x509 "
-                f"-newkey {newkey} -nodes -sha256 -days 3650 -keyout {cakey} -out {ca} "
+                f"-newkey {newkey} -nodes -sha256 -days {pki.CA_DAYS} -keyout {cakey} -out {ca} "
                 f"-subj {q('/CN=' + (spec.organization or reg.domain) + ' regwizard CA')} "
                 "-addext basicConstraints=critical,CA:TRUE,pathlen:0; }"
             )
@@ -276,7 +276,7 @@ class Certificate(Step[CertificateChange]):
             return False
         return (
             info.is_ca
-            and info.days_left > pki.renew_days(3650)
+            and info.days_left > pki.renew_days(pki.CA_DAYS)
             and _key_problem(f.ca_key, f.ca or b"", "CA key") is None
         )
 
