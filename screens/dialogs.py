@@ -188,6 +188,8 @@ class PathDialog(Dialog[str | None]):
                 return f"No such file: {path}"
             if not self.must_exist and path.is_dir():
                 return f"{path} is a directory; add a file name"
+            if not self.must_exist and not path.parent.is_dir():
+                return f"No such directory: {path.parent}"
         except OSError as e:  # a name too long, a component that is a file
             return f"Cannot use this path: {e.strerror or e}"
         return None

@@ -37,7 +37,7 @@ _STORAGE_OPTIONS = frozenset({"maintenance", "cache", "delete", "redirect", "tag
 Reader = Callable[[str], "tuple[bytes | None, str]"]  # container path -> (data, where)
 
 
-CRASH_WINDOW = 15.0  # seconds: a registry restarted this recently, more than once, is looping
+CRASH_WINDOW = 15.0  # seconds: a registry its policy restarted this recently is looping
 
 
 def _epoch(stamp: str) -> float | None:
@@ -366,10 +366,10 @@ class RegistryFacts:
 
     def crash_looping(self, now: float | None = None) -> bool:
         """Restarting, or caught in the instant it runs between two crashes: restarted by
-        its policy at least twice and started only moments ago."""
+        its policy (a manual restart resets the count) and started only moments ago."""
         if self.restarting:
             return True
-        if not self.running or self.restart_count < 2:
+        if not self.running or self.restart_count < 1:
             return False
         started = _epoch(self.started_at)
         if started is None:

@@ -554,7 +554,7 @@ def test_container_crash_looping(lab, base, secrets):
         time.sleep(0.3)
     report = diagnose(base, secrets)
     assert report.exit_code == 1, (problems(report), report.incomplete)
-    f = next(x for x in report.of("container", "node1") if x.severity == "fail")
+    f = only(report, "container", "node1")[0]
     assert "crash-looping" in f.message or "exited" in f.message, f
     assert DOMAIN + ".crt" in f.evidence  # its last log line names the missing file
     repair(base, secrets)

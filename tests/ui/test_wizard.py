@@ -608,6 +608,26 @@ async def test_review_shows_plan_and_commands_and_saves(backend, tmp_path):
     assert plan.users[0].name == "alice"
 
 
+async def test_path_dialog_refuses_unusable_paths_in_words(backend):
+    """A home that does not exist and a name too long for the filesystem are field
+    errors, not a crash."""
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await walk_to_review(pilot)
+        await pilot.click("#save-plan")
+        await pilot.pause()
+        for bad, words in (
+            ("~nobody-here-rw/plan.toml", "~nobody-here-rw/plan.toml"),
+            ("/tmp/" + "n" * 300, "Cannot use this path"),
+        ):
+            await enter_value(pilot, "#path", bad)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert screen_name(pilot) == "PathDialog"
+            error = str(pilot.app.screen.query_one("#path-error").render())
+            assert words in error or "No such" in error or "directory" in error, error
+
+
 async def test_review_asks_for_missing_passwords_before_run(backend):
     app = make_app(backend)
     async with app.run_test(size=SIZE) as pilot:
