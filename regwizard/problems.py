@@ -567,6 +567,8 @@ def certificate(info: CertInfo, plan: Plan, what: str = "") -> list[Problem]:
             out.append(CERT_EXPIRED(**values))
         elif "expires on" in detail:
             out.append(CERT_EXPIRING(**values, short=detail.split(";")[0]))
+        elif "key usage" in detail:  # says what Docker reports too, but it is no name problem
+            out.append(CERT_WEAK(**values))
         elif "Docker reports" in detail:
             docker = detail.split('Docker reports "', 1)[1].rstrip('"')
             out.append(CERT_NAMES(**values, docker=docker))
