@@ -455,7 +455,8 @@ def unsupported(facts: RegistryFacts) -> list[Problem]:
     if cfg is not None and cfg.error:
         out.append(CONFIG_UNREADABLE(where=cfg.where or cfg.path, error=cfg.error))
     st = facts.storage
-    if st.driver != "filesystem":
+    # an unreadable file names no driver: that is not "the (none) driver", it is unknown
+    if st.driver != "filesystem" and not (cfg is not None and cfg.error and not st.driver):
         params = ", ".join(f"{k} {v}" for k, v in sorted(st.params.items()) if v) or "no settings"
         out.append(STORAGE_DRIVER(driver=st.driver or "(none)", params=params))
     if facts.proxy_remote:
