@@ -28,6 +28,7 @@ Expectations (``expect``):
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,38 @@ def test_adopt_fixture(path: Path, tmp_path: Path, produced: set[str]) -> None:
         assert a.plain_http is expect["plain_http"]
     _assert_untouched(case)
     assert set(case.data.get("produces", [])) <= produced
+
+
+# --------------------------------------------------------------------------- coverage
+
+
+def _claimed() -> dict[str, list[str]]:
+    """Known id -> the cases that produce it (each runner checks its own claims)."""
+    out: dict[str, list[str]] = {}
+    for kind, paths in (("steps", STEP_CASES), ("doctor", DOCTOR_CASES), ("adopt", ADOPT_CASES)):
+        for p in paths:
+            data = json.loads(p.read_text())
+            ids = set(data.get("produces", []))
+            if kind == "doctor":
+                ids |= {f[3] for f in data["expect"].get("findings", []) if f[3]}
+            for i in ids:
+                out.setdefault(i, []).append(f"{kind}/{world.case_id(p)}")
+    return out
+
+
+def test_every_known_problem_is_produced_by_a_fixture() -> None:
+    claimed = _claimed()
+    missing = sorted(set(problems.CATALOGUE) - set(claimed))
+    assert missing == [], f"no fixture produces {missing}"
+
+
+def test_every_step_has_fixtures() -> None:
+    have = {p.parent.name for p in STEP_CASES}
+    assert set(STEPS) <= have, sorted(set(STEPS) - have)
+
+
+def test_fixture_ids_are_known() -> None:
+    """A typo in a fixture's id would make the coverage test pass for nothing."""
+    extra = {"apply-would-change", "apply-refuses", "docker-unreachable", ""}
+    unknown = set(_claimed()) - set(problems.CATALOGUE) - extra
+    assert unknown == set()
