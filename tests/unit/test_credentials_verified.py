@@ -179,6 +179,21 @@ def test_request_refuses_a_trusted_certificate_for_another_name(tmp_path) -> Non
         srv.close()
 
 
+def test_request_refuses_a_common_name_only_certificate(tmp_path) -> None:
+    """The anchor itself, but without SANs: Docker (Go >= 1.15) refuses it, so does request()."""
+    from tests.fixtures import recipes
+
+    m = recipes.make("cn-only for reg.example.test", {})
+    srv = RecordingTLSServer(m.pem, m.key_pem, tmp_path)
+    try:
+        with pytest.raises(tls.Untrusted):
+            tls.request(DOMAIN, "127.0.0.1", srv.port, m.pem, "/v2/", auth=(USER, PASSWORD))
+        srv.settle(1)
+        assert srv.everything() == b""
+    finally:
+        srv.close()
+
+
 def test_request_refuses_without_an_anchor(impostor) -> None:
     with pytest.raises(tls.Untrusted):
         tls.request(DOMAIN, "127.0.0.1", impostor.port, b"", "/v2/", auth=(USER, PASSWORD))
