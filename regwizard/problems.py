@@ -455,7 +455,8 @@ def unsupported(facts: RegistryFacts) -> list[Problem]:
     if cfg is not None and cfg.error:
         out.append(CONFIG_UNREADABLE(where=cfg.where or cfg.path, error=cfg.error))
     st = facts.storage
-    if st.driver != "filesystem":
+    # an unreadable file names no driver: that is not "the (none) driver", it is unknown
+    if st.driver != "filesystem" and not (cfg is not None and cfg.error and not st.driver):
         params = ", ".join(f"{k} {v}" for k, v in sorted(st.params.items()) if v) or "no settings"
         out.append(STORAGE_DRIVER(driver=st.driver or "(none)", params=params))
     if facts.proxy_remote:
@@ -567,6 +568,8 @@ def certificate(info: CertInfo, plan: Plan, what: str = "") -> list[Problem]:
             out.append(CERT_EXPIRED(**values))
         elif "expires on" in detail:
             out.append(CERT_EXPIRING(**values, short=detail.split(";")[0]))
+        elif "key usage" in detail:  # says what Docker reports too, but it is no name problem
+            out.append(CERT_WEAK(**values))
         elif "Docker reports" in detail:
             docker = detail.split('Docker reports "', 1)[1].rstrip('"')
             out.append(CERT_NAMES(**values, docker=docker))

@@ -117,6 +117,11 @@ def mounts_of(attrs: dict) -> list[Mount]:
                 rw=m.get("RW") is not False,
             )
         )
+    # `docker run --tmpfs DIR` shows only here, not in Mounts (`--mount type=tmpfs` shows in both)
+    seen = {m.destination for m in out}
+    for dest in _d(_d(_d(attrs).get("HostConfig")).get("Tmpfs")):
+        if isinstance(dest, str) and dest.startswith("/") and dest not in seen:
+            out.append(Mount(kind="tmpfs", source="", destination=dest))
     return out
 
 

@@ -145,6 +145,7 @@ def request(
         ctx = ssl.create_default_context(cadata=anchor_pem.decode("ascii", errors="replace"))
     except (ssl.SSLError, ValueError) as e:
         raise Untrusted(f"the trust anchor is not a usable certificate ({e})") from None
+    ctx.hostname_checks_common_name = False  # as Go >= 1.15: a CN-only certificate fails
     sock = _connect(target, port, timeout)
     try:
         ss = ctx.wrap_socket(sock, server_hostname=domain)

@@ -159,7 +159,7 @@ class Certificate(Step[CertificateChange]):
             out.append(
                 f"[ -f {ca} ] || {{ mkdir -p -m 700 {q(lay.ca_dir)} && openssl req -x509 "
                 f"-newkey {newkey} -nodes -sha256 -days {pki.CA_DAYS} -keyout {cakey} -out {ca} "
-                f"-subj {q('/CN=' + (spec.organization or reg.domain) + ' regwizard CA')} "
+                f"-subj {q(ca_subject_text(ctx))} "
                 "-addext basicConstraints=critical,CA:TRUE,pathlen:0; }"
             )
             out.append(
@@ -390,13 +390,27 @@ class Certificate(Step[CertificateChange]):
             ctx.log(self.name, e, f"moved {src} -> {dst}")
 
 
-def subject_text(ctx: Ctx) -> str:
-    """The certificate's subject as openssl's -subj takes it (/K=V/...; / + \\ escaped)."""
-    cert, reg = ctx.plan.certificate, ctx.plan.registry
+def _subj(parts: tuple[tuple[str, str], ...]) -> str:
+    """A subject as openssl's -subj takes it (/K=V/...; / + \\ escaped)."""
 
     def esc(v: str) -> str:
         return v.replace("\\", "\\\\").replace("/", "\\/").replace("+", "\\+")
 
+    return "/" + "/".join(f"{k}={esc(v)}" for k, v in parts if v)
+
+
+def ca_subject_text(ctx: Ctx) -> str:
+    """The local CA's subject, as pki.make_ca makes it."""
+    spec, reg = ctx.plan.certificate, ctx.plan.registry
+    base = spec.organization or spec.common_name or reg.domain
+    cn = (f"{base} regwizard CA" if base else "regwizard CA")[:64]
+    country = spec.country.upper() if len(spec.country) == 2 else ""
+    return _subj((("C", country), ("O", spec.organization), ("CN", cn)))
+
+
+def subject_text(ctx: Ctx) -> str:
+    """The certificate's subject as openssl's -subj takes it."""
+    cert, reg = ctx.plan.certificate, ctx.plan.registry
     parts = (
         ("C", cert.country),
         ("ST", cert.state),
@@ -405,4 +419,4 @@ def subject_text(ctx: Ctx) -> str:
         ("OU", cert.organizational_unit),
         ("CN", pki.subject_cn(cert, reg.domain)),
     )
-    return "/" + "/".join(f"{k}={esc(v)}" for k, v in parts if v)
+    return _subj(parts)

@@ -22,10 +22,19 @@ SECRET_MARK = "@HTTP_SECRET@"  # in the shell equivalent: replaced by a random s
 
 
 def _yaml_str(v: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
-    import json
-
-    return json.dumps(v)
+    """A YAML double-quoted scalar, ASCII only. Not json.dumps: JSON writes a character
+    above U+FFFF as a surrogate pair (\\ud83d\\udc33), which YAML has not got; the
+    registry's parser (go-yaml) refuses it and the registry never starts."""
+    out = []
+    for ch in v:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= o < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+    return '"' + "".join(out) + '"'
 
 
 def render(ctx: Ctx, secret: str) -> str:

@@ -122,9 +122,12 @@ class Container(Step[ContainerChange]):
         replace = (shlex.join(["docker", "rm", "-f", name]), docker_run_command(ctx))
         if facts is None:
             return ContainerChange(f"create {name}", self.script(ctx), "create")
-        if facts.config_hash != want["labels"][LABEL_HASH]:
+        labelled = facts.config_hash == want["labels"][LABEL_HASH]
+        seen = observed_drift(facts, want, ctx.plan.registry.port) if labelled else ""
+        if not labelled or seen:
             refuse(facts)
             why = "configuration differs" if facts.managed else "not made by regwizard"
+            why += f" ({seen})" if seen else ""
             mig = plan_migration(ctx, e, facts, c)
             detail = f"recreate {name}: {why}"
             cmds = replace
@@ -249,6 +252,20 @@ class Container(Step[ContainerChange]):
             return f"{change.action}d {name}"
         finally:
             ctx.forget(e)
+
+
+def observed_drift(facts: RegistryFacts, want: dict, port: int) -> str:
+    """What docker inspect shows differing from the plan although the label matches (a
+    hand-edited copy of the printed `docker run`, which carries the label): "" if nothing."""
+    if facts.image != want["image"]:
+        return f"image {facts.image}"
+    if facts.host_network or set(facts.published.get(5000, ())) != {port}:
+        return "published ports"
+    binds = {(m.source.rstrip("/"), m.destination) for m in facts.mounts if m.kind == "bind"}
+    for src, v in want["volumes"].items():
+        if (src.rstrip("/"), v["bind"]) not in binds:
+            return f"mount {v['bind']}"
+    return ""
 
 
 def refuse(facts: RegistryFacts) -> None:

@@ -5,9 +5,12 @@ either plan validation rejects the plan (PlanError), or the command text, split 
 a POSIX shell splits it, gives exactly the intended argv: no value ever escapes its
 argument and nothing but the intended command runs. Checked for:
 
-- ``steps.docker_run_command`` (also executed by a real ``sh`` with ``docker`` stubbed);
-- ``engine.shell_commands(plan)`` (the dry-run / Review "equivalent shell commands");
-- the ``commands`` shown by the steps' ``check`` (Finding.commands);
+- ``steps.container.docker_run_command`` (also executed by a real ``sh`` with ``docker``
+  stubbed): ``serve /etc/distribution/config.yml`` at the end, the labels, and no secret;
+- ``engine.shell_commands(plan)`` (the dry-run / Review "equivalent shell commands"),
+  line by line: the config file written by a quoted heredoc that no plan value can end
+  early, and whose YAML gives back the plan's values; openssl's ``-subj`` parsing;
+- the ``commands`` of the steps' changes (``Change.commands``);
 - the argv the steps pass to ``Host.run`` (plan values travel as arguments, never as code);
 - the command string ``SSHHost`` sends to the remote shell (executed by sh and bash);
 - ``LocalHost.run`` / ``write_file`` with hostile arguments and file names.
@@ -26,11 +29,14 @@ import threading
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from regwizard import engine, hosts, steps
 from regwizard.errors import PlanError, RegwizardError
+from regwizard.facts.read import _SNAPSHOT
+from regwizard.facts.registry import LABEL_HASH, LABEL_MANAGED
 from regwizard.hosts import LocalHost, Result, SSHHost
 from regwizard.plan import (
     CertificateSpec,
@@ -40,13 +46,15 @@ from regwizard.plan import (
     Secrets,
     User,
     VerifySpec,
+    is_ip,
     validate_plan,
 )
+from regwizard.steps.config import SECRET_MARK, render
+from regwizard.steps.container import desired, docker_run_command
 
 SOME = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HASH = "$2b$04$" + "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0"
-SECRET = "S3cr3t-from-file"
 
 # Payloads are harmless on purpose (some tests execute the built command in a sandbox):
 # a broken quoting shows up as a PWNED file, a "not found" on stderr, or a wrong argv.
@@ -87,6 +95,8 @@ SHELL_NASTY = [
     "a,b",
     "a=b",
     "a/b+c",
+    "a/CN=evil",
+    "EOF",
     "%s%n",
 ]
 
@@ -118,11 +128,12 @@ def base_plan() -> Plan:
     )
 
 
-# slot (as validate_plan names it) -> (getter/setter path, value strategy)
+# slot (as validate_plan names it) -> value strategy
 SLOTS: dict[str, st.SearchStrategy] = {
     "registry.domain": nasty,
     "registry.container": nasty,
     "registry.image": nasty,
+    "registry.image_archive": st.one_of(path_value, nasty),
     "registry.storage": st.one_of(path_value, nasty),
     "registry.config_dir": st.one_of(path_value, nasty),
     "registry.realm": nasty,
@@ -181,7 +192,12 @@ def hostile_plans(draw) -> tuple[Plan, dict[str, str]]:
         mutated["verify.user"] = plan.verify.user
     plan.registry.port = draw(st.sampled_from([443, 5000, 65535]))
     plan.registry.manage_hosts_file = draw(st.booleans())
-    plan.certificate.mode = draw(st.sampled_from(["self-signed", "local-ca"]))
+    plan.certificate.mode = draw(st.sampled_from(["self-signed", "local-ca", "provided"]))
+    if plan.certificate.mode == "provided":
+        plan.certificate.cert_file = draw(
+            st.sampled_from(["/srv/in/reg.crt", "~/my certs/reg.pem"])
+        )
+        plan.certificate.key_file = draw(st.one_of(st.just("/srv/in/reg.key"), path_value))
     plan.certificate.key = draw(st.sampled_from(["rsa-2048", "rsa-4096", "ecdsa-p256"]))
     pristine = base_plan()
     for _ in range(10):
@@ -200,6 +216,8 @@ def hostile_plans(draw) -> tuple[Plan, dict[str, str]]:
             if field == "verify.user" or (field.startswith("users") and "verify.user" in mutated):
                 plan.verify.user = "alice" if _get(plan, "users[0].name") == "alice" else ""
                 mutated.pop("verify.user", None)
+            if field == "certificate.key_file":
+                plan.certificate.key_file = "/srv/in/reg.key"
             if field in mutated:
                 _set(plan, field, _get(pristine, field))
                 mutated.pop(field)
@@ -218,12 +236,15 @@ def sh_tokens(line: str) -> list[str]:
     return list(lex)
 
 
-_INTENDED_EXPANSIONS = re.compile(r'"\$\(cat http-secret\)"|"\$PASSWORD_[A-Z0-9_]+"')
+# the expansions the equivalent shell commands mean to make (where shlex and sh differ)
+_INTENDED_EXPANSIONS = re.compile(
+    r'"\$PASSWORD_[A-Z0-9_]+"|"\$GEN"|\$\(date \+%Y%m%d-%H%M%S\)|\$\(openssl rand -hex 32\)'
+)
 
 
 def assert_no_live_expansion(line: str) -> None:
-    """Nothing the shell would expand or escape, outside the intended "$(cat http-secret)"
-    / "$PASSWORD_NAME" (where shlex and sh differ): outside single quotes no $, ` or \\."""
+    """Nothing the shell would expand or escape, outside the intended expansions above:
+    outside single quotes no $, ` or \\; one line; quotes balanced."""
     assert "\n" not in line and "\r" not in line and "\0" not in line, repr(line)
     rest = _INTENDED_EXPANSIONS.sub("X", line)
     state = ""  # "", "'" or '"'
@@ -239,44 +260,40 @@ def assert_no_live_expansion(line: str) -> None:
     assert state == "", f"unbalanced quote in {line!r}"
 
 
-def expected_run_argv(plan: Plan, secret: str) -> list[str]:
+def ctx_for(plan: Plan, hosts_: list | None = None) -> steps.Ctx:
+    return steps.Ctx(plan, Secrets(), lambda e: None, threading.Event(), hosts=hosts_ or [])
+
+
+def expected_run_argv(plan: Plan) -> list[str]:
     reg = plan.registry
     cfg = reg.config_dir
-    env = [
-        "REGISTRY_HTTP_ADDR=0.0.0.0:5000",
-        f"REGISTRY_HTTP_TLS_CERTIFICATE=/certs/{reg.domain}.crt",
-        f"REGISTRY_HTTP_TLS_KEY=/certs/{reg.domain}.key",
-        "REGISTRY_AUTH=htpasswd",
-        f"REGISTRY_AUTH_HTPASSWD_REALM={reg.realm}",
-        "REGISTRY_AUTH_HTPASSWD_PATH=/auth/htpasswd",
-        "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY=/var/lib/registry",
-        f"REGISTRY_HTTP_SECRET={secret}",
-    ]
+    label = desired(ctx_for(plan))["labels"][LABEL_HASH]
     argv = ["docker", "run", "-d", "--name", reg.container, "--restart=always"]
     argv += ["-p", f"{reg.port}:5000"]
     argv += ["-v", f"{reg.storage}:/var/lib/registry"]
     argv += ["-v", f"{cfg}/certs:/certs:ro", "-v", f"{cfg}/auth:/auth:ro"]
-    for e in env:
-        argv += ["-e", e]
-    return [*argv, reg.image]
+    argv += ["-v", f"{cfg}/registry:/etc/distribution:ro"]
+    argv += ["-e", "OTEL_TRACES_EXPORTER=none"]
+    argv += ["--label", f"{LABEL_MANAGED}=true", "--label", f"{LABEL_HASH}={label}"]
+    return [*argv, reg.image, "serve", "/etc/distribution/config.yml"]
 
 
 def assert_docker_level_ok(argv: list[str], plan: Plan) -> None:
-    """docker itself splits -v on ':' and -e on the first '=': those must stay intact."""
+    """docker itself splits -v on ':', -e and --label on the first '=': they must stay intact."""
     vols = [argv[i + 1] for i, a in enumerate(argv) if a == "-v"]
+    cfg = plan.registry.config_dir
     want = [
         [plan.registry.storage, "/var/lib/registry"],
-        [f"{plan.registry.config_dir}/certs", "/certs", "ro"],
-        [f"{plan.registry.config_dir}/auth", "/auth", "ro"],
+        [f"{cfg}/certs", "/certs", "ro"],
+        [f"{cfg}/auth", "/auth", "ro"],
+        [f"{cfg}/registry", "/etc/distribution", "ro"],
     ]
     assert [v.split(":") for v in vols] == want
-    for i, a in enumerate(argv):
-        if a == "-e":
-            assert argv[i + 1].split("=", 1)[0].startswith("REGISTRY_")
-
-
-def ctx_for(plan: Plan) -> steps.Ctx:
-    return steps.Ctx(plan, Secrets(), lambda e: None, threading.Event(), hosts=[])
+    env = [argv[i + 1] for i, a in enumerate(argv) if a == "-e"]
+    assert env == ["OTEL_TRACES_EXPORTER=none"]  # no secret, no setting: all in config.yml
+    labels = dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--label")
+    assert set(labels) == {LABEL_MANAGED, LABEL_HASH}
+    assert re.fullmatch(r"[0-9a-f]{16}", labels[LABEL_HASH])
 
 
 def subject_rdns(subj: str) -> list[tuple[str, str]]:
@@ -300,53 +317,115 @@ def subject_rdns(subj: str) -> list[tuple[str, str]]:
     return [tuple(p.split("=", 1)) for p in out]  # type: ignore[misc]
 
 
-def _is_ip_literal(s: str) -> bool:
-    import ipaddress
+def _server_rdns(plan: Plan) -> list[tuple[str, str]]:
+    from regwizard import pki
 
-    try:
-        ipaddress.ip_address(s)
-    except ValueError:
-        return False
-    return True
+    c = plan.certificate
+    return [
+        (k, v)
+        for k, v in (
+            ("C", c.country), ("ST", c.state), ("L", c.locality), ("O", c.organization),
+            ("OU", c.organizational_unit), ("CN", pki.subject_cn(c, plan.registry.domain)),
+        )
+        if v
+    ]  # fmt: skip
 
 
-def expected_shell(plan: Plan) -> list[list[str]]:
+def _ca_rdns(plan: Plan) -> list[tuple[str, str]]:
+    """The subject pki.make_ca gives the local CA (what apply creates)."""
+    from regwizard import pki
+
+    _key, ca = pki.make_ca(plan.certificate, key_kind="ecdsa-p256", domain=plan.registry.domain)
+    info = pki.inspect_cert(pki.cert_to_pem(ca))
+    return [(k, info.subject[k]) for k in ("C", "O", "CN") if info.subject.get(k)]
+
+
+def expected_shell(plan: Plan) -> list[list[str] | str]:
+    """Each line: its shell words (SUBJ / CASUBJ: checked apart), or a literal string."""
     reg, cert = plan.registry, plan.certificate
     cfg = reg.config_dir
-    certs, auth = f"{cfg}/certs", f"{cfg}/auth"
-    key, crt = f"{certs}/{reg.domain}.key", f"{certs}/{reg.domain}.crt"
+    certs, auth, regdir = f"{cfg}/certs", f"{cfg}/auth", f"{cfg}/registry"
+    gen = f"{certs}/$GEN"
+    key, crt = f"{gen}/{reg.domain}.key", f"{gen}/{reg.domain}.crt"
+    ca, cakey = f"{cfg}/ca/ca.crt", f"{cfg}/ca/ca.key"
     newkey = (
         ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
         if cert.key == "ecdsa-p256"
         else [f"rsa:{cert.key.split('-')[1]}"]
     )
-    sans = ",".join(
+    san = "subjectAltName=" + ",".join(
         [f"DNS:{reg.domain}", f"IP:{reg.ip}"]
-        + [("IP:" if _is_ip_literal(s) else "DNS:") + s for s in cert.extra_sans]
+        + [("IP:" if is_ip(s) else "DNS:") + s for s in cert.extra_sans]
     )
-    out: list[list[str]] = [[]]
+    out: list[list[str] | str] = []
     if reg.manage_hosts_file and reg.ip:
-        out.append(["echo", f"{reg.ip} {reg.domain}", ">>", "/etc/hosts"])
-    out.append(["mkdir", "-p", certs, auth, reg.storage])
-    out.append(
-        ["openssl", "req", "-x509", "-newkey", *newkey, "-nodes", "-sha256", "-days",
-         str(cert.days), "-keyout", key, "-out", crt, "-subj", "SUBJ", "-addext",
-         f"subjectAltName={sans}"]
-    )  # fmt: skip
-    out.append(["chmod", "600", key])
+        out += ["#", ["echo", f"{reg.ip} {reg.domain}", ">>", "/etc/hosts"]]
+    out += ["#", "GEN=g-$(date +%Y%m%d-%H%M%S)", ["mkdir", "-p", "-m", "700", certs, gen]]
+    if cert.mode == "provided":
+        out.append(["install", "-m", "600", cert.key_file, key])
+        out.append(["install", "-m", "644", cert.cert_file, crt])
+    elif cert.mode == "local-ca":
+        out.append(
+            ["[", "-f", ca, "]", "||", "{", "mkdir", "-p", "-m", "700", f"{cfg}/ca", "&&",
+             "openssl", "req", "-x509", "-newkey", *newkey, "-nodes", "-sha256", "-days", "3650",
+             "-keyout", cakey, "-out", ca, "-subj", "CASUBJ", "-addext",
+             "basicConstraints=critical,CA:TRUE,pathlen:0", ";", "}"]
+        )  # fmt: skip
+        out.append(
+            ["openssl", "req", "-new", "-newkey", *newkey, "-nodes", "-keyout", key, "-out",
+             f"{gen}/req.csr", "-subj", "SUBJ"]
+        )  # fmt: skip
+        out.append(
+            ["openssl", "x509", "-req", "-in", f"{gen}/req.csr", "-CA", ca, "-CAkey", cakey,
+             "-CAcreateserial", "-sha256", "-days", str(cert.days), "-extfile", "<(", "printf",
+             "%s\\n", san, ")", "-out", crt]
+        )  # fmt: skip
+    else:
+        out.append(
+            ["openssl", "req", "-x509", "-newkey", *newkey, "-nodes", "-sha256", "-days",
+             str(cert.days), "-keyout", key, "-out", crt, "-subj", "SUBJ", "-addext", san]
+        )  # fmt: skip
+    out += [["chmod", "600", key], ["ln", "-sfn", "$GEN", f"{certs}/current"]]
+    trust_dir = f"/etc/docker/certs.d/{reg.address}"
+    src = ca if cert.mode == "local-ca" else f"{certs}/current/{reg.domain}.crt"
+    out += ["#", ["mkdir", "-p", trust_dir], ["scp", f"REGISTRY:{src}", f"{trust_dir}/ca.crt"]]
+    out += ["#", ["mkdir", "-p", "-m", "700", auth]]
     for u in plan.users:
         out.append(["htpasswd", "-Bb", f"{auth}/htpasswd", u.name, "PASSWORD-VAR"])
-    out.append(["openssl", "rand", "-hex", "32", ">", f"{cfg}/http-secret"])
-    out.append(expected_run_argv(plan, "$(cat http-secret)"))
-    out.append([])
-    trust_dir = f"/etc/docker/certs.d/{reg.address}"
-    src = f"{certs}/ca.crt" if cert.mode == "local-ca" else crt
-    out.append(["mkdir", "-p", trust_dir, "&&", "scp", f"REGISTRY:{src}", f"{trust_dir}/ca.crt"])
-    out.append([])
-    out.append(["docker", "login", reg.address, "-u", plan.verify_user])
-    ref = f"{reg.address}/IMAGE"
-    out.append(["docker", "tag", "IMAGE", ref, "&&", "docker", "push", ref])
+    out.append(["mkdir", "-p", reg.storage])
+    out.append(["mkdir", "-p", "-m", "700", regdir])
+    out.append("HEREDOC")
+    out.append(["sed", "-i", f"s/{SECRET_MARK}/$(openssl rand -hex 32)/", f"{regdir}/config.yml"])
+    if reg.image_archive:
+        out.append(["docker", "load", "<", reg.image_archive])
+    else:
+        out.append(["docker", "pull", reg.image])
+    out.append(expected_run_argv(plan))
+    ref = f"{reg.address}/regwizard/probe:verify"
+    out += ["#", ["docker", "login", reg.address, "-u", plan.verify_user, "&&", "docker", "push",
+                  ref, "&&", "docker", "pull", ref]]  # fmt: skip
     return out
+
+
+def assert_heredoc(line: str, plan: Plan) -> None:
+    """The config file: written by a quoted heredoc (nothing in it expands) that no plan
+    value can end early, holding exactly the plan's configuration."""
+    path = f"{plan.registry.config_dir}/registry/config.yml"
+    head, sep, rest = line.partition("\n")
+    assert sep, line
+    assert_no_live_expansion(head)
+    assert head.endswith("<<'EOF'"), head  # quoted delimiter: no expansion in the body
+    assert sh_tokens(head) == ["umask", "077", ";", "cat", ">", path, "<<", "EOF"]
+    body_lines = rest.split("\n")
+    assert body_lines[-1] == "EOF"
+    assert "EOF" not in body_lines[:-1]  # the first "EOF" line is the end
+    body = "\n".join(body_lines[:-1]) + "\n"
+    assert body == render(ctx_for(plan), SECRET_MARK)
+    doc = yaml.safe_load(body)
+    assert doc["auth"]["htpasswd"]["realm"] == plan.registry.realm
+    assert doc["http"]["secret"] == SECRET_MARK and body.count(SECRET_MARK) == 1
+    assert doc["http"]["tls"]["certificate"] == f"/certs/current/{plan.registry.domain}.crt"
+    assert doc["storage"]["filesystem"]["rootdirectory"] == "/var/lib/registry"
 
 
 # --------------------------------------------------------------------------- docker run
@@ -360,15 +439,22 @@ def test_base_plan_is_valid() -> None:
 @given(hostile_plans())
 def test_docker_run_command_gives_exactly_the_intended_argv(pm) -> None:
     plan, _ = pm
-    cmd = steps.docker_run_command(ctx_for(plan), secret_placeholder="PLACEHOLDER")
-    assert_no_live_expansion(cmd.replace('"PLACEHOLDER"', "PLACEHOLDER"))
+    cmd = docker_run_command(ctx_for(plan))
+    assert_no_live_expansion(cmd)
     argv = shlex.split(cmd)
-    assert argv == expected_run_argv(plan, "PLACEHOLDER")
+    assert argv == expected_run_argv(plan)
     assert_docker_level_ok(argv, plan)
-    # the default placeholder is the one intended command substitution
-    default = steps.docker_run_command(ctx_for(plan))
-    assert_no_live_expansion(default)
-    assert shlex.split(default) == expected_run_argv(plan, "$(cat http-secret)")
+    assert "SECRET" not in cmd.upper()
+
+
+def test_docker_run_label_follows_the_settings() -> None:
+    """The config-hash label changes with a setting (and with config.yml's content)."""
+    a, b, c = base_plan(), base_plan(), base_plan()
+    b.registry.port = 5000
+    c.registry.realm = "Other"
+    labels = {desired(ctx_for(p))["labels"][LABEL_HASH] for p in (a, b, c)}
+    assert len(labels) == 3
+    assert desired(ctx_for(a)) == desired(ctx_for(base_plan()))
 
 
 def _sandbox(tmp: Path) -> dict[str, str]:
@@ -387,12 +473,7 @@ def test_docker_run_command_executed_by_a_real_shell(tmp_path_factory, pm, shell
     """Run the text in sh/bash with `docker` as a function that prints its argv."""
     plan, _ = pm
     tmp = tmp_path_factory.mktemp("sh")
-    (tmp / "http-secret").write_text(SECRET + "\n")
-    cat = shutil.which("cat")
-    script = (
-        'docker() { printf "%s\\0" "$@"; }\n'
-        f'cat() {{ {shlex.quote(cat)} "$@"; }}\n' + steps.docker_run_command(ctx_for(plan))
-    )
+    script = 'docker() { printf "%s\\0" "$@"; }\n' + docker_run_command(ctx_for(plan))
     cp = subprocess.run(
         [shutil.which(shell), "-c", script],
         cwd=tmp,
@@ -402,63 +483,79 @@ def test_docker_run_command_executed_by_a_real_shell(tmp_path_factory, pm, shell
     )
     assert cp.returncode == 0 and cp.stderr == b"", cp.stderr
     got = [a.decode() for a in cp.stdout.split(b"\0")[:-1]]
-    assert got == expected_run_argv(plan, SECRET)[1:]  # the function gets argv after "docker"
-    assert sorted(p.name for p in tmp.iterdir()) == ["empty-path", "http-secret"]
+    assert got == expected_run_argv(plan)[1:]  # the function gets argv after "docker"
+    assert sorted(p.name for p in tmp.iterdir()) == ["empty-path"]
 
 
 # --------------------------------------------------------------------------- shell_commands
 
 
-@SOME
-@given(hostile_plans())
-def test_shell_commands_split_to_the_intended_argv(pm) -> None:
-    plan, _ = pm
-    lines = engine.shell_commands(plan)
+def _check_lines(plan: Plan, lines: list[str]) -> None:
     want = expected_shell(plan)
-    assert len(lines) == len(want), lines
+    assert len(lines) == len(want), "\n".join(lines)
     for line, expect in zip(lines, want, strict=True):
-        if not line.startswith("#"):  # a comment is inert (labels are single-line)
-            assert_no_live_expansion(line)
+        if expect == "#":
+            # comments hold labels verbatim on one line each, never a command
+            assert line.startswith("# ") and "\n" not in line and sh_tokens(line) == []
+            continue
+        if expect == "HEREDOC":
+            assert_heredoc(line, plan)
+            continue
+        assert_no_live_expansion(line)
+        if isinstance(expect, str):
+            assert line == expect
+            continue
         got = sh_tokens(line)
-        if "SUBJ" in expect:
-            i = expect.index("SUBJ")
-            subj = got[i]
-            rdns = subject_rdns(subj)
-            c = plan.certificate
-            assert rdns == [
-                (k, v)
-                for k, v in (
-                    ("C", c.country), ("ST", c.state), ("L", c.locality),
-                    ("O", c.organization), ("OU", c.organizational_unit),
-                    ("CN", c.common_name or plan.registry.domain),
-                )
-                if v
-            ]  # fmt: skip
-            expect = [*expect[:i], subj, *expect[i + 1 :]]
+        for marker, rdns in (("SUBJ", _server_rdns), ("CASUBJ", _ca_rdns)):
+            if marker in expect:
+                i = expect.index(marker)
+                assert subject_rdns(got[i]) == rdns(plan), (marker, got[i])
+                expect = [*expect[:i], got[i], *expect[i + 1 :]]
         if "PASSWORD-VAR" in expect:
             var = got[-1]
             # one valid shell variable: "$PASSWORD_A.B" would expand $PASSWORD_A + ".B"
             assert re.fullmatch(r"\$PASSWORD_[A-Z0-9_]+", var), line
             expect = [*expect[:-1], var]
         assert got == expect, line
-    # comments hold labels verbatim on one line each, never a command
-    for line in lines:
-        if line.startswith("#"):
-            assert sh_tokens(line) == []
+
+
+@SOME
+@given(hostile_plans())
+def test_shell_commands_split_to_the_intended_argv(pm) -> None:
+    plan, _ = pm
+    _check_lines(plan, engine.shell_commands(plan))
+
+
+def test_shell_commands_each_mode() -> None:
+    for mode in ("self-signed", "local-ca", "provided"):
+        plan = base_plan()
+        plan.certificate.mode = mode
+        plan.certificate.cert_file, plan.certificate.key_file = "/in/c.pem", "/in/k.pem"
+        _check_lines(plan, engine.shell_commands(plan))
+
+
+def test_password_variables_are_distinct_per_user() -> None:
+    """Two users must never share one $PASSWORD_ variable (bob.x and bob_x would)."""
+    plan = base_plan()
+    plan.users = [User("bob.x", HASH), User("bob-y", HASH), User("alice", HASH)]
+    lines = [x for x in engine.shell_commands(plan) if x.startswith("htpasswd ")]
+    names = [sh_tokens(x)[-1] for x in lines]
+    assert len(set(names)) == len(names), names
 
 
 def test_shell_commands_verify_user_defaults_to_first_user() -> None:
     plan = base_plan()
     plan.verify.user = ""
     login = next(x for x in engine.shell_commands(plan) if x.startswith("docker login"))
-    assert shlex.split(login)[-2:] == ["-u", "alice"]
+    assert shlex.split(login)[3:5] == ["-u", "alice"]
 
 
 # --------------------------------------------------------------------------- steps: Host.run
 
 
 class RecordingHost(hosts.Host):
-    """A Host whose commands are only recorded: every path is missing, every rc is 100."""
+    """A Host whose commands are only recorded: the snapshot finds nothing, every other
+    command exits 100 ("missing")."""
 
     def __init__(self, conn: Connection) -> None:
         super().__init__(conn, Secrets())
@@ -472,23 +569,28 @@ class RecordingHost(hosts.Host):
 
     def _exec(self, argv, data, timeout, on_line, program) -> Result:
         self.calls.append(list(argv))
+        if argv[:3] == ["sh", "-c", _SNAPSHOT]:
+            return Result(0, b"", b"")
         return Result(100, b"", b"")
 
 
 CHECKED_STEPS = [steps.HostsFile(), steps.Certificate(), steps.Trust(), steps.Htpasswd()]
-CHECKED_STEPS.append(steps.Storage())
+CHECKED_STEPS += [steps.Storage(), steps.Config()]
 
 
 def _run_checks(plan: Plan) -> tuple[list[list[str]], list[str]]:
     host = RecordingHost(plan.host)
     entry = steps.HostEntry("k", "node1", plan.host, host=host, is_registry=True, is_client=True)
-    ctx = steps.Ctx(plan, Secrets(), lambda e: None, threading.Event(), hosts=[entry])
+    ctx = ctx_for(plan, [entry])
+    ctx.dry_run = True  # trust: the certificate does not exist yet
     commands: list[str] = []
     for step in CHECKED_STEPS:
-        if step.name == "trust":
-            ctx.trust_pem = b"-----BEGIN CERTIFICATE-----\n"
+        if plan.certificate.mode == "provided" and step.name == "certificate":
+            continue  # reads the provided files on this machine: checked in test_fixtures
+        if not step.targets(ctx):
+            continue  # /etc/hosts when it is not managed
         f = step.check(ctx, entry)
-        assert f.needed, step.name
+        assert isinstance(f, steps.Change), step.name
         commands += f.commands
     return host.calls, commands
 
@@ -508,6 +610,7 @@ def _base_scripts() -> set[str]:
 @given(hostile_plans())
 def test_steps_pass_plan_values_as_arguments_never_as_code(pm) -> None:
     plan, _ = pm
+    assume(plan.certificate.mode != "provided")
     calls, commands = _run_checks(plan)
     assert calls
     for argv in calls:
@@ -518,19 +621,22 @@ def test_steps_pass_plan_values_as_arguments_never_as_code(pm) -> None:
             assert argv[2] in _base_scripts(), argv[2]
             assert argv[3] == "sh"
         else:
-            assert argv[0] in ("getent", "test", "mkdir"), argv
+            assert argv[0] in ("getent", "test"), argv
+    cfg, dom = plan.registry.config_dir, plan.registry.domain
     paths = {
-        f"{plan.registry.config_dir}/certs/{plan.registry.domain}.crt",
-        f"{plan.registry.config_dir}/auth/htpasswd",
+        f"{cfg}/certs/current/{dom}.crt",
+        f"{cfg}/certs/current/{dom}.key",
+        f"{cfg}/auth/htpasswd",
+        f"{cfg}/registry/config.yml",
         plan.registry.storage,
     }
     seen = {a for argv in calls for a in argv}
     assert paths <= seen  # each path is one whole argument
-    # the commands the steps show (Review, --dry-run, the UI's step table)
-    for cmd in commands:
-        assert_no_live_expansion(cmd.replace('"$PASSWORD"', "X"))
-        toks = sh_tokens(cmd)
-        assert toks and not (set(toks) & {";", "|", "||", "&", "(", ")", "<"}), cmd
+    # the commands the steps show (Review, --dry-run, the UI's step table) are lines of
+    # the dry-run text, each of which splits to exactly its intended argv
+    lines = engine.shell_commands(plan)
+    _check_lines(plan, lines)
+    assert set(commands) <= set(lines), set(commands) - set(lines)
 
 
 def test_trust_command_names_the_source_and_target_as_two_arguments() -> None:
@@ -540,7 +646,7 @@ def test_trust_command_names_the_source_and_target_as_two_arguments() -> None:
     scp = next(c for c in commands if c.startswith("scp"))
     assert sh_tokens(scp) == [
         "scp",
-        "REGISTRY:/etc/rw $(touch PWNED)/certs/reg.example.test.crt",
+        "REGISTRY:/etc/rw $(touch PWNED)/certs/current/reg.example.test.crt",
         f"/etc/docker/certs.d/{plan.registry.address}/ca.crt",
     ]
 
