@@ -214,7 +214,9 @@ def parse_config(data: bytes | None) -> tuple[dict, str]:
     import yaml
 
     try:
-        doc = yaml.safe_load(data.decode("utf-8", errors="replace"))
+        # libyaml's loader when present: the pure-Python one takes seconds on a large file
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        doc = yaml.load(data.decode("utf-8", errors="replace"), Loader=loader)  # noqa: S506
     except (yaml.YAMLError, RecursionError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         return {}, f"not valid YAML: {first[:200]}"

@@ -166,9 +166,10 @@ class Certificate(Step[CertificateChange]):
                 f"openssl req -new -newkey {newkey} -nodes -keyout {key} -out {gen}/req.csr "
                 f"-subj {subj}"
             )
+            out.append(f"printf '%s\\n' {san} > {gen}/san.ext")
             out.append(
                 f"openssl x509 -req -in {gen}/req.csr -CA {ca} -CAkey {cakey} -CAcreateserial "
-                f"-sha256 -days {spec.days} -extfile <(printf '%s\\n' {san}) -out {crt}"
+                f"-sha256 -days {spec.days} -extfile {gen}/san.ext -out {crt}"
             )
         else:
             out.append(
@@ -412,7 +413,7 @@ def subject_text(ctx: Ctx) -> str:
     """The certificate's subject as openssl's -subj takes it."""
     cert, reg = ctx.plan.certificate, ctx.plan.registry
     parts = (
-        ("C", cert.country),
+        ("C", cert.country.upper()),
         ("ST", cert.state),
         ("L", cert.locality),
         ("O", cert.organization),

@@ -22,13 +22,17 @@ class Htpasswd(Step[HtpasswdChange]):
     title = "htpasswd users (bcrypt)"
 
     def script(self, ctx: Ctx) -> tuple[str, ...]:
+        return self._commands(ctx, [u.name for u in ctx.plan.users], [])
+
+    def _commands(self, ctx: Ctx, put: list[str], delete: list[str]) -> tuple[str, ...]:
         import re
 
         path = ctx.layout.htpasswd_path
         out = [shlex.join(["mkdir", "-p", "-m", "700", ctx.layout.auth_dir])]
-        for u in ctx.plan.users:
-            var = "PASSWORD_" + re.sub(r"[^A-Z0-9_]", "_", u.name.upper())
-            out.append(f'{shlex.join(["htpasswd", "-Bb", path, u.name])} "${var}"')
+        for name in put:
+            var = "PASSWORD_" + re.sub(r"[^A-Z0-9_]", "_", name.upper())
+            out.append(f'{shlex.join(["htpasswd", "-Bb", path, name])} "${var}"')
+        out += [shlex.join(["htpasswd", "-D", path, name]) for name in delete]
         return tuple(out)
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | HtpasswdChange:
@@ -48,7 +52,8 @@ class Htpasswd(Step[HtpasswdChange]):
         for label, names in (("add", res.added), ("update", res.updated), ("remove", res.removed)):
             if names:
                 parts.append(f"{label} {', '.join(names)}")
-        return HtpasswdChange("; ".join(parts) or "rewrite", self.script(ctx), res.text)
+        commands = self._commands(ctx, [*res.added, *res.updated], list(res.removed))
+        return HtpasswdChange("; ".join(parts) or "rewrite", commands, res.text)
 
     def apply(self, ctx: Ctx, e: HostEntry, change: HtpasswdChange) -> str:
         lay = ctx.layout

@@ -285,7 +285,7 @@ def test_adopt_facts_plain_http_and_bound_storage():
 def test_adopt_facts_data_not_persisted(mounts, want, words):
     found = _adopt([], mounts, {})
     assert found.unpersisted_data == want and want.where == words
-    assert any(n.startswith(f"storage not persisted: images are {words} (") for n in found.notes)
+    assert any(n.startswith(f"images are {words} (") for n in found.notes)
 
 
 def test_adopt_keeps_the_tutorial_storage_path_directory():

@@ -375,10 +375,11 @@ def expected_shell(plan: Plan) -> list[list[str] | str]:
             ["openssl", "req", "-new", "-newkey", *newkey, "-nodes", "-keyout", key, "-out",
              f"{gen}/req.csr", "-subj", "SUBJ"]
         )  # fmt: skip
+        out.append(["printf", "%s\\n", san, ">", f"{gen}/san.ext"])
         out.append(
             ["openssl", "x509", "-req", "-in", f"{gen}/req.csr", "-CA", ca, "-CAkey", cakey,
-             "-CAcreateserial", "-sha256", "-days", str(cert.days), "-extfile", "<(", "printf",
-             "%s\\n", san, ")", "-out", crt]
+             "-CAcreateserial", "-sha256", "-days", str(cert.days), "-extfile",
+             f"{gen}/san.ext", "-out", crt]
         )  # fmt: skip
     else:
         out.append(
@@ -740,13 +741,17 @@ def test_ssh_command_string_executed_by_a_real_login_shell(tmp_path_factory, arg
 
 
 def _file_helper_commands(path: str) -> list[list[str]]:
+    from unittest import mock
+
     host = FakeSSH(Connection(address="10.0.0.9"), Secrets())
     host.read_file(path)
     host.write_file(path, b"data", 0o600)
     host.write_in_place(path, b"data")
     host.makedirs(path, 0o700)
     host.exists(path)
-    host.backup(path)
+    # one clock for both calls: the backup's name carries the second it was made in
+    with mock.patch.object(hosts.time, "strftime", return_value="20260101-000000"):
+        host.backup(path)
     with pytest.raises(RegwizardError):  # the fake df prints nothing to parse
         host.free_bytes(path)
     out = []
