@@ -40,7 +40,7 @@ QUIT_DIALOG = "Quit while a run"
 
 def child(mode: str, rate: int, plan_file: str, password: str) -> None:
     from regwizard.app import RegwizardApp
-    from regwizard.engine import EngineBackend
+    from regwizard.backend import EngineBackend
     from regwizard.events import LogLine, RunFinished, RunResult, StepFinished, StepStarted
     from regwizard.plan import Secrets, load_plan
 

@@ -267,7 +267,8 @@ class _Doctor:
             )
             return
         self.facts, self.container = facts, c
-        logs = "" if facts.running else _short_logs(c, 8 if facts.restarting else 5)
+        looping = facts.crash_looping()
+        logs = _short_logs(c, 8 if looping else 5) if looping or not facts.running else ""
         found = problems.container(facts, logs)
         for p in found:
             self.problem(e.label, p)
@@ -280,6 +281,17 @@ class _Doctor:
         if "restart-policy" not in ids:
             self.ok("restart", e.label, "restart policy always")
 
+    def _anchor(self) -> bytes:
+        """The plan's trust anchor ("" when the registry host or its files cannot tell)."""
+        from regwizard.steps.trust import anchor
+
+        if self.ctx.registry.host is None:
+            return b""
+        try:
+            return anchor(self.ctx)
+        except RegwizardError:
+            return b""
+
     def _served(self):  # noqa: ANN202
         from regwizard.steps.base import served
 
@@ -287,7 +299,6 @@ class _Doctor:
 
     def _tls(self) -> None:
         from regwizard.facts.tls import Untrusted
-        from regwizard.steps.trust import anchor
 
         e = self.ctx.registry
         reg = self.plan.registry
@@ -302,12 +313,7 @@ class _Doctor:
                     "TLS is configured; nothing answers yet (see port)",
                 )  # fmt: skip
             return
-        trust = b""
-        if e.host is not None:
-            try:
-                trust = anchor(self.ctx)
-            except RegwizardError:
-                trust = b""
+        trust = self._anchor()
         where = f"{self.ctx.target}:{reg.port}"
         if not trust:
             self.ok("tls", e.label, f"TLS answers on {where} (no trust anchor on disk yet)")
@@ -558,15 +564,9 @@ class _Doctor:
             self.ok("hosts-file", e.label, f"{reg.domain} resolves to {addrs}")
 
     def _trust(self, e) -> None:  # noqa: ANN001
-        from regwizard.steps.trust import anchor, certs_d
+        from regwizard.steps.trust import certs_d
 
-        reg = self.ctx.registry
-        want = b""
-        if reg.host is not None:
-            try:
-                want = anchor(self.ctx)
-            except RegwizardError:
-                want = b""
+        want = self._anchor()
         served_pem = self.served.pem if self.served is not None else b""
         found = problems.trust(certs_d(self.ctx, e), self.plan, e.label, want, served_pem)
         for p in found:
@@ -592,8 +592,6 @@ class _Doctor:
             try:
                 outcome = step.check(self.ctx, h)
             except StepError as ex:
-                if step.name == "trust" and "no certificate to trust yet" in ex.cause:
-                    continue
                 drifted = True
                 self.add(
                     "plan", h.label, "fail", f"apply would refuse at {step.name}: {ex.cause}",

@@ -1747,23 +1747,27 @@ class SSHHost(Host):
             chan.close()
 
     def _start_held(self, argv: list[str], data: bytes, timeout: float) -> _Held:
-        argv = ["sh", "-c", _PID_SCRIPT, "sh", *argv]
+        try:
+            chan = self._channel_running(["sh", "-c", _PID_SCRIPT, "sh", *argv], data, timeout)
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise ConnectFailed(
+                f"{self.label}: the server refused to run the lock command ({e})",
+                "check that the account has a working login shell",
+            ) from None
+        return _SSHHeld(self, chan)
+
+    def _channel_running(self, argv: list[str], data: bytes, timeout: float) -> paramiko.Channel:
+        """A new channel running ``argv``, fed ``data`` first; closed again if that fails."""
         chan = self._open_channel(timeout)
         try:
             chan.settimeout(timeout)
             chan.exec_command(shlex.join(argv))
             if data:
                 chan.sendall(data)
-        except (paramiko.SSHException, EOFError, OSError) as e:
-            chan.close()
-            raise ConnectFailed(
-                f"{self.label}: the server refused to run the lock command ({e})",
-                "check that the account has a working login shell",
-            ) from None
         except BaseException:
             chan.close()
             raise
-        return _SSHHeld(self, chan)
+        return chan
 
     def _kill_remote(self, pid: int) -> None:
         """SIGTERM a command we gave up on (via sudo when commands run via sudo)."""
@@ -1839,16 +1843,7 @@ class SSHHost(Host):
 
     def _dial_docker(self, timeout: float) -> paramiko.Channel:
         argv, prefix = self._wrap(["docker", "system", "dial-stdio"], True)
-        chan = self._open_channel(timeout)
-        try:
-            chan.settimeout(timeout)
-            chan.exec_command(shlex.join(argv))
-            if prefix:
-                chan.sendall(prefix)
-        except BaseException:
-            chan.close()
-            raise
-        return chan
+        return self._channel_running(argv, prefix, timeout)
 
     def _make_docker(self, timeout: float) -> docker.DockerClient:
         self._root_mode()  # sudo problems surface as SudoFailed, not as an HTTP error

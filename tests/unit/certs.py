@@ -19,10 +19,12 @@ def self_signed_pem(
     dns_sans: Iterable[str] = (),
     ca: bool = False,
     eku: Iterable[x509.ObjectIdentifier] = (),
+    key: ec.EllipticCurvePrivateKey | None = None,
 ) -> bytes:
     """A self-signed ECDSA P-256 certificate valid from yesterday for a year, with only
-    the extensions asked for (no SAN at all by default, as the old tutorial's)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+    the extensions asked for (no SAN at all by default, as the old tutorial's).
+    ``dns_sans`` may hold IP addresses too."""
+    key = key or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     now = dt.datetime.now(dt.UTC)
     builder = (
@@ -36,7 +38,7 @@ def self_signed_pem(
     )
     if ca:
         builder = builder.add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-    if sans := [x509.DNSName(s) for s in dns_sans]:
+    if sans := [pki._general_name(s) for s in dns_sans]:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), False)
     if usages := list(eku):
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), False)
