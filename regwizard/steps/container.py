@@ -38,6 +38,7 @@ from regwizard.steps.certificate import tls_files
 from regwizard.steps.config import content_hash
 
 SPACE_MARGIN = 64 * 2**20  # left free after a copy: the registry must still write uploads
+PROGRESS_EVERY = 3.0  # seconds between "copied X of Y" lines while images are copied
 
 
 def desired(ctx: Ctx) -> dict:
@@ -427,7 +428,7 @@ def _copy_with_progress(ctx: Ctx, e: HostEntry, argv: list[str], dst: str, total
 
     t = threading.Thread(target=run, name="regwizard-copy", daemon=True)
     t.start()
-    while not done.wait(3.0):
+    while not done.wait(PROGRESS_EVERY):
         if total:
             got = max(0, _du(e, dst) - start)
             pct = min(100, got * 100 // total)
