@@ -43,6 +43,8 @@ CHECKS = (
     "storage",
     "hosts-file",
     "trust",
+    "containerd",
+    "podman",
     "plan",
 )
 
@@ -545,7 +547,40 @@ class _Doctor:
 
     def _client_checks(self, e) -> None:  # noqa: ANN001
         self.guarded("hosts-file", e.label, lambda: self._hosts_file(e))
-        self.guarded("trust", e.label, lambda: self._trust(e))
+        if e.needs_docker:
+            self.guarded("trust", e.label, lambda: self._trust(e))
+        if e.uses("containerd"):
+            self.guarded("containerd", e.label, lambda: self._containerd(e))
+        if e.uses("podman"):
+            self.guarded("podman", e.label, lambda: self._podman(e))
+
+    def _containerd(self, e) -> None:  # noqa: ANN001
+        from regwizard.steps.containerd_config import containerd_facts
+
+        cf = containerd_facts(self.ctx, e)
+        found = problems.containerd(
+            cf, self.plan, e.label, self._anchor(), bool(e.conn.manage_containerd_config)
+        )
+        for p in found:
+            self.problem(e.label, p)
+        if not found:
+            where = f"{cf.hosts_dir}/{self.plan.registry.address}"
+            self.ok(
+                "containerd", e.label, f"CRI reads {cf.hosts_dir}; {where}/ trusts the registry"
+            )
+
+    def _podman(self, e) -> None:  # noqa: ANN001
+        from regwizard.facts.runtimes import podman_trust_dir
+        from regwizard.steps.trust_podman import podman_facts
+
+        installed = e.host.run(["sh", "-c", "command -v podman"], check=False, timeout=15).rc == 0
+        pf = podman_facts(self.ctx, e) if installed else None
+        found = problems.podman(pf, self.plan, e.label, self._anchor(), installed)
+        for p in found:
+            self.problem(e.label, p)
+        if not found:
+            d = podman_trust_dir(self.plan.registry.address)
+            self.ok("podman", e.label, f"{d}/ trusts the registry")
 
     def _hosts_file(self, e) -> None:  # noqa: ANN001
         from regwizard.steps.hosts_file import hosts_facts
@@ -577,7 +612,18 @@ class _Doctor:
     # -- what apply would change
 
     def _drift(self) -> None:
-        from regwizard.steps import Certificate, Config, Container, Htpasswd, Image, Storage, Trust
+        from regwizard.steps import (
+            Certificate,
+            Config,
+            Container,
+            ContainerdConfig,
+            Htpasswd,
+            Image,
+            Storage,
+            Trust,
+            TrustContainerd,
+            TrustPodman,
+        )
         from regwizard.steps.base import Change, StepError
 
         e = self.ctx.registry
@@ -586,7 +632,8 @@ class _Doctor:
             units += [(s, e) for s in (Certificate(), Htpasswd(), Storage(), Config())]
             if self.docker_ok.get(e.label):
                 units += [(Image(), e), (Container(), e)]
-        units += [(Trust(), h) for h in self.ctx.hosts if h.host is not None]
+        for step in (Trust(), ContainerdConfig(), TrustContainerd(), TrustPodman()):
+            units += [(step, h) for h in step.targets(self.ctx) if h.host is not None]
         drifted = False
         for step, h in units:
             try:

@@ -58,6 +58,17 @@ class Progress(Event):
     total: int
 
 
+@dataclass(frozen=True)
+class Proof:
+    """What one runtime on one client proved with its own client tool."""
+
+    client: str  # the host label
+    runtime: str  # containerd | podman
+    ok: bool
+    how: str  # in words: "pulled sha256:… (podman)", "anonymous pull refused with 401 …"
+    pulled: bool = False  # True: a credentialed pull with the pushed digest
+
+
 @dataclass
 class Verification:
     user: str = ""
@@ -66,8 +77,9 @@ class Verification:
     push_digest: str = ""
     pull_digest: str = ""
     catalog: list[str] = field(default_factory=list)
-    trust: dict[str, bool] = field(default_factory=dict)  # client label -> pull worked
+    trust: dict[str, bool] = field(default_factory=dict)  # client label -> Docker pull worked
     image_ref: str = ""
+    proofs: list[Proof] = field(default_factory=list)  # other runtimes, a client each
 
     @property
     def ok(self) -> bool:
@@ -77,6 +89,7 @@ class Verification:
             and bool(self.push_digest)
             and self.push_digest == self.pull_digest
             and all(self.trust.values())
+            and all(p.ok for p in self.proofs)
         )
 
 
@@ -124,3 +137,6 @@ class HostFacts:
     free_bytes: int | None = None  # at the storage path (or its nearest existing parent)
     is_root: bool = False
     sudo_ok: bool = False
+    # runtimes found besides Docker: "containerd" (a standalone one, CRI not disabled),
+    # "podman"; "docker" is in it when the engine answered
+    runtimes: list[str] = field(default_factory=list)

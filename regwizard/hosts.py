@@ -156,6 +156,7 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 KEEPALIVE_SECONDS = 15
 DOCKER_SOCKET = "/var/run/docker.sock"
+CONTAINERD_SOCKET = "/run/containerd/containerd.sock"  # a standalone one (dockerd's is elsewhere)
 _EXIT_GRACE = 2.0  # after the exit status: wait this long for output EOF (daemonized kids)
 _MISSING = 100  # exit code our small sh snippets use for "path does not exist"
 
@@ -1192,6 +1193,7 @@ class Host:
             asker.join()
         if probe["error"] is not None:
             raise probe["error"]
+        f.runtimes = [r for r in ("docker", "containerd", "podman") if r in f.runtimes]
         if path:
             try:
                 f.free_bytes = self.free_bytes(path)
@@ -1204,8 +1206,11 @@ class Host:
     def _shell_facts(self, f: HostFacts) -> None:
         res = self._sh(
             "id -u; uname -m; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release "
-            "2>/dev/null; :",
-            what="id -u; uname -m; cat /etc/os-release",
+            "2>/dev/null; echo @@runtimes; command -v podman >/dev/null 2>&1 && echo podman; "
+            f"[ -S {CONTAINERD_SOCKET} ] && command -v ctr >/dev/null 2>&1 && ! grep -Eqs "
+            "'^[[:space:]]*disabled_plugins[[:space:]]*=.*\"(cri|io.containerd.grpc.v1.cri)\"' "
+            "/etc/containerd/config.toml && echo containerd; :",
+            what="id -u; uname -m; cat /etc/os-release; runtimes",
             check=False,
             timeout=30,
             as_root=False,
@@ -1214,6 +1219,11 @@ class Host:
         if len(lines) >= 2:
             f.is_root = lines[0].strip() == "0"
             f.arch = lines[1].strip()
+        if "@@runtimes" in lines:
+            cut = lines.index("@@runtimes")
+            found = {ln.strip() for ln in lines[cut + 1 :]}
+            f.runtimes.extend(r for r in ("containerd", "podman") if r in found)
+            lines = lines[:cut]
         os_release: dict[str, str] = {}
         for line in lines[2:]:
             key, sep, value = line.partition("=")
@@ -1236,6 +1246,8 @@ class Host:
                 client = next(iter(self._dockers.values()), None)
             info = (client or self.docker(timeout=30)).version()
             f.docker_version = str(info.get("Version", ""))
+            if f.docker_version:
+                f.runtimes.append("docker")
         except Cancelled:
             raise
         except RegwizardError as e:

@@ -48,7 +48,48 @@ PACKAGES = {  # binary -> Debian package
     "ip": "iproute2",
     "sudo": "sudo",
     "nsenter": "util-linux",
+    "podman": "podman",
+    "ctr": "containerd",
 }
+# clients with other runtimes, built on demand (``lab runtimes``)
+RUNTIME_NODES = {"podman1": (f"{SUBNET}.21", ["docker", "podman"]),
+                 "k8s1": (f"{SUBNET}.22", ["containerd"])}  # fmt: skip
+CONTAINERD_LAB_CONFIG = """\
+version = 2
+root = "/var/lib/containerd"
+state = "/run/containerd"
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+
+[plugins."io.containerd.grpc.v1.cri".registry]
+  config_path = "/etc/containerd/certs.d"
+"""
+# The lab's stand-in for a service manager on the containerd node (it has no systemd):
+# `service containerd restart` does what systemd would, and counts restarts.
+SERVICE_SHIM = """\
+#!/bin/sh
+# regwizard lab: `service containerd start|stop|restart|status` (no systemd here)
+[ "$1" = containerd ] || { echo "lab service: only containerd is managed here" >&2; exit 1; }
+pid=/run/containerd-lab.pid
+stop() {
+  [ -f $pid ] && kill "$(cat $pid)" 2>/dev/null
+  i=0; while [ -f $pid ] && kill -0 "$(cat $pid)" 2>/dev/null && [ $i -lt 100 ]; do
+    sleep 0.1; i=$((i+1)); done
+}
+start() {
+  setsid containerd --config /etc/containerd/config.toml >>/run/containerd-lab.log 2>&1 \\
+    </dev/null & echo $! > $pid
+  echo start >> /run/containerd-lab.starts
+}
+case "$2" in
+  start) start ;;
+  stop) stop ;;
+  restart) stop; start ;;
+  status) [ -f $pid ] && kill -0 "$(cat $pid)" 2>/dev/null ;;
+  *) echo "usage: service containerd start|stop|restart|status" >&2; exit 2 ;;
+esac
+"""
 REGISTRY_IMAGE = "registry:2"
 REGISTRY_TAGS = ("registry:2", "registry:3")
 NODE0_SOCK = "/var/run/docker.sock"
@@ -101,6 +142,9 @@ class Node:
     sshd_pid: int = 0
     host_key: str = ""  # "SHA256:..." of the ed25519 host key
     host_key_line: str = ""  # "ssh-ed25519 AAAA..."
+    # what the node runs besides sshd: docker (node1, node2, clientN), docker + podman,
+    # or a standalone containerd with no dockerd at all (a Kubernetes node's runtime)
+    runtimes: list[str] = field(default_factory=lambda: ["docker"])
 
     @property
     def docker_sock(self) -> str:
@@ -382,8 +426,11 @@ mount --make-rprivate /
 mount --bind {r}/etc /etc
 mount --bind {r}/root /root
 mount --bind {r}/home /home
-mkdir -p /var/lib/docker /opt
+mkdir -p /var/lib/docker /opt /var/lib/containers /var/lib/containerd
 mount --bind {r}/var-lib-docker /var/lib/docker
+mount --bind {r}/var-lib-containers /var/lib/containers
+mount --bind {r}/var-lib-containerd /var/lib/containerd
+mount --bind {r}/usr-local-sbin /usr/local/sbin
 mount --bind {r}/opt /opt
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/sshd /run/lock
@@ -399,13 +446,29 @@ def _prepare_node_fs(node: Node, pubkey: str, state: LabState) -> None:
     root = Path(node.root)
     if root.exists():
         shutil.rmtree(root)
-    for d in ("etc", "root/.ssh", "home", "var-lib-docker", "opt"):
+    for d in ("etc", "root/.ssh", "home", "var-lib-docker", "var-lib-containers",
+              "var-lib-containerd", "usr-local-sbin", "opt"):  # fmt: skip
         (root / d).mkdir(parents=True, exist_ok=True)
     sh(["cp", "-a", "/etc/.", f"{root}/etc/"], timeout=300)
     etc = root / "etc"
     # A clean client side: no trust, no daemon config from node0.
     shutil.rmtree(etc / "docker", ignore_errors=True)
     (etc / "docker").mkdir()
+    for d in ("containers/certs.d", "containerd/certs.d"):
+        shutil.rmtree(etc / d, ignore_errors=True)
+    if "podman" in node.runtimes:
+        # vfs: overlay on top of the node's own files is not worth the trouble here
+        (etc / "containers").mkdir(exist_ok=True)
+        (etc / "containers" / "storage.conf").write_text(
+            '[storage]\ndriver = "vfs"\nrunroot = "/run/containers/storage"\n'
+            'graphroot = "/var/lib/containers/storage"\n'
+        )
+    if "containerd" in node.runtimes:
+        (etc / "containerd").mkdir(exist_ok=True)
+        (etc / "containerd" / "config.toml").write_text(CONTAINERD_LAB_CONFIG)
+        shim = root / "usr-local-sbin" / "service"
+        shim.write_text(SERVICE_SHIM)
+        os.chmod(shim, 0o755)
     (etc / "hostname").write_text(f"{node.name}\n")
     hosts = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{node.name}", "::1\tlocalhost ip6-localhost"]
     hosts += [f"{NODE0_IP}\tnode0"] + [f"{NODE_IPS[n]}\t{n}" for n in NODE_NAMES]
@@ -506,7 +569,10 @@ def _start_node(node: Node, pubkey: str, state: LabState) -> None:
     node_exec(node, ["chown", "-R", f"{LAB_USER}:{LAB_USER}", f"/home/{LAB_USER}/.ssh"])
     node_exec(node, ["chmod", "700", f"/home/{LAB_USER}/.ssh"])
 
-    _spawn_dockerd(node)
+    if "docker" in node.runtimes:
+        _spawn_dockerd(node)
+    if "containerd" in node.runtimes:
+        node_exec(node, ["service", "containerd", "start"])
     slog = open(f"{node.root}/sshd.log", "wb")  # noqa: SIM115
     sshd = subprocess.Popen(
         [*enter, _which("sshd") or "/usr/sbin/sshd", "-D", "-e"]
@@ -569,7 +635,11 @@ def sshd_session_pids(state: LabState, name: str) -> list[int]:
 
 
 def _wait_node_services(node: Node) -> None:
-    _wait(lambda: _docker_answers(node.docker_sock), 90, f"dockerd on {node.name}")
+    if "docker" in node.runtimes:
+        _wait(lambda: _docker_answers(node.docker_sock), 90, f"dockerd on {node.name}")
+    if "containerd" in node.runtimes:
+        sock = Path(f"/proc/{node.init_pid}/root/run/containerd/containerd.sock")
+        _wait(sock.exists, 60, f"containerd on {node.name}")
 
     def ssh_up() -> bool:
         try:
@@ -669,6 +739,8 @@ def lab_plan_text(state: LabState, clients: list[str] | None = None) -> str:
             key_file=state.key_file,
             host_key=n.host_key,
             label=n.name,
+            runtimes=list(n.runtimes),
+            manage_containerd_config="containerd" in n.runtimes,
         )
 
     plan = Plan(
@@ -865,6 +937,42 @@ def ensure_clients(count: int) -> LabState:
     return state
 
 
+def ensure_runtime_clients() -> LabState:
+    """Give the running lab its clients with other runtimes, built on demand: podman1
+    (Docker and podman) and k8s1 (a standalone containerd, no dockerd, config_path set
+    as kubeadm sets it: it stands for a Kubernetes node)."""
+    require_linux_root()
+    state = LabState.load()
+    if state is None or not status().get("up"):
+        raise LabError("the lab is not up", "run `regwizard lab up` first")
+    missing = [p for b, p in PACKAGES.items() if b in ("podman", "ctr") and not _which(b)]
+    if missing:
+        ensure_packages(True)
+    _, pubkey = ensure_lab_key()
+    new = []
+    for name, (ip, runtimes) in RUNTIME_NODES.items():
+        if name in state.nodes:
+            continue
+        node = Node(
+            name=name,
+            ip=ip,
+            netns=f"rwlab-{name}",
+            veth=f"rwl-{name}",
+            root=str(state.nodes_dir() / name),
+            runtimes=list(runtimes),
+        )
+        state.nodes[name] = node
+        new.append(node)
+    for node in new:
+        _prepare_node_fs(node, pubkey, state)
+        _start_node(node, pubkey, state)
+    for node in new:
+        _wait_node_services(node)
+    _write_known_hosts(state)
+    state.save()
+    return state
+
+
 def _write_known_hosts(state: LabState) -> None:
     known = STATE_DIR / "known_hosts"
     known.write_text("".join(f"{n.ip} {n.host_key_line}\n" for n in state.nodes.values()))
@@ -894,10 +1002,16 @@ def status() -> dict:
             "ip": node.ip,
             "netns": Path(f"/run/netns/{node.netns}").exists(),
             "init": _alive(node.init_pid),
-            "dockerd": _alive(node.dockerd_pid) and _docker_answers(node.docker_sock, 2),
+            "dockerd": _alive(node.dockerd_pid) and _docker_answers(node.docker_sock, 2)
+            if "docker" in node.runtimes
+            else "none",
             "sshd": _alive(node.sshd_pid),
             "host_key": node.host_key,
         }
         out["nodes"][node.name] = info
+        if "containerd" in node.runtimes:
+            info["containerd"] = Path(
+                f"/proc/{node.init_pid}/root/run/containerd/containerd.sock"
+            ).exists()
         out["up"] = out["up"] and all(v for k, v in info.items() if k not in ("ip", "host_key"))
     return out

@@ -49,6 +49,10 @@ class Connection:
     sudo: bool = False
     host_key: str = ""  # pinned "SHA256:..." or a whole ssh-keygen -lf line; "" = known_hosts
     label: str = ""  # optional display name (e.g. "node1"); defaults to address
+    # container runtimes on this client that must trust the registry (clients only)
+    runtimes: list[str] = field(default_factory=lambda: ["docker"])
+    # may apply set config_path in /etc/containerd/config.toml (and restart containerd)?
+    manage_containerd_config: bool = False
 
     @property
     def is_local(self) -> bool:
@@ -180,6 +184,7 @@ def effective_common_name(plan: Plan) -> str:
 MODES = ("self-signed", "local-ca", "provided")
 KEY_KINDS = ("rsa-2048", "rsa-4096", "ecdsa-p256")
 AUTHS = ("key", "agent", "password")
+RUNTIMES = ("docker", "containerd", "podman")
 MAX_DAYS = 3650
 
 # The bcrypt hash in EXAMPLE_PLAN. Its password was random and thrown away: nobody can
@@ -618,6 +623,20 @@ def check_label(v: object) -> str | None:
     return _text(v, max_len=64)
 
 
+def check_runtimes(v: object) -> str | None:
+    """A non-empty list of docker, containerd, podman, each once."""
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        return 'must be a list such as ["docker", "podman"]'
+    if not v:
+        return "needs at least one runtime: " + ", ".join(RUNTIMES)
+    bad = [x for x in v if x not in RUNTIMES]
+    if bad:
+        return f"{_show(bad[0])} is not a runtime regwizard knows; use " + ", ".join(RUNTIMES)
+    if len(set(v)) != len(v):
+        return "lists a runtime twice"
+    return None
+
+
 # a bare fingerprint, or the whole line `ssh-keygen -lf` prints (its type picks the key)
 _HOST_KEY_RE = re.compile(
     r"(?:\d+\s+)?SHA256:[A-Za-z0-9+/]{43}=?(?:\s+.*\((?:ED25519|ECDSA|RSA)\))?"
@@ -669,6 +688,8 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "host.sudo": check_bool,
     "host.host_key": check_host_key,
     "host.label": check_label,
+    "host.runtimes": check_runtimes,
+    "host.manage_containerd_config": check_bool,
     "certificate.mode": check_mode,
     "certificate.country": check_country,
     "certificate.state": check_subject_text,
@@ -710,6 +731,8 @@ _FIXES: dict[str, str] = {
     "host.sudo": "write true or false",
     "host.host_key": 'paste the SHA256:... fingerprint `ssh-keygen -lf` prints, or ""',
     "host.label": 'use a short display name, or ""',
+    "host.runtimes": 'e.g. runtimes = ["docker", "containerd", "podman"] (any of them, at least one)',
+    "host.manage_containerd_config": "write true or false",
     "certificate.mode": "use self-signed, local-ca or provided",
     "certificate.state": 'use plain text of at most 64 characters, or ""',
     "certificate.locality": 'use plain text of at most 64 characters, or ""',
@@ -1253,7 +1276,7 @@ sudo = false
 host_key = ""                      # optional pinned "SHA256:..." (ssh-keygen -lf); "" = known_hosts
 label = "registry-host"            # display name
 
-[[clients]]                        # machines whose Docker must trust the registry
+[[clients]]                        # machines whose runtimes must trust the registry
 address = "local"                  # this machine
 port = 22
 user = "root"
@@ -1262,12 +1285,16 @@ key_file = "~/.ssh/id_ed25519"
 sudo = false
 host_key = ""
 label = ""
+runtimes = ["docker"]              # any of docker, containerd, podman
+manage_containerd_config = false   # may apply set config_path in /etc/containerd/config.toml?
 
-# [[clients]]                      # another client over SSH
+# [[clients]]                      # a Kubernetes node (containerd) over SSH
 # address = "10.0.0.3"
 # user = "admin"
 # auth = "agent"
 # sudo = true
+# runtimes = ["containerd"]
+# manage_containerd_config = true  # restarts containerd once, when it sets config_path
 
 [certificate]
 mode = "self-signed"               # self-signed | local-ca | provided

@@ -420,6 +420,64 @@ TRUST_WRONG = _k(
 )  # fmt: skip
 
 
+# --------------------------------------------------------------------------- other runtimes
+
+CTRD_DOWN = _k(
+    "containerd-down", "containerd", "fail",
+    "no containerd answers on {host} at {socket}",
+    'start it (systemctl start containerd), or remove "containerd" from its runtimes',
+)  # fmt: skip
+CTRD_CRI_OFF = _k(
+    "containerd-cri-disabled", "containerd", "fail",
+    "containerd on {host} disables its CRI plugin: it is not a Kubernetes runtime",
+    'remove "containerd" from runtimes for {host}: its Docker trust is enough',
+    "{path}: disabled_plugins = [\"cri\"]",
+)  # fmt: skip
+CTRD_NO_PATH = _k(
+    "containerd-config-path", "containerd", "fail",
+    "CRI on {host} reads no certs.d directory: config_path is not set in {path}",
+    "{fix}",
+    "kubelet / crictl pull: x509: certificate signed by unknown authority",
+)  # fmt: skip
+CTRD_PATHS = _k(
+    "containerd-config-paths", "containerd", "warn",
+    "config_path on {host} lists several directories ({value}); containerd's transfer "
+    "service reads only the first well (containerd#12808)",
+    "{fix}",
+    "{path}: config_path = \"{value}\"",
+)  # fmt: skip
+CTRD_CA = _k(
+    "containerd-ca", "containerd", "fail",
+    "{dir}/ca.crt {state}: containerd on {host} does not trust the registry",
+    "regwizard apply writes it and hosts.toml (read per pull: no restart)",
+    UNKNOWN_CA,
+)  # fmt: skip
+CTRD_HOSTS = _k(
+    "containerd-hosts-toml", "containerd", "fail",
+    "{dir}: {problem}: containerd on {host} does not use the CA",
+    "regwizard apply writes hosts.toml with a [host] section naming ca.crt",
+    UNKNOWN_CA,
+)  # fmt: skip
+PODMAN_CA = _k(
+    "podman-ca", "podman", "fail",
+    "{dir}/ca.crt {state}: podman on {host} does not trust the registry",
+    "regwizard apply writes it (read per connection: no restart)",
+    UNKNOWN_CA,
+)  # fmt: skip
+PODMAN_EMPTY = _k(
+    "podman-empty-dir", "podman", "fail",
+    "{dir}/ exists without a .crt file: podman reads it before {docker_dir}/ and stops there, "
+    "so Docker's trust on {host} does not help podman",
+    "regwizard apply writes ca.crt into it",
+    UNKNOWN_CA,
+)  # fmt: skip
+PODMAN_MISSING = _k(
+    "podman-missing", "podman", "fail",
+    "podman is not installed on {host}",
+    'install it (apt-get install podman), or remove "podman" from its runtimes',
+)  # fmt: skip
+
+
 # --------------------------------------------------------------------------- detectors
 
 
@@ -683,3 +741,48 @@ def trust(cd: CertsD, plan: Plan, host: str, anchor: bytes, served_pem: bytes) -
     if target and not certsd.trusts(cd.bundle, target):
         out.append(TRUST_WRONG(want=want, serves="serves" if served_pem else "will serve"))
     return out
+
+
+def containerd(cf, plan: Plan, host: str, anchor: bytes, manage: bool) -> list[Problem]:  # noqa: ANN001
+    """containerd on one client (facts.read.Containerd) against the plan."""
+    from regwizard.facts import runtimes
+
+    cfg, path = cf.config, runtimes.CONTAINERD_CONFIG
+    if not cf.socket:
+        return [CTRD_DOWN(host=host, socket=runtimes.CONTAINERD_SOCKET)]
+    if cfg.cri_disabled:
+        return [CTRD_CRI_OFF(host=host, path=path)]
+    out = []
+    fix = (
+        "regwizard apply sets it to "
+        + runtimes.CONTAINERD_CERTS_D
+        + " and restarts containerd once"
+        if manage
+        else f"set manage_containerd_config = true for {host} in the plan, or add "
+        f'{cfg.header} config_path = "{runtimes.CONTAINERD_CERTS_D}" and restart containerd'
+    )
+    if not cfg.config_path:
+        out.append(CTRD_NO_PATH(host=host, path=path, fix=fix))
+    elif not cfg.hosts_dir:
+        out.append(CTRD_PATHS(host=host, path=path, value=cfg.config_path, fix=fix))
+    d = f"{cf.hosts_dir}/{plan.registry.address}"
+    if anchor and cf.ca != anchor:
+        out.append(CTRD_CA(dir=d, host=host, state="is missing" if cf.ca is None else "differs"))
+    problem = runtimes.hosts_toml_names(cf.hosts_toml, plan.registry.address, f"{d}/ca.crt")
+    if problem:
+        out.append(CTRD_HOSTS(dir=d, problem=problem, host=host))
+    return out
+
+
+def podman(pf, plan: Plan, host: str, anchor: bytes, installed: bool = True) -> list[Problem]:  # noqa: ANN001
+    """podman's certs.d on one client (facts.read.Podman) against the plan."""
+    from regwizard.facts import certsd, runtimes
+
+    if not installed:
+        return [PODMAN_MISSING(host=host)]
+    d = runtimes.podman_trust_dir(plan.registry.address)
+    if pf.dir_exists and not any(n.endswith(".crt") for n in pf.files):
+        return [PODMAN_EMPTY(dir=d, docker_dir=certsd.trust_dir(plan.registry.address), host=host)]
+    if anchor and pf.ca != anchor:
+        return [PODMAN_CA(dir=d, host=host, state="is missing" if pf.ca is None else "differs")]
+    return []

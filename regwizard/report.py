@@ -193,6 +193,8 @@ def verification_lines(v: Verification | None, *, short: bool = False) -> list[t
     ]
     for client, ok in v.trust.items():
         lines.append((ok, f"trust on {client}: {'pull worked' if ok else 'pull failed'}"))
+    for p in v.proofs:  # other runtimes, each with its own client tool
+        lines.append((p.ok, f"{p.runtime} on {p.client}: {p.how}"))
     return lines
 
 

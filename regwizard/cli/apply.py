@@ -25,6 +25,11 @@ def result_json(result: RunResult) -> dict:
         "pull_digest": v.pull_digest if v else "",
         "catalog": v.catalog if v else [],
         "trust": v.trust if v else {},
+        "runtimes": [
+            {"client": c, "runtime": "docker", "ok": ok, "how": "pulled the pushed digest"}
+            for c, ok in (v.trust if v else {}).items()
+        ]
+        + [asdict(p) for p in (v.proofs if v else [])],
         "failure": asdict(result.failure) if result.failure else None,
     }
 

@@ -37,6 +37,17 @@ def lab_cli(args) -> int:
             write_private_text(out, lab.lab_plan_text(state, clients=names))
             print(f"plan: {out.resolve()} (registry on node1, clients {', '.join(names)})")
         return 0
+    if args.lab_cmd == "runtimes":
+        out = None if args.output is None else output_path(args.output, overwrite=True)
+        state = lab.ensure_runtime_clients()
+        names = list(lab.RUNTIME_NODES)
+        for name in names:
+            n = state.nodes[name]
+            print(f"{name} {n.ip} (client: {', '.join(n.runtimes)})")
+        if out is not None:
+            write_private_text(out, lab.lab_plan_text(state, clients=["node0", *names]))
+            print(f"plan: {out.resolve()} (registry on node1, clients node0, {', '.join(names)})")
+        return 0
     if args.lab_cmd == "down":
         lab.down()
         return 0

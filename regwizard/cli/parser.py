@@ -175,6 +175,10 @@ def parser() -> argparse.ArgumentParser:
     )
     lc.add_argument("count", type=count, metavar="N")
     lc.add_argument("-o", "--output", help="write a plan whose clients are these N nodes")
+    lr = labsub.add_parser(
+        "runtimes", help="add podman1 (Docker + podman) and k8s1 (containerd only) to the lab"
+    )
+    lr.add_argument("-o", "--output", help="write a plan whose clients are node0, podman1, k8s1")
     labsub.add_parser("down", help="tear the lab down")
     ls = labsub.add_parser("status", help="show the lab's state")
     ls.add_argument("--json", action="store_true")

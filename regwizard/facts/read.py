@@ -13,7 +13,7 @@ import io
 import tarfile
 from dataclasses import dataclass, field
 
-from regwizard.facts import certsd, hostfile
+from regwizard.facts import certsd, hostfile, runtimes
 from regwizard.facts.registry import MAX_CONFIG_BYTES, RegistryFacts, host_path, interpret
 
 MAX_READ = 1 << 20
@@ -203,4 +203,70 @@ def certs_d(host, address: str) -> certsd.CertsD:  # noqa: ANN001
         ca=ca,
         bundle=bundle,
         stray=certsd.stray_files(names),
+    )
+
+
+# --------------------------------------------------------------------------- runtimes
+
+
+@dataclass(frozen=True)
+class Containerd:
+    """containerd on one client, as it concerns one registry."""
+
+    config: runtimes.ContainerdConfig
+    text: str  # config.toml as it is ("" when missing)
+    socket: bool  # a standalone containerd answers at /run/containerd/containerd.sock
+    hosts_dir: str  # where its hosts.toml files live (the config's, else the default)
+    ca: bytes | None = None  # <hosts_dir>/<address>/ca.crt
+    hosts_toml: bytes | None = None
+
+
+def containerd(host, address: str) -> Containerd:  # noqa: ANN001
+    """One round trip (two when config_path names another directory)."""
+    cfg_path = runtimes.CONTAINERD_CONFIG
+
+    def files(base: str) -> list[str]:
+        return [f"{base}/{address}/ca.crt", f"{base}/{address}/hosts.toml"]
+
+    default = runtimes.CONTAINERD_CERTS_D
+    snap = snapshot(host, files=[cfg_path, *files(default)])
+    text = snap.files.get(cfg_path)
+    r = host.run(
+        ["sh", "-c", 'test -S "$1" && echo socket; containerd --version 2>/dev/null; :', "sh",
+         runtimes.CONTAINERD_SOCKET],
+        check=False, timeout=15,
+    )  # fmt: skip
+    out = r.stdout.decode(errors="replace")
+    sock = out.startswith("socket")
+    # a missing config.toml means the defaults of containerd's own major version
+    cfg = runtimes.containerd_config(text, runtimes.containerd_version(out.removeprefix("socket")))
+    base = cfg.hosts_dir or default
+    if base != default:
+        snap = snapshot(host, files=[cfg_path, *files(base)])
+    ca, toml = (snap.files.get(p) for p in files(base))
+    return Containerd(cfg, (text or b"").decode(errors="replace"), sock, base, ca, toml)
+
+
+@dataclass(frozen=True)
+class Podman:
+    """podman's certs.d on one client, as it concerns one registry."""
+
+    address: str
+    dir_exists: bool  # /etc/containers/certs.d/<address>/ exists (it then hides Docker's)
+    files: tuple[str, ...] = ()
+    ca: bytes | None = None
+    docker_ca: bytes | None = None  # /etc/docker/certs.d/<address>/ca.crt, read after ours
+
+
+def podman(host, address: str) -> Podman:  # noqa: ANN001
+    d = runtimes.podman_trust_dir(address)
+    docker_ca = certsd.trust_file(address)
+    snap = snapshot(host, files=[f"{d}/ca.crt", docker_ca], dirs=[d])
+    names = snap.dirs.get(d)
+    return Podman(
+        address,
+        names is not None,
+        tuple(names or ()),
+        snap.files.get(f"{d}/ca.crt"),
+        snap.files.get(docker_ca),
     )

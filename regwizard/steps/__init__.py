@@ -11,6 +11,7 @@ from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchan
 from regwizard.steps.certificate import Certificate
 from regwizard.steps.config import Config
 from regwizard.steps.container import Container
+from regwizard.steps.containerd_config import ContainerdConfig
 from regwizard.steps.health import Health
 from regwizard.steps.hosts_file import HostsFile
 from regwizard.steps.htpasswd import Htpasswd
@@ -18,6 +19,8 @@ from regwizard.steps.image import Image
 from regwizard.steps.preflight import Preflight
 from regwizard.steps.storage import Storage
 from regwizard.steps.trust import Trust
+from regwizard.steps.trust_containerd import TrustContainerd
+from regwizard.steps.trust_podman import TrustPodman
 from regwizard.steps.verify import Verify
 
 STEPS: list[Step] = [
@@ -25,6 +28,9 @@ STEPS: list[Step] = [
     HostsFile(),
     Certificate(),
     Trust(),
+    ContainerdConfig(),
+    TrustContainerd(),
+    TrustPodman(),
     Htpasswd(),
     Storage(),
     Config(),
@@ -40,6 +46,7 @@ __all__ = [
     "Change",
     "Config",
     "Container",
+    "ContainerdConfig",
     "Ctx",
     "Health",
     "HostEntry",
@@ -51,6 +58,8 @@ __all__ = [
     "StepError",
     "Storage",
     "Trust",
+    "TrustContainerd",
+    "TrustPodman",
     "Unchanged",
     "Verify",
 ]

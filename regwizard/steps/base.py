@@ -89,6 +89,15 @@ class HostEntry:
     is_registry: bool = False
     is_client: bool = False
     facts: Any = None  # events.HostFacts after preflight
+    runtimes: tuple[str, ...] = ()  # as a client: the runtimes that must trust the registry
+
+    def uses(self, runtime: str) -> bool:
+        return runtime in self.runtimes
+
+    @property
+    def needs_docker(self) -> bool:
+        """The registry host runs the registry in Docker; Docker clients pull with it."""
+        return self.is_registry or self.uses("docker")
 
 
 def conn_key(c: Connection) -> str:
@@ -102,10 +111,12 @@ def host_entries(plan: Plan) -> list[HostEntry]:
     entries[reg.key] = reg
     for c in plan.clients:
         k = conn_key(c)
+        runtimes = tuple(c.runtimes) if isinstance(c.runtimes, list) else ("docker",)
         if k in entries:
             entries[k].is_client = True
+            entries[k].runtimes = runtimes
         else:
-            entries[k] = HostEntry(k, c.name, c, is_client=True)
+            entries[k] = HostEntry(k, c.name, c, is_client=True, runtimes=runtimes)
     seen: dict[str, int] = {}  # labels must be unique for the step table
     for e in entries.values():
         n = seen.get(e.label, 0)
@@ -189,6 +200,11 @@ class Ctx:
         return [h for h in self.hosts if h.is_client]
 
     @property
+    def pusher(self) -> HostEntry:
+        """Where verification pushes from: the first Docker client, else the registry host."""
+        return next((h for h in self.clients if h.uses("docker")), self.registry)
+
+    @property
     def target(self) -> str:
         """The address this machine uses to reach the registry's port."""
         reg = self.plan.registry
@@ -232,13 +248,15 @@ class Step(Generic[C]):
     reads_only: ClassVar[bool] = False  # its work never changes a host (waiting, proving)
     needs_registry: ClassVar[bool] = False  # talks to a running registry: skipped in dry runs
 
+    runtime: ClassVar[str] = ""  # scope "clients": only the clients that use this runtime
+
     def targets(self, ctx: Ctx) -> list[HostEntry]:
         if self.scope == "registry":
             return [ctx.registry]
         if self.scope == "clients":
-            return ctx.clients
+            return [e for e in ctx.clients if not self.runtime or e.uses(self.runtime)]
         if self.scope == "verify":
-            return [ctx.clients[0]] if ctx.clients else [ctx.registry]
+            return [ctx.pusher]
         return list(ctx.hosts)
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | C:

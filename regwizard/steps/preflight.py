@@ -37,6 +37,9 @@ class Preflight(Step[Change]):
                 f"{e.label}: user {e.conn.user} is neither root nor allowed to sudo",
                 "connect as root, or set sudo = true for a user in sudoers",
             )
+        self._check_runtimes(e)
+        if not e.needs_docker:
+            return Unchanged(f"{', '.join(e.runtimes)}, {facts.arch}")
         if not facts.docker_version:
             # docker_error reads "HOST: why; fix: what to do" when the host could tell
             why, _, fix = (facts.docker_error or "no answer").partition("; fix: ")
@@ -50,6 +53,26 @@ class Preflight(Step[Change]):
             self._check_port(ctx, e)
             self._check_space(ctx, e)
         return Unchanged(f"Docker {facts.docker_version}, {facts.arch}")
+
+    @staticmethod
+    def _check_runtimes(e: HostEntry) -> None:
+        """The client runtimes the plan names are there (Docker is checked below)."""
+        from regwizard.facts.runtimes import CONTAINERD_SOCKET
+
+        if e.uses("containerd"):
+            script = f"test -S {CONTAINERD_SOCKET} && command -v ctr >/dev/null"
+            if e.host.run(["sh", "-c", script], check=False, timeout=15).rc != 0:
+                raise StepError(
+                    f"{e.label}: no containerd answers at {CONTAINERD_SOCKET} (or ctr is missing)",
+                    "start containerd on it (systemctl start containerd; apt-get install "
+                    'containerd), or remove "containerd" from its runtimes',
+                )
+        if e.uses("podman"):
+            if e.host.run(["sh", "-c", "command -v podman"], check=False, timeout=15).rc != 0:
+                raise StepError(
+                    f"{e.label}: podman is not installed",
+                    'install it (apt-get install podman), or remove "podman" from its runtimes',
+                )
 
     def _check_port(self, ctx: Ctx, e: HostEntry) -> None:
         reg = ctx.plan.registry

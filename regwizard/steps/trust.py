@@ -35,6 +35,9 @@ class Trust(Step[TrustChange]):
     title = "Docker trust (certs.d)"
     scope = "all"
 
+    def targets(self, ctx: Ctx) -> list[HostEntry]:
+        return [e for e in ctx.hosts if e.needs_docker]
+
     def script(self, ctx: Ctx) -> tuple[str, ...]:
         lay = ctx.layout
         src = lay.ca_path if ctx.plan.certificate.mode == "local-ca" else lay.cert_path

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from regwizard.diagnose import clean
 from regwizard.errors import Cancelled
-from regwizard.events import Verification
+from regwizard.events import Proof, Verification
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, explained
 from regwizard.steps.trust import anchor
 
@@ -119,7 +119,15 @@ class Verify(Step[VerifyChange]):
         ref = f"{addr}/{PROBE_REPO}:verify"
         login = shlex.join(["docker", "login", addr, "-u", ctx.plan.verify_user])
         push, pull = shlex.join(["docker", "push", ref]), shlex.join(["docker", "pull", ref])
-        return (f"{login} && {push} && {pull}",)
+        out = [f"{login} && {push} && {pull}"]
+        used = {r for c in ctx.clients for r in c.runtimes}
+        if "podman" in used:
+            podman = shlex.join(["podman", "login", addr, "-u", ctx.plan.verify_user])
+            out.append(f"{podman} && {shlex.join(['podman', 'pull', ref])}   # podman clients")
+        if "containerd" in used:
+            ctr = ["ctr", "images", "pull", "--hosts-dir", "/etc/containerd/certs.d", ref]
+            out.append(f"{shlex.join(ctr)}   # containerd clients: 401, not x509")
+        return tuple(out)
 
     def check(self, ctx: Ctx, e: HostEntry) -> VerifyChange:
         return VerifyChange("always verified", self.script(ctx))
@@ -139,8 +147,8 @@ class Verify(Step[VerifyChange]):
         # client's round trips, not N of them. (The registry checks the bcrypt hash on
         # every request, so the other clients prove trust, name resolution and
         # credentials with their authenticated pull alone, not with a login first.)
-        others = [o for o in ctx.clients if o is not e]
-        pool = ThreadPoolExecutor(max_workers=len(others) + 2)
+        others = [o for o in ctx.clients if o is not e and o.uses("docker")]
+        pool = ThreadPoolExecutor(max_workers=len(others) + len(ctx.clients) * 2 + 2)
         try:
             return self._prove(ctx, e, v, client, ref, others, pool)
         finally:
@@ -215,6 +223,13 @@ class Verify(Step[VerifyChange]):
         # 5. the other clients pull and 6. the catalog is read, while 4. this client
         # pulls back what it pushed
         pulls = [pool.submit(self._pull_other, ctx, o, ref, auth) for o in others]
+        # 7. every other runtime proves trust with its own client
+        proofs = [
+            pool.submit(RUNTIME_PROOFS[r], ctx, o, ref, user, password, digest)
+            for o in ctx.clients
+            for r in RUNTIME_PROOFS
+            if o.uses(r)
+        ]
         reg = ctx.plan.registry
         catalog = pool.submit(
             ctx.net.request,
@@ -246,6 +261,16 @@ class Verify(Step[VerifyChange]):
                     "check that every client resolves the domain to this registry",
                 )
             ctx.log(self.name, other, f"pull on {other.label}: ok")
+        v.proofs = [f.result() for f in proofs]
+        for p in v.proofs:
+            ctx.log(self.name, e, f"{p.runtime} on {p.client}: {p.how}")
+        bad = [p for p in v.proofs if not p.ok]
+        if bad:
+            raise explained(
+                f"{bad[0].runtime} on {bad[0].client} cannot use the registry",
+                bad[0].how,
+                fix="see the evidence; rerun `regwizard apply` to rewrite its trust files",
+            )
         status, _, body = catalog.result()
         if status == 200:
             v.catalog = json.loads(body).get("repositories", [])
@@ -254,7 +279,11 @@ class Verify(Step[VerifyChange]):
                 f"the catalog does not list {PROBE_REPO} (HTTP {status})",
                 "check the registry logs",
             )
-        return f"login, anonymous refused, push {digest[:19]}…, pull ok on {len(v.trust)} client(s)"
+        more = "".join(f", {p.runtime} on {p.client} ok" for p in v.proofs)
+        return (
+            f"login, anonymous refused, push {digest[:19]}…, pull ok on {len(v.trust)} "
+            f"client(s){more}"
+        )
 
     def _login(self, ctx: Ctx, e: HostEntry, client, user: str, password: str) -> None:
         """``docker login`` on a client, forcing a real round trip to the registry."""
@@ -306,3 +335,63 @@ class Verify(Step[VerifyChange]):
             if rd.startswith(repo + "@"):
                 return rd.split("@", 1)[1]
         return ""
+
+
+# --------------------------------------------------------------------------- other runtimes
+
+
+def prove_podman(ctx: Ctx, e: HostEntry, ref: str, user: str, password: str, digest: str) -> Proof:
+    """podman logs in (the password on stdin, the login in a root-only file on /run that
+    is removed at once), pulls the probe afresh, and must see the pushed digest."""
+    import secrets as _secrets
+
+    authfile = f"/run/regwizard-auth-{_secrets.token_hex(6)}.json"
+    script = (
+        'umask 077; podman rmi -f "$4" >/dev/null 2>&1; '
+        'podman login --authfile "$1" -u "$2" --password-stdin "$3" >/dev/null && '
+        'podman pull --authfile "$1" -q "$4" >/dev/null && '
+        "podman image inspect --format '{{.Digest}}' \"$4\"; "
+        'rc=$?; rm -f -- "$1"; exit $rc'
+    )
+    addr = ctx.plan.registry.address
+    r = e.host.run(
+        ["sh", "-c", script, "sh", authfile, user, addr, ref],
+        input=(password + "\n").encode(),
+        check=False,
+        timeout=300,
+    )
+    got = r.stdout.decode(errors="replace").strip().splitlines()
+    if r.rc == 0 and got and got[-1] == digest:
+        return Proof(e.label, "podman", True, f"pulled {digest[:19]}… with podman", pulled=True)
+    err = clean(r.stderr.decode(errors="replace") or " ".join(got), 300)
+    return Proof(e.label, "podman", False, err or f"podman exited {r.rc}")
+
+
+def prove_containerd(
+    ctx: Ctx, e: HostEntry, ref: str, user: str, password: str, digest: str
+) -> Proof:
+    """ctr pulls through the hosts.toml CRI reads. ctr takes credentials only on its
+    command line, which regwizard never does: the pull is anonymous, and an answer of
+    401 Unauthorized (not an x509 error) proves containerd trusts the registry."""
+    from regwizard.facts.runtimes import CONTAINERD_SOCKET
+    from regwizard.steps.containerd_config import containerd_facts
+
+    hosts_dir = containerd_facts(ctx, e).hosts_dir or "/etc/containerd/certs.d"
+    argv = ["ctr", "--address", CONTAINERD_SOCKET, "-n", "regwizard", "images", "pull",
+            "--hosts-dir", hosts_dir, ref]  # fmt: skip
+    r = e.host.run(argv, check=False, timeout=120)
+    out = clean((r.stdout + r.stderr).decode(errors="replace"), 400)
+    if r.rc != 0 and "401" in out and "x509" not in out.lower():
+        return Proof(
+            e.label,
+            "containerd",
+            True,
+            "trusts the registry: an anonymous pull was refused with 401 Unauthorized, "
+            "not an x509 error (ctr takes credentials only on its command line)",
+        )
+    if r.rc == 0:
+        return Proof(e.label, "containerd", False, "an anonymous pull was allowed: auth is off")
+    return Proof(e.label, "containerd", False, out or f"ctr exited {r.rc}")
+
+
+RUNTIME_PROOFS = {"containerd": prove_containerd, "podman": prove_podman}

@@ -252,8 +252,11 @@ def fake_lab(state_dir: Path, calls: list[str]) -> types.ModuleType:
     class LabError(RegwizardError):
         pass
 
-    def node(name: str, ip: str) -> types.SimpleNamespace:
-        return types.SimpleNamespace(name=name, ip=ip)
+    def node(name: str, ip: str, runtimes=("docker",)) -> types.SimpleNamespace:  # noqa: ANN001
+        return types.SimpleNamespace(name=name, ip=ip, runtimes=list(runtimes))
+
+    runtime_nodes = {"podman1": ("10.213.47.21", ["docker", "podman"]),
+                     "k8s1": ("10.213.47.22", ["containerd"])}  # fmt: skip
 
     def state(n: int = 0) -> types.SimpleNamespace:
         nodes = {"node1": node("node1", "10.213.47.2"), "node2": node("node2", "10.213.47.3")}
@@ -285,6 +288,12 @@ def fake_lab(state_dir: Path, calls: list[str]) -> types.ModuleType:
             raise LabError(f"{count} extra clients asked for", "choose 0..32")
         return state(count)
 
+    def ensure_runtime_clients():  # noqa: ANN202
+        calls.append("lab.ensure_runtime_clients")
+        st = state()
+        st.nodes.update({n: node(n, ip, rt) for n, (ip, rt) in runtime_nodes.items()})
+        return st
+
     def status():  # noqa: ANN202
         calls.append("lab.status")
         return {"up": False, "nodes": {}}
@@ -307,8 +316,10 @@ def fake_lab(state_dir: Path, calls: list[str]) -> types.ModuleType:
             raise SandboxViolation(f"regwizard.lab.{name} is not faked in the sandbox")
 
     mod = Lab("regwizard.lab")
-    for fn in (up, down, ensure_clients, status, require_linux_root, client_names, lab_plan_text):
+    for fn in (up, down, ensure_clients, ensure_runtime_clients, status, require_linux_root,
+               client_names, lab_plan_text):  # fmt: skip
         setattr(mod, fn.__name__, fn)
+    mod.RUNTIME_NODES = runtime_nodes
     mod.LabError = LabError
     mod.STATE_DIR = state_dir
     mod.MAX_CLIENTS = 32

@@ -324,7 +324,7 @@ def _server_rdns(plan: Plan) -> list[tuple[str, str]]:
     return [
         (k, v)
         for k, v in (
-            ("C", c.country), ("ST", c.state), ("L", c.locality), ("O", c.organization),
+            ("C", c.country.upper()), ("ST", c.state), ("L", c.locality), ("O", c.organization),
             ("OU", c.organizational_unit), ("CN", pki.subject_cn(c, plan.registry.domain)),
         )
         if v
