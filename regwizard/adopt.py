@@ -19,6 +19,7 @@ the fuzzer feed it directly.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import posixpath
 import threading
 from dataclasses import dataclass, field
@@ -170,6 +171,8 @@ class Found:
     certs_d: tuple[str, ...] = ()  # entries of /etc/docker/certs.d on the registry host
     host_label: str = ""
     fingerprint: str = ""
+    host_runtimes: tuple[str, ...] = ()  # what the registry host runs (as a client)
+    local_runtimes: tuple[str, ...] = ()  # what this machine runs
 
 
 # --------------------------------------------------------------------------- reading
@@ -232,6 +235,10 @@ def read_found(host, container: str | None, check_cancel=lambda: None) -> Found:
     except Exception:  # noqa: BLE001
         tags = ()
     snap = read.snapshot(host, dirs=[certsd.CERTS_D])
+    try:
+        host_runtimes = tuple(host.facts().runtimes)
+    except RegwizardError:
+        host_runtimes = ()
     return Found(
         facts=facts,
         image_tags=tags,
@@ -243,6 +250,7 @@ def read_found(host, container: str | None, check_cancel=lambda: None) -> Found:
         certs_d=tuple(snap.dirs.get(certsd.CERTS_D) or ()),
         host_label=host.label,
         fingerprint=getattr(host, "fingerprint", "") or "",
+        host_runtimes=host_runtimes,
     )
 
 
@@ -267,6 +275,14 @@ def adopt(
 
     with hosts.connect(conn, secrets, cancel=cancel, timeout=timeout) as host:
         found = read_found(host, container, check_cancel)
+    if not conn.is_local:
+        try:  # this machine is planned as a client too: which runtimes does it have?
+            with hosts.connect(Connection(), secrets, cancel=cancel, timeout=timeout) as here:
+                found = dataclasses.replace(found, local_runtimes=tuple(here.facts().runtimes))
+        except RegwizardError:
+            pass
+    else:
+        found = dataclasses.replace(found, local_runtimes=found.host_runtimes)
     return adoption(found, conn)
 
 
@@ -518,15 +534,20 @@ def adoption(found: Found, conn: Connection) -> Adoption:
     host_conn = copy.deepcopy(conn)
     if found.fingerprint and not host_conn.host_key:
         host_conn.host_key = found.fingerprint
-    clients = [Connection()]
+    clients = [Connection(runtimes=list(found.local_runtimes) or ["docker"])]
     address = domain if port == 443 else f"{domain}:{port}"
     if not conn.is_local and address in found.certs_d:
         clients.append(copy.deepcopy(host_conn))
+        clients[-1].runtimes = list(found.host_runtimes) or ["docker"]
         notes.append(
             f"clients: this machine and {found.host_label} (it has {certsd.trust_dir(address)})"
         )
     else:
         notes.append("clients: this machine; add every other Docker host to [[clients]]")
+    for c in clients:
+        if c.runtimes != ["docker"]:
+            where = "this machine" if c.is_local else c.address
+            notes.append(f"runtimes on {where}: {', '.join(c.runtimes)}")
 
     for p in problems.container(f):
         if p.id == "restart-policy":

@@ -177,7 +177,7 @@ class _Doctor:
                 for fut in [
                     pool.submit(self.guarded, "docker", e.label, lambda e=e: self._docker(e))
                     for e in self.ctx.hosts
-                    if e.host is not None
+                    if e.host is not None and e.needs_docker
                 ]:
                     fut.result()
             if reg.host is not None and self.docker_ok.get(reg.label):

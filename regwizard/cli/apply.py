@@ -58,8 +58,9 @@ def apply_cli(args) -> int:  # noqa: ANN001
     if result.ok and v and not args.dry_run:
         print(
             f"verified in {result.seconds:.1f}s: login as {v.user} ok, anonymous push refused, "
-            f"pushed {v.push_digest}, pulled the same digest on {', '.join(v.trust)}; "
-            f"{len(result.changed)} step(s) changed",
+            f"pushed {v.push_digest}, pulled the same digest on {', '.join(v.trust)}"
+            + "".join(f"; {p.runtime} on {p.client}: {p.how}" for p in v.proofs)
+            + f"; {len(result.changed)} step(s) changed",
             file=sys.stderr,
         )
         print(f"next: docker login {plan.registry.address}", file=sys.stderr)

@@ -139,11 +139,17 @@ def _header_index(lines: list[str], section: tuple[str, ...]) -> int | None:
 
 
 def hosts_toml(address: str, ca_path: str) -> str:
-    """hosts.toml for a registry: one [host] section naming its CA (no top-level
-    ``server``: next to a [host] section it makes the first try fail with x509)."""
+    """hosts.toml for a registry: a [host] section naming its CA, and the same CA for the
+    top-level ``server``. containerd always also tries that server (by default
+    ``https://ADDRESS``, with the system CAs only): without a top-level ``ca`` every pull
+    first fails with x509 before the [host] entry answers (checked with containerd 1.6)."""
+    url = json.dumps("https://" + address)
     return (
         "# written by regwizard: rerun `regwizard apply` rather than editing it\n"
-        f"[host.{json.dumps('https://' + address)}]\n"
+        f"server = {url}\n"
+        f"ca = {json.dumps(ca_path)}\n"
+        "\n"
+        f"[host.{url}]\n"
         '  capabilities = ["pull", "resolve", "push"]\n'
         f"  ca = {json.dumps(ca_path)}\n"
     )
@@ -161,8 +167,8 @@ def hosts_toml_names(data: bytes | None, address: str, ca_path: str) -> str:
     entry = host.get(f"https://{address}") if isinstance(host, dict) else None
     if not isinstance(entry, dict):
         return f'hosts.toml has no [host."https://{address}"] section'
-    ca = entry.get("ca")
-    cas = ca if isinstance(ca, list) else [ca]
-    if ca_path not in cas:
-        return f"hosts.toml does not name {ca_path} as the CA"
+    for where, value in (("its [host] section", entry.get("ca")), ("the top level", doc.get("ca"))):
+        cas = value if isinstance(value, list) else [value]
+        if ca_path not in cas:
+            return f"hosts.toml does not name {ca_path} as the CA at {where}"
     return ""
