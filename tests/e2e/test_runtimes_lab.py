@@ -46,6 +46,15 @@ def starts(state) -> int:
     return len(on(state, "k8s1", "cat /run/containerd-lab.starts", check=False).split())
 
 
+def restore_k8s1(state) -> None:
+    """k8s1's config.toml as the lab made it (config_path set), containerd restarted."""
+    labmod.node_exec(
+        state.nodes["k8s1"],
+        ["sh", "-c", f"cat > {CONFIG} && service containerd restart"],
+        input=labmod.CONTAINERD_LAB_CONFIG.encode(),
+    )
+
+
 def rt_plan(state, lab_plan):
     plan = tenant_plan(lab_plan, "rt", PORT)
 
@@ -170,10 +179,7 @@ def test_a_containerd_config_path_is_never_changed_unless_the_plan_allows_it(rt_
         assert "manage_containerd_config = true" in result.failure.fix
         assert on(state, "k8s1", f"cat {CONFIG}") == text and starts(state) == before
     finally:
-        on(state, "k8s1", f"grep -q config_path {CONFIG} || {{ printf '%s\\n' "
-                          "'[plugins.\"io.containerd.grpc.v1.cri\".registry]' "
-                          f"'  config_path = \"/etc/containerd/certs.d\"' >> {CONFIG}; "
-                          "service containerd restart; }", check=False)  # fmt: skip
+        restore_k8s1(state)
         cleanup(state, plan)
         forget_tenant(state)
         drop_hosts_everywhere(state)
