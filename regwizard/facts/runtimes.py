@@ -42,6 +42,9 @@ class ContainerdConfig:
     config_path: str = ""  # as written ("" = not set)
     cri_disabled: bool = False  # disabled_plugins holds "cri": not a CRI runtime
     error: str = ""  # why the file could not be read as TOML
+    # registry settings containerd refuses next to config_path ("mirrors", "configs.H.tls"):
+    # with both, its CRI plugin does not load
+    conflicts: tuple[str, ...] = ()
 
     @property
     def section(self) -> tuple[str, ...]:
@@ -89,7 +92,17 @@ def containerd_config(data: bytes | None, major: int = 0) -> ContainerdConfig:
     cri_off = isinstance(disabled, list) and any(
         p in ("cri", "io.containerd.grpc.v1.cri") for p in disabled
     )
-    return ContainerdConfig(True, version, path if isinstance(path, str) else "", cri_off)
+    conflicts: list[str] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("mirrors"), dict) and node["mirrors"]:
+            conflicts.append("mirrors")
+        configs = node.get("configs")
+        for name, c in (configs or {}).items() if isinstance(configs, dict) else ():
+            if isinstance(c, dict) and "tls" in c:
+                conflicts.append(f"configs.{json.dumps(name)}.tls")
+    return ContainerdConfig(
+        True, version, path if isinstance(path, str) else "", cri_off, "", tuple(conflicts)
+    )
 
 
 def with_config_path(text: str, cfg: ContainerdConfig, directory: str) -> str:

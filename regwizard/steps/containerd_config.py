@@ -66,6 +66,13 @@ class ContainerdConfig(Step[ContainerdConfigChange]):
             if cfg.dirs
             else "config_path is not set: CRI reads no certs.d directory"
         )
+        if cfg.conflicts:
+            raise StepError(
+                f"{where}: {why}, and its registry table sets {', '.join(cfg.conflicts)}: "
+                "containerd refuses that next to config_path (its CRI plugin would not load)",
+                f"move those settings into hosts.toml files under {runtimes.CONTAINERD_CERTS_D}"
+                " (a directory per registry), remove them from config.toml, then rerun",
+            )
         if not e.conn.manage_containerd_config:
             raise StepError(
                 f"{where}: {why}",
