@@ -109,9 +109,12 @@ def with_config_path(text: str, cfg: ContainerdConfig, directory: str) -> str:
     """config.toml with the CRI registry's config_path set to ``directory`` (one line is
     added or replaced; the rest of the file is kept as it was)."""
     line = f"  config_path = {json.dumps(directory)}"
-    if not cfg.present or not text.strip():
+    if not cfg.present or not _has_keys(text):
+        # nothing set (a missing or empty file, or comments only): containerd would read
+        # a file without `version` as version 1, so it is written; comments are kept
         version = f"version = {cfg.version}\n\n" if cfg.version != 1 else ""
-        return f"{version}{cfg.header}\n{line}\n"
+        kept = text.rstrip() + "\n\n" if text.strip() else ""
+        return f"{kept}{version}{cfg.header}\n{line}\n"
     lines = text.splitlines()
     header = _header_index(lines, cfg.section)
     if header is None:
@@ -128,6 +131,13 @@ def with_config_path(text: str, cfg: ContainerdConfig, directory: str) -> str:
     else:
         lines.insert(header + 1, line)
     return "\n".join(lines) + "\n"
+
+
+def _has_keys(text: str) -> bool:
+    try:
+        return bool(tomllib.loads(text))
+    except tomllib.TOMLDecodeError:
+        return True  # not ours to judge here (the reader reports it)
 
 
 def _header_index(lines: list[str], section: tuple[str, ...]) -> int | None:
