@@ -115,7 +115,9 @@ def with_config_path(text: str, cfg: ContainerdConfig, directory: str) -> str:
         version = f"version = {cfg.version}\n\n" if cfg.version != 1 else ""
         kept = text.rstrip() + "\n\n" if text.strip() else ""
         return f"{kept}{version}{cfg.header}\n{line}\n"
-    lines = text.splitlines()
+    # not splitlines(): it also breaks at U+0085, U+2028 and U+2029, which TOML strings
+    # and comments may hold
+    lines = text.removesuffix("\n").split("\n")
     header = _header_index(lines, cfg.section)
     if header is None:
         tail = "" if text.endswith("\n") else "\n"
