@@ -97,8 +97,9 @@ class ContainerdConfig(Step[ContainerdConfigChange]):
     def apply(self, ctx: Ctx, e: HostEntry, change: ContainerdConfigChange) -> str:
         path = runtimes.CONTAINERD_CONFIG
         e.host.makedirs("/etc/containerd", 0o755)
-        backup(ctx, e, path, self.name)
-        e.host.write_file(path, change.text.encode(), 0o644)
+        saved = backup(ctx, e, path, self.name)
+        # the file keeps its mode, owner and label: it may hold registry credentials (0600)
+        e.host.replace_file(path, change.text.encode(), backup=saved)
         ctx.log(
             self.name, e, f"set config_path in {path}; restarting containerd (it read the file)"
         )
