@@ -327,8 +327,13 @@ def test_hosts_toml_for_a_plan(port: int, address: str, key: str) -> None:
     ca = f"{CD}/{address}/ca.crt"
     text = R.hosts_toml(reg.address, ca)
     doc = tomllib.loads(text)
-    # one [host] section, no top-level server (next to [host] it fails the first try)
-    assert doc == {"host": {key: {"capabilities": ["pull", "resolve", "push"], "ca": ca}}}
+    # one [host] section, and the top-level server (containerd tries it too) with the same
+    # CA: a top-level server without a top-level ca fails the first try with x509
+    assert doc == {
+        "server": key,
+        "ca": ca,
+        "host": {key: {"capabilities": ["pull", "resolve", "push"], "ca": ca}},
+    }
     assert ":443" not in text
     assert R.hosts_toml_names(text.encode(), reg.address, ca) == ""
 
@@ -351,6 +356,9 @@ def test_hosts_toml_is_read_back_as_right(labels: list[str], port: int | None, b
     assert R.hosts_toml_names(data, address + "x", ca) != ""
 
 
+TOP = 'server = "https://r"\nca = "/c/ca.crt"\n'
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [
@@ -358,9 +366,11 @@ def test_hosts_toml_is_read_back_as_right(labels: list[str], port: int | None, b
         ("[host.\n", "hosts.toml is not valid TOML"),
         ('server = "https://r"\nca = "/c/ca.crt"\n', 'has no [host."https://r"] section'),
         ('[host."https://r:5000"]\n  ca = "/c/ca.crt"\n', 'has no [host."https://r"] section'),
-        ('[host."https://r"]\n  ca = "/other.crt"\n', "does not name /c/ca.crt as the CA"),
-        ('[host."https://r"]\n  capabilities = ["pull"]\n', "does not name /c/ca.crt"),
-        ('[host."https://r"]\n  ca = ["/x.crt", "/c/ca.crt"]\n', ""),
+        (TOP + '[host."https://r"]\n  ca = "/other.crt"\n', "/c/ca.crt as the CA at its [host]"),
+        (TOP + '[host."https://r"]\n  capabilities = ["pull"]\n', "does not name /c/ca.crt"),
+        (TOP + '[host."https://r"]\n  ca = ["/x.crt", "/c/ca.crt"]\n', ""),
+        ('[host."https://r"]\n  ca = "/c/ca.crt"\n', "/c/ca.crt as the CA at the top level"),
+        ('ca = "/x.crt"\n[host."https://r"]\n  ca = "/c/ca.crt"\n', "at the top level"),
         ('host = "https://r"\n', 'has no [host."https://r"] section'),
     ],
 )
