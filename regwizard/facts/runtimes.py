@@ -42,6 +42,9 @@ class ContainerdConfig:
     config_path: str = ""  # as written ("" = not set)
     cri_disabled: bool = False  # disabled_plugins holds "cri": not a CRI runtime
     error: str = ""  # why the file could not be read as TOML
+    # registry settings containerd refuses next to config_path ("mirrors", "configs.H.tls"):
+    # with both, its CRI plugin does not load
+    conflicts: tuple[str, ...] = ()
 
     @property
     def section(self) -> tuple[str, ...]:
@@ -89,17 +92,32 @@ def containerd_config(data: bytes | None, major: int = 0) -> ContainerdConfig:
     cri_off = isinstance(disabled, list) and any(
         p in ("cri", "io.containerd.grpc.v1.cri") for p in disabled
     )
-    return ContainerdConfig(True, version, path if isinstance(path, str) else "", cri_off)
+    conflicts: list[str] = []
+    if isinstance(node, dict):
+        if isinstance(node.get("mirrors"), dict) and node["mirrors"]:
+            conflicts.append("mirrors")
+        configs = node.get("configs")
+        for name, c in (configs or {}).items() if isinstance(configs, dict) else ():
+            if isinstance(c, dict) and "tls" in c:
+                conflicts.append(f"configs.{json.dumps(name)}.tls")
+    return ContainerdConfig(
+        True, version, path if isinstance(path, str) else "", cri_off, "", tuple(conflicts)
+    )
 
 
 def with_config_path(text: str, cfg: ContainerdConfig, directory: str) -> str:
     """config.toml with the CRI registry's config_path set to ``directory`` (one line is
     added or replaced; the rest of the file is kept as it was)."""
     line = f"  config_path = {json.dumps(directory)}"
-    if not cfg.present or not text.strip():
+    if not cfg.present or not _has_keys(text):
+        # nothing set (a missing or empty file, or comments only): containerd would read
+        # a file without `version` as version 1, so it is written; comments are kept
         version = f"version = {cfg.version}\n\n" if cfg.version != 1 else ""
-        return f"{version}{cfg.header}\n{line}\n"
-    lines = text.splitlines()
+        kept = text.rstrip() + "\n\n" if text.strip() else ""
+        return f"{kept}{version}{cfg.header}\n{line}\n"
+    # not splitlines(): it also breaks at U+0085, U+2028 and U+2029, which TOML strings
+    # and comments may hold
+    lines = text.removesuffix("\n").split("\n")
     header = _header_index(lines, cfg.section)
     if header is None:
         tail = "" if text.endswith("\n") else "\n"
@@ -115,6 +133,13 @@ def with_config_path(text: str, cfg: ContainerdConfig, directory: str) -> str:
     else:
         lines.insert(header + 1, line)
     return "\n".join(lines) + "\n"
+
+
+def _has_keys(text: str) -> bool:
+    try:
+        return bool(tomllib.loads(text))
+    except tomllib.TOMLDecodeError:
+        return True  # not ours to judge here (the reader reports it)
 
 
 def _header_index(lines: list[str], section: tuple[str, ...]) -> int | None:

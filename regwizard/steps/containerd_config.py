@@ -66,6 +66,13 @@ class ContainerdConfig(Step[ContainerdConfigChange]):
             if cfg.dirs
             else "config_path is not set: CRI reads no certs.d directory"
         )
+        if cfg.conflicts:
+            raise StepError(
+                f"{where}: {why}, and its registry table sets {', '.join(cfg.conflicts)}: "
+                "containerd refuses that next to config_path (its CRI plugin would not load)",
+                f"move those settings into hosts.toml files under {runtimes.CONTAINERD_CERTS_D}"
+                " (a directory per registry), remove them from config.toml, then rerun",
+            )
         if not e.conn.manage_containerd_config:
             raise StepError(
                 f"{where}: {why}",
@@ -90,8 +97,9 @@ class ContainerdConfig(Step[ContainerdConfigChange]):
     def apply(self, ctx: Ctx, e: HostEntry, change: ContainerdConfigChange) -> str:
         path = runtimes.CONTAINERD_CONFIG
         e.host.makedirs("/etc/containerd", 0o755)
-        backup(ctx, e, path, self.name)
-        e.host.write_file(path, change.text.encode(), 0o644)
+        saved = backup(ctx, e, path, self.name)
+        # the file keeps its mode, owner and label: it may hold registry credentials (0600)
+        e.host.replace_file(path, change.text.encode(), backup=saved)
         ctx.log(
             self.name, e, f"set config_path in {path}; restarting containerd (it read the file)"
         )

@@ -29,7 +29,11 @@ class TrustContainerd(Step[ContainerdTrustChange]):
         return f"{base}/{ctx.plan.registry.address}"
 
     def script(self, ctx: Ctx) -> tuple[str, ...]:
-        d = self._dir(runtimes.CONTAINERD_CERTS_D, ctx)
+        return self._commands(ctx, runtimes.CONTAINERD_CERTS_D)
+
+    def _commands(self, ctx: Ctx, base: str) -> tuple[str, ...]:
+        """What apply does, for the hosts directory this containerd reads."""
+        d = self._dir(base, ctx)
         toml = runtimes.hosts_toml(ctx.plan.registry.address, f"{d}/ca.crt")
         return (
             shlex.join(["mkdir", "-p", d]),
@@ -44,7 +48,7 @@ class TrustContainerd(Step[ContainerdTrustChange]):
         if not want:
             if ctx.dry_run:
                 return ContainerdTrustChange(
-                    "the certificate will be created first", self.script(ctx), d
+                    "the certificate will be created first", self._commands(ctx, f.hosts_dir), d
                 )
             raise StepError("no certificate to trust yet", "run the certificate step first")
         toml_problem = runtimes.hosts_toml_names(
@@ -58,7 +62,7 @@ class TrustContainerd(Step[ContainerdTrustChange]):
         if toml_problem:
             why.append(toml_problem)
         return ContainerdTrustChange(
-            "; ".join(why), self.script(ctx), d, f.ca != want, bool(toml_problem)
+            "; ".join(why), self._commands(ctx, f.hosts_dir), d, f.ca != want, bool(toml_problem)
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ContainerdTrustChange) -> str:

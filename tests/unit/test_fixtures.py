@@ -17,8 +17,11 @@ Expectations (``expect``):
 - steps: ``{"unchanged": "detail substring"}``, or ``{"change": "ContainerChange",
   "detail": "substring" | [...], "fields": {"action": "recreate", "migrate.kind":
   "volume"}, "commands": ["substring of command 1", ...]}``, or ``{"error": "substring"}``;
+  ``"toml": {"text": {...}}``: a field holding TOML parses to exactly that document;
   ``"apply": {"records": [{"op": "docker.pull", "tag": "sha256:..."}], "result": "..."}``
-  runs apply on the change and looks for those operations, in order, on the host.
+  runs apply on the change and looks for those operations, in order, on the host;
+  ``"writes": [{"op": ...}, ...]`` there lists every write apply makes, in order (nothing
+  else), and ``"recheck": "detail substring"`` checks again afterwards: ``Unchanged``.
 - doctor: ``{"findings": [["tls", "node1", "fail", "plain-http"], ...], "exit": 1,
   "messages": {"plain-http": "substring"}}``.
 - adopt: ``{"refused": ["substring"] | [], "notes": ["substring"], "no_notes": [...],
@@ -29,6 +32,7 @@ Expectations (``expect``):
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -116,6 +120,8 @@ def test_step_fixture(path: Path, tmp_path: Path, produced: set[str]) -> None:
             assert len(cmds) >= len(want), cmds
             for got, w in zip(cmds, want, strict=False):
                 assert w in got, f"{w!r} not in command {got!r}"
+            for path, doc in expect.get("toml", {}).items():
+                assert tomllib.loads(world.get_path(outcome, path)) == doc, path
     _assert_untouched(case)
     assert set(case.data.get("produces", [])) <= produced
     if "apply" in expect:
@@ -130,6 +136,14 @@ def test_step_fixture(path: Path, tmp_path: Path, produced: set[str]) -> None:
         else:
             _substrings(step.apply(ctx, e, outcome), a.get("result", []), "apply result")
         _records(host.ops[before:], a.get("records", []))
+        if "writes" in a:
+            made = [o for o in host.ops[before:] if o["write"]]
+            assert len(made) == len(a["writes"]), [o["op"] for o in made]
+            _records(made, a["writes"])
+        if "recheck" in a:  # apply converged: the same check now finds nothing to do
+            again = step.check(ctx, e)
+            assert isinstance(again, Unchanged), f"changes again: {again}"
+            _substrings(again.detail, a["recheck"], "recheck")
 
 
 # --------------------------------------------------------------------------- doctor
