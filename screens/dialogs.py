@@ -17,10 +17,12 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from regwizard.htpasswd import check_new_password, generate_password
 from regwizard.plan import (
+    RUNTIMES,
     Connection,
     check_address,
     check_label,
     check_port,
+    check_runtimes,
     check_ssh_user,
     check_username,
 )
@@ -396,46 +398,107 @@ class AddUserDialog(Dialog[tuple[str, str] | None]):
         self.dismiss(None)
 
 
+#: The runtimes a client can use, in the order the dialog shows them: (plan name, label).
+RUNTIME_CHOICES = (("docker", "Docker"), ("containerd", "containerd"), ("podman", "podman"))
+NO_RUNTIME = "Tick at least one runtime (Docker, containerd or podman)"
+
+
+def runtimes_text(runtimes: list[str] | tuple[str, ...]) -> str:
+    """``docker, podman``: a client's runtimes in the plan's order."""
+    return ", ".join(r for r in RUNTIMES if r in runtimes)
+
+
 class AddClientDialog(Dialog[tuple[Connection, str, str] | None]):
-    """A client machine that must trust and use the registry.
+    """A client machine that must trust and use the registry: a new one, or ``client``
+    to change (Edit: the same fields, filled in).
 
     Returns ``(connection, ssh_password, sudo_password)`` (passwords may be "").
     """
 
-    def __init__(self, existing: list[str] | tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        existing: list[str] | tuple[str, ...] = (),
+        client: Connection | None = None,
+        *,
+        ssh_password: str = "",
+        sudo_password: str = "",
+    ) -> None:
         super().__init__()
         self.existing = set(existing)
+        self.client = client
+        self.ssh_password = ssh_password
+        self.sudo_password = sudo_password
 
     def compose(self) -> ComposeResult:
+        c = self.client or Connection(address="")
+        editing = self.client is not None
         with Vertical(classes="dialog-box -wide"):
-            yield Label("Add a client", classes="dialog-title")
+            yield Label(
+                f"Edit client {c.name}" if editing else "Add a client",
+                classes="dialog-title",
+                markup=False,
+            )
             with VerticalScroll(classes="dialog-scroll", can_focus=False):
                 yield form_field(
-                    "Address", Input(placeholder="IP, host name, or local", id="client-address")
+                    "Address",
+                    Input(c.address, placeholder="IP, host name, or local", id="client-address"),
                 )
-                yield form_field("SSH port", Input("22", id="client-port", type="integer"))
-                yield form_field("SSH user", Input("root", id="client-user"))
+                yield form_field("SSH port", Input(str(c.port), id="client-port", type="integer"))
+                yield form_field("SSH user", Input(c.user, id="client-user"))
                 yield form_field(
-                    "Name", Input(placeholder="optional, e.g. node2", id="client-label")
+                    "Name", Input(c.label, placeholder="optional, e.g. node2", id="client-label")
                 )
+                auth = c.auth if c.auth in {v for _, v in AUTH_OPTIONS} else "key"
                 yield form_field(
                     "Login with",
-                    Select(AUTH_OPTIONS, value="key", allow_blank=False, id="client-auth"),
+                    Select(AUTH_OPTIONS, value=auth, allow_blank=False, id="client-auth"),
                 )
-                yield form_field("Key file", Input("~/.ssh/id_ed25519", id="client-key-file"))
+                yield form_field("Key file", Input(c.key_file, id="client-key-file"))
                 yield form_field(
                     "SSH password",
-                    Input(password=True, placeholder="kept in memory only", id="client-password"),
+                    Input(
+                        self.ssh_password,
+                        password=True,
+                        placeholder="kept in memory only",
+                        id="client-password",
+                    ),
                 )
-                yield form_field("", Checkbox("Use sudo (the user is not root)", id="client-sudo"))
+                yield form_field(
+                    "", Checkbox("Use sudo (the user is not root)", c.sudo, id="client-sudo")
+                )
                 yield form_field(
                     "sudo password",
                     Input(
-                        password=True, placeholder="kept in memory only", id="client-sudo-password"
+                        self.sudo_password,
+                        password=True,
+                        placeholder="kept in memory only",
+                        id="client-sudo-password",
                     ),
                 )
+                yield form_field(
+                    "Runtimes",
+                    Horizontal(
+                        *(
+                            Checkbox(label, name in c.runtimes, id=f"client-{name}", compact=True)
+                            for name, label in RUNTIME_CHOICES
+                        ),
+                        id="client-runtimes",
+                        classes="runtime-boxes",
+                    ),
+                )
+                yield form_field(
+                    "",
+                    Checkbox(
+                        "Let regwizard set config_path and restart containerd",
+                        c.manage_containerd_config,
+                        id="client-manage-containerd",
+                    ),
+                    hint="edits /etc/containerd/config.toml when it lacks config_path",
+                )
             yield _buttons(
-                Button("Add", id="add", variant="primary"),
+                Button("Save", id="save", variant="primary")
+                if editing
+                else Button("Add", id="add", variant="primary"),
                 Button("Cancel", id="cancel"),
             )
 
@@ -443,12 +506,17 @@ class AddClientDialog(Dialog[tuple[Connection, str, str] | None]):
         super().on_mount()
         self._sync_visibility()
 
+    def _ticked(self) -> list[str]:
+        """The runtimes ticked, in the plan's order."""
+        return [r for r in RUNTIMES if self.query_one(f"#client-{r}", Checkbox).value]
+
     def _sync_visibility(self) -> None:
         auth = self.query_one("#client-auth", Select).value
         for wid, show in (
             ("client-key-file", auth == "key"),
             ("client-password", auth == "password"),
             ("client-sudo-password", self.query_one("#client-sudo", Checkbox).value),
+            ("client-manage-containerd", "containerd" in self._ticked()),
         ):
             self.query_one(f"#{wid}-field").display = show
 
@@ -457,10 +525,17 @@ class AddClientDialog(Dialog[tuple[Connection, str, str] | None]):
     def _changed(self) -> None:
         self._sync_visibility()
 
+    @on(Checkbox.Changed, "#client-runtimes Checkbox")
+    def runtimes_changed(self) -> None:
+        """Show the containerd option with containerd; clear the error once one is ticked."""
+        self._sync_visibility()
+        if self._ticked():
+            self._set_error("client-runtimes", None)
+
     def _set_error(self, field: str, message: str | None) -> None:
         show_field_error(self, field, message)
 
-    @on(Button.Pressed, "#add")
+    @on(Button.Pressed, "#add, #save")
     def add(self) -> None:
         address = self.query_one("#client-address", Input).value.strip()
         port_text = self.query_one("#client-port", Input).value.strip()
@@ -480,6 +555,7 @@ class AddClientDialog(Dialog[tuple[Connection, str, str] | None]):
         user = self.query_one("#client-user", Input).value.strip() or "root"
         label = self.query_one("#client-label", Input).value.strip()
         key_file = self.query_one("#client-key-file", Input).value.strip()
+        runtimes = self._ticked()
         problems = {
             "client-address": addr_problem,
             "client-port": port_problem,
@@ -490,11 +566,13 @@ class AddClientDialog(Dialog[tuple[Connection, str, str] | None]):
                 if auth == "key" and not key_file and address != "local"
                 else None
             ),
+            "client-runtimes": NO_RUNTIME if not runtimes else check_runtimes(runtimes),
         }
         for field, problem in problems.items():
             self._set_error(field, problem)
         if any(problems.values()):
             return
+        old = self.client
         conn = Connection(
             address=address,
             port=port,
@@ -502,7 +580,14 @@ class AddClientDialog(Dialog[tuple[Connection, str, str] | None]):
             auth=str(auth),
             key_file=key_file or "~/.ssh/id_ed25519",
             sudo=sudo,
+            # a pin belongs to the address it was taken from
+            host_key=old.host_key if old is not None and old.address == address else "",
             label=label,
+            runtimes=runtimes,
+            manage_containerd_config=(
+                "containerd" in runtimes
+                and self.query_one("#client-manage-containerd", Checkbox).value
+            ),
         )
         ssh_pw = self.query_one("#client-password", Input).value if auth == "password" else ""
         sudo_pw = self.query_one("#client-sudo-password", Input).value if sudo else ""

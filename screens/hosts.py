@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from functools import partial
 
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, DataTable, Footer, Input, Label, Select, Static
 from textual.worker import Worker
 
 from regwizard.events import HostFacts
 from regwizard.plan import (
+    RUNTIMES,
     Connection,
     Secrets,
     check_domain,
@@ -32,14 +35,25 @@ from regwizard.screens.connection import (
     typed_connection,
     where,
 )
-from regwizard.screens.dialogs import AddClientDialog
+from regwizard.screens.dialogs import AddClientDialog, runtimes_text
 from regwizard.screens.validation import named
 
 HOST = "host"  # probe target: the registry host; an int is a client index
+DEFAULT_RUNTIMES = ["docker"]
 
 
-def describe_facts(facts: HostFacts, conn: Connection, storage: str) -> str:
-    """Plain text lines for a successful probe (no secrets)."""
+def copy_connection(conn: Connection) -> Connection:
+    """A copy that shares no list with ``conn`` (the form edits its own clients)."""
+    return replace(conn, runtimes=list(conn.runtimes))
+
+
+def detected_runtimes(facts: HostFacts) -> list[str]:
+    """The runtimes a probe found, in the plan's order (docker, containerd, podman)."""
+    return [r for r in RUNTIMES if r in facts.runtimes]
+
+
+def describe_facts(facts: HostFacts, conn: Connection, storage: str, runtimes: str = "") -> str:
+    """Plain text lines for a successful probe (no secrets); ``runtimes``: a client's line."""
     lines = [f"✓ Connected to {where(conn)}"]
 
     def row(name: str, value: str) -> None:
@@ -63,12 +77,28 @@ def describe_facts(facts: HostFacts, conn: Connection, storage: str) -> str:
     else:
         priv = "✗ neither root nor sudo: regwizard needs one"
     row("Privilege", priv)
+    if runtimes:
+        row("Runtimes", runtimes)
     return "\n".join(lines)
 
 
 def short_facts(facts: HostFacts) -> str:
-    docker = f"Docker {facts.docker_version}" if facts.docker_version else "✗ no Docker"
+    if facts.docker_version:
+        docker = f"Docker {facts.docker_version}"
+    else:  # a containerd or podman client need not have Docker
+        others = [r for r in detected_runtimes(facts) if r != "docker"]
+        docker = ", ".join(others) if others else "✗ no Docker"
     return f"✓ {facts.os or '?'}, {docker}"
+
+
+class ClientTable(DataTable):
+    """The clients: Enter (or a click on the highlighted row) edits the client."""
+
+    BINDINGS = [
+        Binding(
+            "enter", "select_cursor", "Edit client", tooltip="Change this client (login, runtimes)"
+        ),
+    ]
 
 
 class HostsScreen(FormScreen):
@@ -92,7 +122,7 @@ class HostsScreen(FormScreen):
         secrets = self.state.secrets
         host = plan.host
         reg = plan.registry
-        self.clients = [Connection(**vars(c)) for c in plan.clients]
+        self.clients = [copy_connection(c) for c in plan.clients]
         yield from self.compose_steps()
         with VerticalScroll(id="body", can_focus=False):
             with Vertical(classes="page"):
@@ -134,7 +164,7 @@ class HostsScreen(FormScreen):
                         yield Label(
                             "Clients (machines that push and pull)", classes="section-title"
                         )
-                        yield DataTable(id="clients", cursor_type="row", zebra_stripes=True)
+                        yield ClientTable(id="clients", cursor_type="row", zebra_stripes=True)
                         with Horizontal(classes="actions"):
                             yield Button("Add client", id="add-client", compact=True)
                             yield Button("Remove", id="remove-client", compact=True)
@@ -144,11 +174,6 @@ class HostsScreen(FormScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#clients", DataTable)
-        table.add_column("Client", key="name")
-        table.add_column("Address", key="address")
-        table.add_column("Login", key="login")
-        table.add_column("Status", key="status")
         self._fill_clients()
         self._sync_visibility()
         facts = self.state.host_facts
@@ -178,19 +203,37 @@ class HostsScreen(FormScreen):
         auth = {"key": "key", "agent": "agent", "password": "password"}.get(conn.auth, conn.auth)
         return f"{conn.user} ({auth}{', sudo' if conn.sudo else ''})"
 
-    def _fill_clients(self) -> None:
+    def _runtimes_column(self) -> bool:
+        """Show a Runtimes column only when a client uses more or other than Docker
+        (a Docker-only list looks as it always did)."""
+        return any(c.runtimes != DEFAULT_RUNTIMES for c in self.clients)
+
+    def _fill_clients(self, row: int | None = None) -> None:
+        """Rebuild the rows (and the columns, when Runtimes comes or goes); the cursor
+        stays on ``row`` (default: where it was)."""
         table = self.query_one("#clients", DataTable)
-        table.clear()
+        row = table.cursor_row if row is None else row
+        with_runtimes = self._runtimes_column()
+        if not table.columns or ("runtimes" in table.columns) != with_runtimes:
+            table.clear(columns=True)
+            table.add_column("Client", key="name")
+            table.add_column("Address", key="address")
+            table.add_column("Login", key="login")
+            if with_runtimes:
+                table.add_column("Runtimes", key="runtimes")
+            table.add_column("Status", key="status")
+        else:
+            table.clear()
         for i, conn in enumerate(self.clients):
             facts = self.state.client_facts.get(conn.address)
             status = short_facts(facts) if facts else "not tested"
-            table.add_row(
-                cell(conn.name),
-                cell(conn.address),
-                cell(self._login(conn)),
-                cell(status),
-                key=str(i),
-            )
+            cells = [cell(conn.name), cell(conn.address), cell(self._login(conn))]
+            if with_runtimes:
+                cells.append(cell(runtimes_text(conn.runtimes)))
+            table.add_row(*cells, cell(status), key=str(i))
+        row = min(row, len(self.clients) - 1)
+        if row > 0 and row != table.cursor_row:
+            table.move_cursor(row=row)
 
     def _set_client_status(self, index: int, text: str) -> None:
         table = self.query_one("#clients", DataTable)
@@ -216,10 +259,45 @@ class HostsScreen(FormScreen):
                 self.state.secrets.ssh_passwords[conn.address] = ssh_pw
             if sudo_pw:
                 self.state.secrets.sudo_passwords[conn.address] = sudo_pw
-            self._fill_clients()
-            self.query_one("#clients", DataTable).move_cursor(row=len(self.clients) - 1)
+            self._fill_clients(row=len(self.clients) - 1)
 
         self.app.push_screen(AddClientDialog([c.address for c in self.clients]), added)
+
+    @on(DataTable.RowSelected, "#clients")
+    def edit_client(self) -> None:
+        """The same dialog, filled in: change the login, the name, or the runtimes."""
+        index = self._selected_client()
+        if index is None:
+            return
+        old = self.clients[index]
+        secrets = self.state.secrets
+
+        def edited(answer: tuple[Connection, str, str] | None) -> None:
+            if answer is None:
+                return
+            conn, ssh_pw, sudo_pw = answer
+            at = next((i for i, c in enumerate(self.clients) if c is old), None)
+            if at is None:  # removed meanwhile
+                return
+            self.clients[at] = conn
+            if ssh_pw:
+                secrets.ssh_passwords[conn.address] = ssh_pw
+            if sudo_pw:
+                secrets.sudo_passwords[conn.address] = sudo_pw
+            self._fill_clients(row=at)
+
+        others = [c.address for c in self.clients if c is not old]
+        self.app.push_screen(
+            AddClientDialog(
+                others,
+                old,
+                ssh_password=secrets.ssh_passwords.get(old.address, "")
+                if old.auth == "password"
+                else "",
+                sudo_password=secrets.sudo_passwords.get(old.address, "") if old.sudo else "",
+            ),
+            edited,
+        )
 
     @on(Button.Pressed, "#remove-client")
     def remove_client(self) -> None:
@@ -289,14 +367,30 @@ class HostsScreen(FormScreen):
         self.connect.handle(event)
 
     def _probed(self, target: str | int, conn: Connection, facts: HostFacts) -> None:
-        text = describe_facts(facts, conn, self.state.plan.registry.storage)
+        storage = self.state.plan.registry.storage
         if target == HOST:
             self.state.host_facts = facts
-            self._show_host_facts(text, "-ok")
+            self._show_host_facts(describe_facts(facts, conn, storage), "-ok")
+            return
+        self.state.client_facts[conn.address] = facts
+        found = detected_runtimes(facts)
+        status = short_facts(facts)
+        if found:
+            note = f"found {runtimes_text(found)}: ticked"
         else:
-            self.state.client_facts[conn.address] = facts
-            self._set_client_status(int(target), short_facts(facts))
-            self._show_client_facts(text, "-ok")
+            note = f"none found: kept {runtimes_text(conn.runtimes)}"
+            status += f"; no runtime found, kept {runtimes_text(conn.runtimes)}"
+        at = next((i for i, c in enumerate(self.clients) if c is conn), None)
+        if at is None:  # removed or edited meanwhile: what the person chose stays
+            note = f"found {runtimes_text(found) or 'none'}"
+        elif found and found != conn.runtimes:
+            conn.runtimes = found
+            if "containerd" not in found:
+                conn.manage_containerd_config = False
+            self._fill_clients()
+        if at is not None:
+            self._set_client_status(at, status)
+        self._show_client_facts(describe_facts(facts, conn, storage, note), "-ok")
 
     def _probe_failed(self, target: str | int, error: BaseException) -> None:
         if target == HOST:
@@ -341,4 +435,4 @@ class HostsScreen(FormScreen):
         plan.registry.domain = self.field_value("domain").strip()
         plan.registry.ip = self.field_value("ip").strip()
         plan.registry.manage_hosts_file = self.query_one("#manage-hosts", Checkbox).value
-        plan.clients = [Connection(**vars(c)) for c in self.clients]
+        plan.clients = [copy_connection(c) for c in self.clients]

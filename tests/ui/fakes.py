@@ -14,6 +14,7 @@ from regwizard.events import (
     HostFacts,
     LogLine,
     Progress,
+    Proof,
     RunFinished,
     RunResult,
     StepFailed,
@@ -181,8 +182,31 @@ def findings_for(plan: Plan, scenario: str) -> list[Finding]:
     return out
 
 
+# What "Test connection" finds on these client addresses (any other: Docker alone).
+PODMAN_CLIENT = "10.0.0.5"  # Docker and podman
+CONTAINERD_CLIENT = "10.0.0.6"  # a Kubernetes node: a standalone containerd, no Docker
+BARE_CLIENT = "10.0.0.7"  # no runtime at all
+DETECTED = {
+    PODMAN_CLIENT: ["docker", "podman"],
+    CONTAINERD_CLIENT: ["containerd"],
+    BARE_CLIENT: [],
+}
+
+PODMAN_PROOF = f"pulled {DIGEST[:19]}… with podman"
+CONTAINERD_PROOF = (
+    "trusts the registry: an anonymous pull was refused with 401 Unauthorized, not an x509 error"
+)
+PROOF_FAILURES = {  # what a runtime that does not trust the registry says
+    "containerd": 'failed to resolve reference "reg.example.test/regwizard/hello:latest": '
+    "tls: failed to verify certificate: x509: certificate signed by unknown authority",
+    "podman": "Error: authenticating creds for reg.example.test: pinging container registry "
+    "reg.example.test: x509: certificate signed by unknown authority",
+}
+
+
 def facts_for(conn: Connection, storage: str = "/opt/docker-image") -> HostFacts:
     local = conn.is_local
+    runtimes = DETECTED.get(conn.address, ["docker"])
     return HostFacts(
         label=conn.name,
         address=conn.address,
@@ -190,10 +214,12 @@ def facts_for(conn: Connection, storage: str = "/opt/docker-image") -> HostFacts
         key_type="" if local else "ssh-ed25519",
         os="Debian GNU/Linux 12 (bookworm)",
         arch="x86_64",
-        docker_version="26.1.5",
+        docker_version="26.1.5" if "docker" in runtimes else "",
+        docker_error="" if "docker" in runtimes else "cannot reach /var/run/docker.sock",
         free_bytes=42 * 1024**3,
         is_root=conn.user == "root",
         sudo_ok=conn.user != "root",
+        runtimes=list(runtimes),
     )
 
 
@@ -224,6 +250,7 @@ class FakeBackend:
     adopt_calls: list[tuple[Connection, str | None, set[str]]] = field(default_factory=list)
     diagnose_calls: list[tuple[Plan, Secrets]] = field(default_factory=list)
     diagnose_delay: float = 0.0
+    failing_proofs: set[str] = field(default_factory=set)  # runtimes whose proof fails
 
     # -- Backend ----------------------------------------------------------------------
 
@@ -298,7 +325,8 @@ class FakeBackend:
         mode = self.run_modes[min(index, len(self.run_modes) - 1)]
         self.started.set()
         second_try = index > 0
-        hosts = ["node1"] + [c.name for c in plan.clients if c.address != plan.host.address]
+        clients = [c for c in plan.clients if c.address != plan.host.address]
+        hosts = ["node1"] + [c.name for c in clients]
         units = [
             (name, title, host)
             for name, title, scope in STEPS
@@ -360,11 +388,24 @@ class FakeBackend:
             push_digest=DIGEST,
             pull_digest=DIGEST if mode != "unverified" else "",
             catalog=["regwizard/hello"],
-            trust={h: True for h in hosts},
+            # like the engine: Docker's pull on Docker clients, each other runtime's own proof
+            trust={
+                h: True for h in ["node1"] + [c.name for c in clients if "docker" in c.runtimes]
+            },
             image_ref=f"{plan.registry.address}/regwizard/hello:latest",
+            proofs=[
+                self._proof(c.name, r) for c in plan.clients for r in c.runtimes if r != "docker"
+            ],
         )
         result.verification = verification
         result.ok = verification.ok
         result.seconds = 42.0
         send(RunFinished(result))
         return result
+
+    def _proof(self, client: str, runtime: str) -> Proof:
+        if runtime in self.failing_proofs:
+            return Proof(client, runtime, False, PROOF_FAILURES[runtime])
+        if runtime == "podman":
+            return Proof(client, runtime, True, PODMAN_PROOF, pulled=True)
+        return Proof(client, runtime, True, CONTAINERD_PROOF)
