@@ -8,7 +8,7 @@ and neither prints password hashes: users are listed by name only.
 from __future__ import annotations
 
 from regwizard.events import RunResult, Verification
-from regwizard.plan import Connection, Plan
+from regwizard.plan import RUNTIMES, Connection, Plan
 
 __all__ = [
     "certificate_subject",
@@ -19,6 +19,7 @@ __all__ = [
     "markdown_report",
     "next_steps",
     "plan_summary",
+    "runtimes_summary",
     "short_digest",
     "verification_lines",
 ]
@@ -71,6 +72,20 @@ def certificate_sans(plan: Plan) -> str:
         if item not in sans:
             sans.append(item)
     return ", ".join(sans)
+
+
+def runtimes_summary(client: Connection) -> str:
+    """A client's runtimes when they are not Docker alone ("" for the default)."""
+    if client.runtimes == ["docker"]:
+        return ""
+    text = "runtimes: " + ", ".join(r for r in RUNTIMES if r in client.runtimes)
+    if "containerd" in client.runtimes:
+        text += (
+            "; may set config_path and restart containerd"
+            if client.manage_containerd_config
+            else "; containerd's config.toml left alone"
+        )
+    return text
 
 
 def connection_summary(conn: Connection) -> str:
@@ -147,6 +162,8 @@ def plan_summary(plan: Plan) -> list[tuple[str, str]]:
     if plan.clients:
         for i, client in enumerate(plan.clients, 1):
             rows.append((f"Client {i}", connection_summary(client)))
+            if runtimes := runtimes_summary(client):
+                rows.append(("", runtimes))
     else:
         rows.append(("Clients", "(none)"))
     return rows

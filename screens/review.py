@@ -17,7 +17,6 @@ from regwizard.screens.dialogs import (
     ErrorDialog,
     PasswordDialog,
     ask_and_save_plan,
-    runtimes_text,
 )
 from regwizard.screens.storage import password_matches
 
@@ -46,36 +45,11 @@ def needed_passwords(plan: Plan, secrets) -> list[tuple[str, str, str]]:
     return out
 
 
-def runtimes_summary(client: Connection) -> str:
-    """A client's runtimes when they are not Docker alone ("" for the default)."""
-    if client.runtimes == ["docker"]:
-        return ""
-    text = "runtimes: " + runtimes_text(client.runtimes)
-    if "containerd" in client.runtimes:
-        text += (
-            "; may set config_path and restart containerd"
-            if client.manage_containerd_config
-            else "; containerd's config.toml left alone"
-        )
-    return text
-
-
-def summary_rows(plan: Plan) -> list[tuple[str, str]]:
-    """plan_summary's rows, each client followed by its runtimes when not Docker alone."""
-    runtimes = {f"Client {i}": runtimes_summary(c) for i, c in enumerate(plan.clients, 1)}
-    rows: list[tuple[str, str]] = []
-    for key, value in plan_summary(plan):
-        rows.append((key, value))
-        if runtimes.get(key):
-            rows.append(("", runtimes[key]))
-    return rows
-
-
 def summary_table(plan: Plan) -> Table:
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
-    for key, value in summary_rows(plan):
+    for key, value in plan_summary(plan):
         table.add_row(key, Text(value))
     return table
 

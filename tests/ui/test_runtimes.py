@@ -340,13 +340,7 @@ async def test_edit_leaves_the_plan_alone_until_next(backend):
 async def test_review_lists_runtimes_that_are_not_docker_alone(backend):
     app = make_app(backend, three_clients())
     async with app.run_test(size=(120, 40)) as pilot:
-        await start_new(pilot)
-        await fill_hosts(pilot)
-        await next_step(pilot)
-        await fill_certificate(pilot)
-        await next_step(pilot)
-        await add_user(pilot)
-        await next_step(pilot)
+        await walk_three_clients_to_review(pilot)
         assert screen_name(pilot) == "ReviewScreen"
         lines = [ln.strip() for ln in screen_text(pilot).splitlines()]
     i = lines.index("Client 1          this machine (local)")
@@ -359,7 +353,7 @@ async def test_review_lists_runtimes_that_are_not_docker_alone(backend):
 # -- (e) results: a proof line per client and runtime -----------------------------------------
 
 
-async def walk_three_clients_to_results(pilot) -> None:
+async def walk_three_clients_to_review(pilot) -> None:
     await start_new(pilot)
     await fill_hosts(pilot)
     await next_step(pilot)
@@ -367,6 +361,10 @@ async def walk_three_clients_to_results(pilot) -> None:
     await next_step(pilot)
     await add_user(pilot)
     await next_step(pilot)
+
+
+async def walk_three_clients_to_results(pilot) -> None:
+    await walk_three_clients_to_review(pilot)
     await run_from_review(pilot)
     await pilot.click("#results")
     await pilot.pause()
