@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from regwizard.errors import RegwizardError
@@ -183,9 +183,22 @@ class LabState:
         path = STATE_DIR / "lab.json"
         if not path.exists():
             return None
-        data = json.loads(path.read_text())
-        nodes = {k: Node(**v) for k, v in data.pop("nodes", {}).items()}
-        return cls(nodes=nodes, **data)
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None  # unreadable: down() still finds the lab by its names
+        # Only the fields this version knows: a state written by an older or newer
+        # regwizard must never stop `lab down` (or the tests) from cleaning up.
+        node_keys = {f.name for f in fields(Node)}
+        keys = {f.name for f in fields(cls)} - {"nodes"}
+        try:
+            nodes = {
+                k: Node(**{f: x for f, x in v.items() if f in node_keys})
+                for k, v in data.pop("nodes", {}).items()
+            }
+            return cls(nodes=nodes, **{k: v for k, v in data.items() if k in keys})
+        except (TypeError, AttributeError):
+            return None
 
 
 class LabError(RegwizardError):
