@@ -26,6 +26,7 @@ from .walk import (
     activate,
     back_step,
     enter_value,
+    error_text,
     next_step,
     screen_name,
     settle,
@@ -65,11 +66,6 @@ def bcrypt_threads(monkeypatch) -> list[bool]:
 
         monkeypatch.setattr(bcrypt, name, recorded)
     return on_main
-
-
-def error_text(pilot, input_id: str) -> str:
-    label = pilot.app.screen.query_one(f"#{input_id}-error")
-    return str(label.render()) if label.has_class("-shown") else ""
 
 
 async def on_storage_with_costly_user(pilot) -> None:

@@ -26,6 +26,7 @@ from .walk import (
     activate,
     add_user,
     enter_value,
+    error_text,
     fill_certificate,
     fill_hosts,
     next_step,
@@ -36,11 +37,6 @@ from .walk import (
     start_new,
     widget_text,
 )
-
-
-def error_text(pilot, field_id: str) -> str:
-    label = pilot.app.screen.query_one(f"#{field_id}-error")
-    return str(label.render()) if label.has_class("-shown") else ""
 
 
 def ticked(pilot) -> list[str]:

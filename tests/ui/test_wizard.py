@@ -20,6 +20,7 @@ from .walk import (
     add_user,
     back_step,
     enter_value,
+    error_text,
     fill_certificate,
     fill_hosts,
     next_step,
@@ -38,11 +39,6 @@ from .walk import (
 
 def value(pilot, selector: str) -> str:
     return pilot.app.screen.query_one(selector, Input).value
-
-
-def error_text(pilot, input_id: str) -> str:
-    label = pilot.app.screen.query_one(f"#{input_id}-error")
-    return str(label.render()) if label.has_class("-shown") else ""
 
 
 async def assert_refused(pilot, field: str, text: str, message: str, stays_on: str) -> None:

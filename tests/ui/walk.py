@@ -172,3 +172,9 @@ def screen_svg(pilot: Pilot) -> str:
 def widget_text(pilot: Pilot, selector: str) -> str:
     """The plain text a Static/Label currently shows."""
     return str(pilot.app.screen.query_one(selector).render())
+
+
+def error_text(pilot: Pilot, field_id: str) -> str:
+    """The error shown under ``#field_id``, or "" when none is shown."""
+    label = pilot.app.screen.query_one(f"#{field_id}-error")
+    return str(label.render()) if label.has_class("-shown") else ""
