@@ -410,7 +410,8 @@ class _Doctor:
             sans = ", ".join([*info.dns_sans, *info.ip_sans])
             self.ok(
                 "certificate", e.label,
-                f"{what}: SANs {sans}; {info.days_left} days left ({info.key_type})",
+                f"{what}: SANs {sans}; expires {info.not_after:%Y-%m-%d}, "
+                f"{info.days_left} days left ({info.key_type})",
             )  # fmt: skip
         if source == "served" and files.cert and self.facts is not None and self.facts.managed:
             disk = pki.inspect_cert(files.cert).sha256

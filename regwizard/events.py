@@ -80,6 +80,8 @@ class Verification:
     trust: dict[str, bool] = field(default_factory=dict)  # client label -> Docker pull worked
     image_ref: str = ""
     proofs: list[Proof] = field(default_factory=list)  # other runtimes, a client each
+    cert_expires: str = ""  # the served certificate's notAfter, "YYYY-MM-DD" ("" unknown)
+    cert_days_left: int = 0
 
     @property
     def ok(self) -> bool:

@@ -30,6 +30,10 @@ def result_json(result: RunResult) -> dict:
             for c, ok in (v.trust if v else {}).items()
         ]
         + [asdict(p) for p in (v.proofs if v else [])],
+        "certificate": {
+            "expires": v.cert_expires if v else "",
+            "days_left": v.cert_days_left if v else 0,
+        },
         "failure": asdict(result.failure) if result.failure else None,
     }
 
@@ -60,6 +64,7 @@ def apply_cli(args) -> int:  # noqa: ANN001
             f"verified in {result.seconds:.1f}s: login as {v.user} ok, anonymous push refused, "
             f"pushed {v.push_digest}, pulled the same digest on {', '.join(v.trust)}"
             + "".join(f"; {p.runtime} on {p.client}: {p.how}" for p in v.proofs)
+            + (f"; certificate valid until {v.cert_expires}" if v.cert_expires else "")
             + f"; {len(result.changed)} step(s) changed",
             file=sys.stderr,
         )
