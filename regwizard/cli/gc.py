@@ -30,31 +30,9 @@ def gc_json(result: GcResult) -> dict:
     }
 
 
-def report_lines(result: GcResult) -> list[str]:
-    """The report in words (the CLI and the wizard say the same)."""
-    from regwizard.gc import size_text
-
-    verb = "eligible for deletion" if result.dry_run else "deleted"
-    lines = [f"blobs {verb}: {result.blobs}; blobs kept: {result.marked}"]
-    if result.delete_untagged:
-        lines.append(f"untagged manifests {verb}: {result.manifests}")
-    lines.append(f"storage before: {size_text(result.bytes_before)}")
-    if result.dry_run:
-        lines.append(
-            f"a real run would free about {size_text(result.eligible_bytes or 0)} "
-            "(dry run: nothing deleted, the registry stayed read-write)"
-        )
-    else:
-        lines.append(f"storage after:  {size_text(result.bytes_after)}")
-        lines.append(f"freed:          {size_text(result.freed)}")
-        lines.append(f"pushes were refused for {result.read_only_seconds:.1f}s")
-    if not result.restored:
-        lines.append("the registry is still READ-ONLY: run regwizard apply PLAN to restore it")
-    return lines
-
-
 def gc_cli(args) -> int:  # noqa: ANN001
     from regwizard import gc
+    from regwizard.gc import report_lines
     from regwizard.plan import Secrets, load_plan
 
     plan = load_plan(args.plan)
