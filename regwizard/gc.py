@@ -304,6 +304,7 @@ def _collect(run: _Run) -> None:
                 switched = True
                 started_ro = time.monotonic()
                 _restart(ctx, e)
+                _wait_answering(ctx, e)
                 detail.append("pushes are refused (HTTP 405), pulls go on")
             run.check_cancel()
         with run.step("collect", "registry garbage-collect") as detail:
@@ -330,20 +331,28 @@ def _restore(run: _Run, e: HostEntry, writable: str, since: float | None) -> Non
         with run.step("read-write", "Switch the registry back to read-write") as detail:
             e.host.write_file(lay.config_path, writable.encode(), 0o600)
             _restart(ctx, e)
+            # restarted with the read-write file: the marker's claim is no longer true
             e.host.run(["rm", "-f", "--", lay.maintenance_marker], timeout=30)
             result.restored = True
             if since is not None:
                 result.read_only_seconds = time.monotonic() - since
+            _wait_answering(ctx, e)
             detail.append("pushes work again")
     except Exception as ex:  # noqa: BLE001 - reported; the collection's own error stays first
         cause = ex.cause if isinstance(ex, RegwizardError) else f"{type(ex).__name__}: {ex}"
         failed = StepFailed(
             "read-write",
             e.label,
-            f"could not switch the registry back to read-write: {clean(cause, 300)}",
-            "run regwizard apply PLAN: it rewrites config.yml read-write and restarts the "
-            "registry (the marker "
-            f"{lay.maintenance_marker} tells it to)",
+            (
+                "the registry was switched back to read-write but "
+                if result.restored
+                else "could not switch the registry back to read-write: "
+            )
+            + clean(cause, 300),
+            "see the registry's log (docker logs); regwizard doctor PLAN checks it"
+            if result.restored
+            else "run regwizard apply PLAN: it rewrites config.yml read-write and restarts "
+            f"the registry (the marker {lay.maintenance_marker} tells it to)",
             getattr(ex, "evidence", "") or clean(str(ex), 500),
         )
         ctx.emit(failed)
@@ -351,9 +360,8 @@ def _restore(run: _Run, e: HostEntry, writable: str, since: float | None) -> Non
 
 
 def _restart(ctx: Ctx, e: HostEntry) -> None:
-    """Restart the registry container and wait until it answers again."""
+    """Restart the registry container; it must be running again."""
     from regwizard.steps.base import StepError
-    from regwizard.steps.health import Health
 
     name = ctx.plan.registry.container
     c = e.host.docker(120).containers.get(name)
@@ -367,7 +375,12 @@ def _restart(ctx: Ctx, e: HostEntry) -> None:
             "see its last log lines; regwizard apply PLAN recreates it",
             clean(logs),
         )
-    from regwizard.steps.base import Unchanged
+
+
+def _wait_answering(ctx: Ctx, e: HostEntry) -> None:
+    """Until the registry answers over TLS as planned again (Health's check)."""
+    from regwizard.steps.base import StepError, Unchanged
+    from regwizard.steps.health import Health
 
     deadline = time.monotonic() + WAIT_SECONDS
     last = ""

@@ -324,3 +324,26 @@ def test_apply_after_a_sigkilled_gc_converges(tmp_path: Path) -> None:
         assert isinstance(step.check(ctx, e), Unchanged), step.name
     assert MARKER not in _files(case)
     assert _files(case)[CONFIG] == _rendered(case, readonly=False)
+
+
+def test_a_registry_slow_to_answer_after_the_restore_is_still_read_write(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Restarted with the read-write file: the marker goes even if it answers late."""
+    from regwizard.errors import RegwizardError
+
+    case = _case(tmp_path, exec={"stdout": OUTPUT_28})
+    calls = []
+    real = gc._wait_answering
+
+    def wait(ctx, e) -> None:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RegwizardError("the registry does not answer after a restart: timeout")
+        real(ctx, e)
+
+    monkeypatch.setattr(gc, "_wait_answering", wait)
+    result, _ = _collect(case)
+    assert not result.ok and result.restored
+    assert "switched back to read-write but" in result.failure.cause
+    assert MARKER not in _files(case)
