@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from regwizard.events import Event, HostFacts, RunResult
+from regwizard.events import Event, GcResult, HostFacts, RunResult
 from regwizard.plan import Connection, Plan, Secrets
 
 if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
@@ -61,6 +61,19 @@ class Backend(Protocol):
         """Check the setup the plan describes, read-only; never raises for what it finds."""
         ...
 
+    def gc(
+        self,
+        plan: Plan,
+        secrets: Secrets,
+        *,
+        dry_run: bool,
+        delete_untagged: bool,
+        emit: Emit,
+        cancel: threading.Event,
+    ) -> GcResult:
+        """Garbage-collect the registry (read-only meanwhile); never raises for a failure."""
+        ...
+
 
 class EngineBackend:
     """The real backend: the engine, adopt and the doctor, on real hosts."""
@@ -89,3 +102,15 @@ class EngineBackend:
         from regwizard.doctor import diagnose
 
         return diagnose(plan, secrets, cancel=cancel)
+
+    def gc(self, plan, secrets, *, dry_run, delete_untagged, emit, cancel):  # noqa: ANN001, ANN201
+        from regwizard.gc import collect
+
+        return collect(
+            plan,
+            secrets,
+            dry_run=dry_run,
+            delete_untagged=delete_untagged,
+            emit=emit,
+            cancel=cancel,
+        )

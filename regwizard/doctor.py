@@ -41,6 +41,7 @@ CHECKS = (
     "login",
     "htpasswd",
     "storage",
+    "maintenance",
     "hosts-file",
     "trust",
     "containerd",
@@ -196,6 +197,8 @@ class _Doctor:
             if self.facts is not None:
                 self.guarded("htpasswd", reg.label, self._htpasswd)
                 self.guarded("storage", reg.label, self._storage)
+            if reg.host is not None:
+                self.guarded("maintenance", reg.label, self._maintenance)
             with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.ctx.hosts)))) as pool:
                 for fut in [
                     pool.submit(self._client_checks, e)
@@ -543,6 +546,20 @@ class _Doctor:
             self.problem(e.label, p)
         if not found:
             self.ok("storage", e.label, f"{st.root} <- {st.host_path} (bind): {repos or 'empty'}")
+
+    def _maintenance(self) -> None:
+        from regwizard.facts.read import snapshot
+        from regwizard.facts.registry import parse_config, read_only
+
+        e = self.ctx.registry
+        lay = self.ctx.layout
+        snap = snapshot(e.host, files=[lay.maintenance_marker, lay.config_path])
+        parsed, _err = parse_config(snap.files.get(lay.config_path))
+        found = problems.maintenance(
+            snap.files.get(lay.maintenance_marker), read_only(parsed), lay.maintenance_marker
+        )
+        for p in found:
+            self.problem(e.label, p)
 
     # -- every host
 

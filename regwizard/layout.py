@@ -14,6 +14,8 @@ On the registry host, under ``config_dir`` (0700, root only)::
                               It holds the http secret, which docker inspect never shows.
     ca/ca.crt, ca/ca.key      local-CA mode: never mounted into the container
     backups/                  every replaced key, certificate and file, root only
+    maintenance               while `regwizard gc` holds the registry read-only (who, when);
+                              one left behind means a gc was cut: apply restores read-write
 
 Earlier versions kept ``certs/DOMAIN.crt|key``, ``certs/ca.key`` and ``http-secret``
 directly; the steps move them into this layout (``legacy_*``).
@@ -91,6 +93,10 @@ class Layout:
     @property
     def backups_dir(self) -> str:
         return f"{self.config_dir}/backups"
+
+    @property
+    def maintenance_marker(self) -> str:
+        return f"{self.config_dir}/maintenance"
 
     # -- what earlier versions wrote
     @property

@@ -368,6 +368,19 @@ SECRET_IN_ENV = _k(
     "docker inspect {name}: REGISTRY_HTTP_SECRET=…",
 )  # fmt: skip
 
+# --------------------------------------------------------------------------- maintenance
+
+READ_ONLY = _k(
+    "registry-read-only", "maintenance", "fail",
+    "the registry is stuck read-only: {why}; every push fails while pulls go on",
+    "if no `regwizard gc` is running now, run regwizard apply: it writes config.yml back "
+    "read-write and restarts the registry",
+    "{evidence}",
+)  # fmt: skip
+# distribution registers no upload methods when read-only: POST .../blobs/uploads/ -> 405
+READ_ONLY_PUSH = "HTTP 405 Method Not Allowed on POST /v2/NAME/blobs/uploads/ (read-only mode)"
+
+
 # --------------------------------------------------------------------------- every host
 
 HOSTS_WRONG = _k(
@@ -524,6 +537,18 @@ def unsupported(facts: RegistryFacts) -> list[Problem]:
     if facts.tls.letsencrypt:
         out.append(LETSENCRYPT())
     return out
+
+
+def maintenance(marker: bytes | None, config_read_only: bool, where: str) -> list[Problem]:
+    """A `regwizard gc` marker left on the host, or a config.yml that is read-only."""
+    if marker is None and not config_read_only:
+        return []
+    note = " ".join(marker.decode(errors="replace").split())[:300] if marker is not None else ""
+    if marker is not None:
+        why = f"a `regwizard gc` was cut before it switched it back ({where}: {note})"
+    else:
+        why = "storage.maintenance.readonly is on in its config.yml"
+    return [READ_ONLY(why=why, evidence=f"docker push: {READ_ONLY_PUSH}")]
 
 
 def storage(facts: RegistryFacts, plan_storage: str, repos: str = "") -> list[Problem]:

@@ -56,6 +56,13 @@ class WelcomeScreen(WizardScreen):
                             "losing data.",
                             classes="choice-text",
                         )
+                    with Horizontal(classes="choice"):
+                        yield Button("Reclaim disk", id="gc")
+                        yield Label(
+                            "Garbage-collect a registry set up from a plan file (read-only "
+                            "meanwhile), and see how much disk came back.",
+                            classes="choice-text",
+                        )
                 yield Static(NEEDS, classes="needs", markup=False)
                 yield Static(STEPS, classes="page-intro", markup=False)
         with Horizontal(id="nav"):
@@ -75,6 +82,29 @@ class WelcomeScreen(WizardScreen):
     def repair_registry(self) -> None:
         self.wizard.set_mode("repair")
         self.wizard.goto("repair")
+
+    @on(Button.Pressed, "#gc")
+    def reclaim_disk(self) -> None:
+        default = str(self.state.plan_path) if self.state.plan_path else "./regwizard-plan.toml"
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                plan = load_plan(path)
+            except RegwizardError as e:
+                self.app.push_screen(ErrorDialog("Could not open the plan", e.cause, e.fix))
+                return
+            self.wizard.set_mode("new")
+            self.wizard.load_plan_into_state(plan, Path(path))
+            self.wizard.goto("gc")
+
+        self.app.push_screen(
+            PathDialog(
+                "Reclaim disk: the registry's plan file", default, must_exist=True, ok_label="Open"
+            ),
+            chosen,
+        )
 
     @on(Button.Pressed, "#open")
     def open_plan(self) -> None:

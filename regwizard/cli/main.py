@@ -49,6 +49,10 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.doctor import doctor_cli
 
             return doctor_cli(args)
+        if args.cmd == "gc":
+            from regwizard.cli.gc import gc_cli
+
+            return gc_cli(args)
         if args.cmd == "plan" and args.plan_cmd == "new":
             from regwizard.cli.plans import plan_new
 

@@ -144,6 +144,33 @@ def parser() -> argparse.ArgumentParser:
         help="accept this unknown SSH host key fingerprint (repeatable)",
     )  # fmt: skip
 
+    g = sub.add_parser(
+        "gc", help="reclaim disk: garbage-collect the registry (read-only meanwhile)"
+    )
+    g.add_argument("plan", help="plan file (TOML)")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="delete nothing: list what would go (the registry stays read-write)",
+    )
+    g.add_argument(
+        "--delete-untagged",
+        action="store_true",
+        help="also delete manifests no tag points to (and the blobs only they use)",
+    )
+    g.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    g.add_argument(
+        "--lock-wait",
+        type=seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="when another run holds the registry host, wait this long, then refuse (120)",
+    )
+    g.add_argument(
+        "--accept-host-key", action="append", default=[], metavar="SHA256:...",
+        help="accept this unknown SSH host key fingerprint (repeatable)",
+    )  # fmt: skip
+
     pl = sub.add_parser("plan", help="plan files")
     plsub = pl.add_subparsers(dest="plan_cmd", metavar="ACTION", required=True)
     pn = plsub.add_parser("new", help="write a commented example plan")

@@ -227,6 +227,14 @@ def parse_config(data: bytes | None) -> tuple[dict, str]:
     return doc, ""
 
 
+def read_only(doc: dict) -> bool:
+    """``storage.maintenance.readonly.enabled`` is on: the registry refuses pushes."""
+    node: object = doc
+    for key in ("storage", "maintenance", "readonly", "enabled"):
+        node = _lookup(node, key)
+    return node is True or (isinstance(node, str) and node.strip().lower() == "true")
+
+
 class Settings:
     """The effective settings: ``REGISTRY_A_B_C`` overrides ``a.b.c`` of the file."""
 

@@ -11,6 +11,9 @@ from regwizard.doctor import DoctorReport, Finding
 from regwizard.errors import Cancelled, HostKeyChanged, HostKeyUnknown, RegwizardError
 from regwizard.events import (
     Event,
+    GcFinished,
+    GcOutput,
+    GcResult,
     HostFacts,
     LogLine,
     Progress,
@@ -251,6 +254,8 @@ class FakeBackend:
     diagnose_calls: list[tuple[Plan, Secrets]] = field(default_factory=list)
     diagnose_delay: float = 0.0
     failing_proofs: set[str] = field(default_factory=set)  # runtimes whose proof fails
+    gc_mode: str = "success"  # "success" | "fail" (the collector fails; read-write again)
+    gc_calls: list[tuple[Plan, bool, bool]] = field(default_factory=list)
 
     # -- Backend ----------------------------------------------------------------------
 
@@ -409,3 +414,58 @@ class FakeBackend:
         if runtime == "podman":
             return Proof(client, runtime, True, PODMAN_PROOF, pulled=True)
         return Proof(client, runtime, True, CONTAINERD_PROOF)
+
+    def gc(
+        self,
+        plan: Plan,
+        secrets: Secrets,
+        *,
+        dry_run: bool,
+        delete_untagged: bool,
+        emit,
+        cancel: threading.Event,
+    ) -> GcResult:
+        self.gc_calls.append((plan, dry_run, delete_untagged))
+        host = plan.host.name
+        result = GcResult(dry_run=dry_run, delete_untagged=delete_untagged)
+        phases = [("check", "Check the registry"), ("measure", "Measure the storage")]
+        if not dry_run:
+            phases.append(("read-only", "Switch the registry to read-only"))
+        for name, title in phases:
+            emit(StepStarted(name, host, title))
+            emit(StepFinished(name, host, "changed", 0.1, f"{title}: done"))
+        result.bytes_before = 734_003_200
+        emit(StepStarted("collect", host, "registry garbage-collect"))
+        blobs = [f"sha256:{i:02x}" + "0" * 62 for i in range(3)]
+        emit(GcOutput("collect", host, "regwizard/hello", 0, 0))
+        emit(GcOutput("collect", host, f"regwizard/hello: marking manifest {DIGEST} ", 0, 0))
+        emit(
+            GcOutput(
+                "collect",
+                host,
+                "1 blobs marked, 3 blobs and 0 manifests eligible for deletion",
+                0,
+                0,
+            )
+        )
+        for i, b in enumerate(blobs):
+            emit(GcOutput("collect", host, f"blob eligible for deletion: {b}", i + 1, 0))
+        result.blobs, result.marked = 3, 1
+        if self.gc_mode == "fail":
+            result.failure = StepFailed(
+                "collect", host, "registry garbage-collect failed (exit code 1): failed to "
+                "garbage collect: failed to mark: boom", "read its output; the registry is "
+                "switched back to read-write, nothing else changed",
+            )  # fmt: skip
+            emit(result.failure)
+        else:
+            emit(StepFinished("collect", host, "changed", 2.0, "3 blob(s) deleted"))
+        if dry_run:
+            result.eligible_bytes = 209_715_200
+        else:
+            result.bytes_after = 524_288_000 if self.gc_mode != "fail" else 734_003_200
+            result.read_only_seconds = 4.2
+        result.ok = result.failure is None
+        result.seconds = 6.0
+        emit(GcFinished(result))
+        return result

@@ -1,6 +1,6 @@
 """Run ``regwizard.cli.main`` in-process with every side effect made impossible.
 
-Deny by default: the engine, doctor, adopt, the lab and the wizard are fakes that
+Deny by default: the engine, doctor, gc, adopt, the lab and the wizard are fakes that
 record their calls; SSH (hosts.connect), sockets, name lookups and subprocesses raise
 SandboxViolation; file writes and removals outside the sandbox directory raise too.
 A command that gets past its input checks meets a fake, never the machine or the
@@ -34,6 +34,7 @@ import regwizard.cli.plans
 import regwizard.cli.wizard
 import regwizard.doctor
 import regwizard.engine
+import regwizard.gc
 import regwizard.hosts
 import regwizard.plan
 from regwizard.cli import main as cli_main
@@ -152,6 +153,20 @@ class Sandbox:
                 emit(f)
             return DoctorReport(findings=[f], seconds=0.01)
 
+        def collect(plan, secrets, **kw):  # noqa: ANN001, ANN003, ANN202
+            from regwizard.events import GcResult
+
+            calls.append("gc.collect")
+            return GcResult(
+                ok=True,
+                dry_run=bool(kw.get("dry_run")),
+                delete_untagged=bool(kw.get("delete_untagged")),
+                bytes_before=3 << 20,
+                bytes_after=None if kw.get("dry_run") else 1 << 20,
+                blobs=2,
+                marked=5,
+            )
+
         def adopt(conn, secrets, container=None, **kw):  # noqa: ANN001, ANN003, ANN202
             from regwizard.adopt import Adoption
 
@@ -166,6 +181,7 @@ class Sandbox:
 
         mp.setattr(regwizard.engine, "run", engine_run)
         mp.setattr(regwizard.doctor, "diagnose", diagnose)
+        mp.setattr(regwizard.gc, "collect", collect)
         mp.setattr(regwizard.adopt, "adopt", adopt)
         mp.setattr(regwizard.cli.wizard, "wizard", wizard)
         mp.setattr(regwizard.cli.lab, "wizard", wizard)

@@ -249,6 +249,31 @@ def test_doctor_on_a_valid_plan_does_run(box) -> None:
     assert o.rc == 0 and o.calls == ["doctor.diagnose"], o.err
 
 
+# ----------------------------------------------------------------- gc
+
+
+def test_gc_on_a_plan_that_fails_validation(box) -> None:
+    o = box.run(["gc", _plan_file(box, _edited(**{"registry.port": "70000"}))])
+    refused(o, "registry.port")
+    assert o.out == ""
+
+
+def test_gc_on_a_valid_plan_runs_and_reports(box) -> None:
+    o = box.run(["gc", _plan_file(box)])
+    assert o.rc == 0 and o.calls == ["gc.collect"], o.err
+    assert "freed:          2.0 MiB" in o.err
+
+
+def test_gc_json(box) -> None:
+    import json
+
+    o = box.run(["gc", _plan_file(box), "--dry-run", "--delete-untagged", "--json"])
+    assert o.rc == 0, o.err
+    doc = json.loads(o.out)
+    assert doc["dry_run"] and doc["delete_untagged"] and doc["blobs"] == 2
+    assert doc["bytes_freed"] is None and doc["failure"] is None
+
+
 # ----------------------------------------------------------------- other front-end input
 
 
@@ -259,6 +284,10 @@ def test_doctor_on_a_valid_plan_does_run(box) -> None:
         (["apply", "~nobody-here/p.toml"], ("not found",)),
         (["apply", "."], ("is a directory",)),
         (["doctor", "missing.toml"], ("not found",)),
+        (["gc", "missing.toml"], ("not found",)),
+        (["gc"], ("plan", "regwizard gc --help")),
+        (["gc", "p.toml", "--lock-wait", "nan"], ("--lock-wait", "0 to 86400")),
+        (["gc", "p.toml", "--delete-untagged=yes"], ("--delete-untagged",)),
         (["plan", "new", "-o", "no-such-dir/p.toml"], ("does not exist", "existing directory")),
         (["plan", "new", "-o", "n" * 300], ("File name too long", "-o path")),
         (["plan", "new", "-o", "."], ("is a directory",)),
