@@ -50,7 +50,7 @@ def render(ctx: Ctx, secret: str) -> str:
         "  filesystem:\n"
         f"    rootdirectory: {_yaml_str(C_DATA)}\n"
         "  delete:\n"
-        "    enabled: false\n"
+        f"    enabled: {'true' if reg.allow_delete else 'false'}\n"
         "http:\n"
         '  addr: ":5000"\n'
         f"  secret: {_yaml_str(secret)}\n"
