@@ -56,6 +56,13 @@ class WelcomeScreen(WizardScreen):
                             "losing data.",
                             classes="choice-text",
                         )
+                    with Horizontal(classes="choice"):
+                        yield Button("Browse images", id="browse")
+                        yield Label(
+                            "List a registry's repositories and tags (from its plan file); "
+                            "delete tags.",
+                            classes="choice-text",
+                        )
                 yield Static(NEEDS, classes="needs", markup=False)
                 yield Static(STEPS, classes="page-intro", markup=False)
         with Horizontal(id="nav"):
@@ -75,6 +82,35 @@ class WelcomeScreen(WizardScreen):
     def repair_registry(self) -> None:
         self.wizard.set_mode("repair")
         self.wizard.goto("repair")
+
+    @on(Button.Pressed, "#browse")
+    def browse_images(self) -> None:
+        from regwizard.plan import Secrets
+
+        default = str(self.state.plan_path) if self.state.plan_path else "./regwizard-plan.toml"
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                plan = load_plan(path)
+            except RegwizardError as e:
+                self.app.push_screen(ErrorDialog("Could not open the plan", e.cause, e.fix))
+                return
+            from regwizard.screens.browse import BrowseScreen
+
+            keys = set(self.state.secrets.accepted_host_keys)
+            self.app.push_screen(BrowseScreen(plan, Secrets(accepted_host_keys=keys)))
+
+        self.app.push_screen(
+            PathDialog(
+                "Browse images: the registry's plan file",
+                default,
+                must_exist=True,
+                ok_label="Browse",
+            ),
+            chosen,
+        )
 
     @on(Button.Pressed, "#open")
     def open_plan(self) -> None:
