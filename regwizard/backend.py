@@ -17,8 +17,23 @@ from regwizard.plan import Connection, Plan, Secrets
 if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
     from regwizard.adopt import Adoption
     from regwizard.doctor import DoctorReport
+    from regwizard.registry_api import Page, TagInfo
 
 Emit = Callable[[Event], None]
+
+
+class Browser(Protocol):
+    """One registry's contents as its verify user (registry_api.RegistryApi). Blocking."""
+
+    def repositories(self, last: str = "", n: int = 100) -> Page: ...
+
+    def tags(self, repo: str, last: str = "", n: int = 100) -> Page: ...
+
+    def tag_info(self, repo: str, tag: str) -> TagInfo:
+        """Digest and size; a failure is in ``TagInfo.error``, not raised."""
+        ...
+
+    def delete(self, repo: str, digest: str) -> None: ...
 
 
 class Backend(Protocol):
@@ -72,6 +87,16 @@ class Backend(Protocol):
         cancel: threading.Event,
     ) -> GcResult:
         """Garbage-collect the registry (read-only meanwhile); never raises for a failure."""
+
+    def browse(self, plan: Plan, secrets: Secrets, cancel: threading.Event) -> Browser:
+        """The plan's registry, logged in as the verify user (trust anchor read first).
+
+        Raises RegwizardError (HostKeyUnknown / HostKeyChanged among them) / Cancelled."""
+        ...
+
+    def delete_tag(self, browser: Browser, repo: str, digest: str) -> None:
+        """Delete the manifest ``digest`` of ``repo``. Raises RegwizardError: for a
+        registry with delete off, problems.DELETE_DISABLED's message and fix."""
         ...
 
 
@@ -114,3 +139,11 @@ class EngineBackend:
             emit=emit,
             cancel=cancel,
         )
+
+    def browse(self, plan, secrets, cancel):  # noqa: ANN001, ANN201
+        from regwizard.registry_api import open_api
+
+        return open_api(plan, secrets, cancel)
+
+    def delete_tag(self, browser, repo, digest):  # noqa: ANN001, ANN201
+        return browser.delete(repo, digest)

@@ -542,6 +542,7 @@ class _Doctor:
             )
             repos = f"{len(names)} repositories" + (f" ({', '.join(names[:5])})" if names else "")
         found = problems.unsupported(f) + problems.storage(f, self.plan.registry.storage, repos)
+        found += problems.delete(f, self.plan)
         for p in found:
             self.problem(e.label, p)
         if not found:

@@ -75,6 +75,7 @@ class RegistrySpec:
     storage: str = "/opt/docker-image"
     config_dir: str = "/etc/regwizard"
     realm: str = "Registry Realm"
+    allow_delete: bool = False  # storage.delete.enabled: manifests may be deleted (API, rm)
 
     @property
     def address(self) -> str:
@@ -680,6 +681,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "registry.storage": check_storage,
     "registry.config_dir": check_config_dir,
     "registry.realm": check_realm,
+    "registry.allow_delete": check_bool,
     "host.address": check_address,
     "host.port": check_port,
     "host.user": check_ssh_user,
@@ -723,6 +725,7 @@ _FIXES: dict[str, str] = {
     "registry.image": "write name[:tag][@sha256:<64 hex digits>], e.g. registry:2",
     "registry.image_archive": 'give a `docker save` .tar on this machine, or "" to pull',
     "registry.realm": 'use plain text such as "Registry Realm"',
+    "registry.allow_delete": "write true or false",
     "host.address": '"local" for this machine, else a host name or IP address (no port)',
     "host.port": "use the SSH port, 1 to 65535 (usually 22)",
     "host.user": "use the SSH login name, e.g. root or admin",
@@ -1265,6 +1268,8 @@ image_archive = ""                 # optional local .tar (docker save) for hosts
 storage = "/opt/docker-image"      # image data on the host (mounted at /var/lib/registry)
 config_dir = "/etc/regwizard"      # certs/ and auth/htpasswd on the host
 realm = "Registry Realm"           # shown in the 401 WWW-Authenticate header
+allow_delete = false               # true: images can be deleted (regwizard images rm, Browse);
+                                   # changing it rewrites config.yml and restarts the registry
 
 [host]                             # the machine that runs the registry
 address = "10.0.0.2"               # "local" = this machine; else a host name or IP

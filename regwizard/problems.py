@@ -118,6 +118,14 @@ RESTART_POLICY = _k(
     'docker inspect {name}: RestartPolicy.Name = "{policy}"',
 )  # fmt: skip
 
+DELETE_DISABLED = _k(
+    "delete-disabled", "storage", "warn",
+    "the registry refuses to delete images (405 UNSUPPORTED): storage.delete.enabled is off",
+    "set allow_delete = true under [registry] in the plan, then run `regwizard apply PLAN` "
+    "(it rewrites config.yml and restarts the registry)",
+    "{evidence}",
+)  # fmt: skip
+
 # --------------------------------------------------------------------------- TLS and port
 
 PLAIN = _k(
@@ -582,6 +590,13 @@ def storage(facts: RegistryFacts, plan_storage: str, repos: str = "") -> list[Pr
         return [STORAGE_ELSEWHERE(**common, where=where)]
     if st.v1_path:
         return [STORAGE_V1(path=st.v1_path, root=st.root)]
+    return []
+
+
+def delete(facts: RegistryFacts, plan: Plan) -> list[Problem]:
+    """The plan allows deleting images but the running registry does not (yet)."""
+    if plan.registry.allow_delete and not facts.delete_enabled:
+        return [DELETE_DISABLED(evidence="storage.delete.enabled is off in the running registry")]
     return []
 
 

@@ -368,6 +368,7 @@ class RegistryFacts:
     auth: Auth = field(default_factory=Auth)
     http_secret: Literal["env", "file", ""] = ""
     proxy_remote: str = ""  # proxy.remoteurl: a pull-through cache
+    delete_enabled: bool = False  # storage.delete.enabled: DELETE of a manifest works (else 405)
     env_names: tuple[str, ...] = ()  # names only: values may be secret
     mounts: tuple[Mount, ...] = ()
 
@@ -423,6 +424,11 @@ def published_ports(attrs: dict) -> dict[int, list[int]]:
 
 def restart_policy(attrs: dict) -> str:
     return _s(_d(_d(_d(attrs).get("HostConfig")).get("RestartPolicy")).get("Name")) or "no"
+
+
+def go_bool(text: str) -> bool:
+    """A setting as the registry reads a boolean (Go's strconv.ParseBool; else false)."""
+    return text.strip() in ("1", "t", "T", "true", "TRUE", "True")
 
 
 def port_of(addr: str, default: int = 5000) -> int:
@@ -504,6 +510,7 @@ def interpret(attrs: dict, read: Reader) -> RegistryFacts:
         auth=auth,
         http_secret=secret,
         proxy_remote=s.get("proxy", "remoteurl"),
+        delete_enabled=go_bool(s.get("storage", "delete", "enabled")),
         env_names=tuple(sorted(env)),
         mounts=tuple(mounts),
     )

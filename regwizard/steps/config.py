@@ -54,7 +54,7 @@ def render(ctx: Ctx, secret: str, *, readonly: bool = False) -> str:
         "  filesystem:\n"
         f"    rootdirectory: {_yaml_str(C_DATA)}\n"
         "  delete:\n"
-        "    enabled: false\n"
+        f"    enabled: {'true' if reg.allow_delete else 'false'}\n"
         f"{maintenance}"
         "http:\n"
         '  addr: ":5000"\n'

@@ -37,6 +37,7 @@ import regwizard.engine
 import regwizard.gc
 import regwizard.hosts
 import regwizard.plan
+import regwizard.registry_api
 from regwizard.cli import main as cli_main
 from regwizard.errors import RegwizardError
 from regwizard.events import RunResult
@@ -179,6 +180,28 @@ class Sandbox:
                 regwizard.plan.load_plan(plan_path)  # what the real one does first
             return 0
 
+        def open_api(plan, secrets, cancel=None, **kw):  # noqa: ANN001, ANN003, ANN202
+            from regwizard.registry_api import RegistryApi
+
+            calls.append("registry_api.open_api")
+            digest = "sha256:" + "ab" * 32
+
+            def send(method, path, headers, limit):  # noqa: ANN001, ANN202
+                calls.append(f"{method} {path}")
+                if path.startswith("/v2/_catalog"):
+                    return 200, {}, b'{"repositories": ["app"]}'
+                if "/tags/list" in path:
+                    return 200, {}, b'{"name": "app", "tags": ["1"]}'
+                if method == "DELETE":
+                    return 202, {}, b""
+                body = b'{"mediaType": "%s", "config": {"size": 5}, "layers": [{"size": 7}]}' % (
+                    regwizard.registry_api.DOCKER_MANIFEST.encode()
+                )
+                return 200, {"docker-content-digest": digest}, body
+
+            return RegistryApi(send, "reg.example.test", plan.verify_user)
+
+        mp.setattr(regwizard.registry_api, "open_api", open_api)
         mp.setattr(regwizard.engine, "run", engine_run)
         mp.setattr(regwizard.doctor, "diagnose", diagnose)
         mp.setattr(regwizard.gc, "collect", collect)
