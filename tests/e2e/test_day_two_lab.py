@@ -1,5 +1,7 @@
 """Living with a registry (issue 13), on the real lab.
 
+- delete and gc: two tags with different layers, one deleted, gc frees about that layer;
+  a push during gc fails with a read-only error while a pull works; pushes work after;
 - certificates over time: in local-CA mode a renewal signs a new server certificate with
   the same CA, so every client's ca.crt stays byte-identical and pulls go on working.
 
@@ -8,13 +10,15 @@ Tenants: domain repair.lab.test, ports 5530-5539, containers rp-*.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 import pytest
 
-from regwizard import engine, pki
+from regwizard import engine, gc, pki
 from regwizard import lab as labmod
+from regwizard.events import StepStarted
 from regwizard.facts import tls
 from regwizard.facts.certsd import trust_file
 from regwizard.layout import layout
@@ -22,10 +26,13 @@ from regwizard.plan import Secrets
 
 from .conftest import node_sh
 from .test_repair_lab import (
+    build_and_push,
     cleanup,
     drop_hosts_everywhere,
     n1,
+    node0_docker,
     problems,
+    pull,
     set_node0_hosts,
     tenant_plan,
 )
@@ -98,3 +105,75 @@ def write_cert_only(lab, plan, key_pem: bytes, cert_pem: bytes) -> None:
     while tls.served(reg.domain, reg.ip, reg.port).pem != cert_pem:
         assert time.monotonic() < deadline, "the registry does not serve the new certificate"
         time.sleep(0.2)
+
+
+# ---------------------------------------------------------------- delete and gc
+
+
+def _delete_manifest(plan, password: str, repo: str, digest: str) -> int:
+    reg = plan.registry
+    status, _h, _b = tls.request(
+        reg.domain, reg.ip, reg.port, _anchor(plan),
+        f"/v2/{repo}/manifests/{digest}", auth=(plan.verify_user, password), method="DELETE",
+    )  # fmt: skip
+    return status
+
+
+def _anchor(plan) -> bytes:
+    return Path(trust_file(plan.registry.address)).read_bytes()
+
+
+def _push_errors(address: str, src: str, dst: str, auth: dict) -> list[str]:
+    """Tag node0's ``src`` as ``dst`` and push it; the push's errors."""
+    c = node0_docker()
+    try:
+        name, _, tag = f"{address}/{dst}".rpartition(":")
+        c.images.get(f"{address}/{src}").tag(name, tag)
+        return [
+            item["error"]
+            for item in c.api.push(name, tag=tag, stream=True, decode=True, auth_config=auth)
+            if "error" in item
+        ]
+    finally:
+        c.close()
+
+
+def test_delete_then_gc_frees_the_layer_and_refuses_pushes_meanwhile(lab, lab_plan):
+    plan = tenant_plan(lab_plan, "gc", 5531)
+    plan.registry.allow_delete = True
+    secrets = Secrets(verify_password=lab.verify_password)
+    reg = plan.registry
+    auth = {"username": plan.verify_user, "password": lab.verify_password}
+    big = 6 * 1024 * 1024
+    try:
+        cleanup(lab, plan)
+        set_node0_hosts(reg.ip)
+        assert engine.run(plan, secrets).ok
+        build_and_push(reg.address, "gc/app:keep", auth, payload=os.urandom(64 * 1024))
+        gone = build_and_push(reg.address, "gc/app:gone", auth, payload=os.urandom(big))
+        assert _delete_manifest(plan, lab.verify_password, "gc/app", gone) == 202
+        cid = n1(lab, f"docker inspect -f '{{{{.Id}}}}' {reg.container}").strip()
+
+        during: dict[str, object] = {}
+
+        def emit(ev) -> None:
+            if isinstance(ev, StepStarted) and ev.step == "collect" and not during:
+                during["push"] = _push_errors(reg.address, "gc/app:keep", "gc/app:during", auth)
+                during["pull"] = pull(reg.address, "gc/app:keep", auth)
+
+        res = gc.collect(plan, secrets, emit=emit)
+        assert res.ok, res.failure
+        assert res.restored and res.blobs >= 1
+        assert res.freed is not None and big * 0.9 < res.freed < big * 1.5, res
+        errors = during["push"]
+        assert errors and any("405" in str(x) or "read" in str(x).lower() for x in errors), errors
+        assert during["pull"]  # pulls go on while pushes are refused
+        # afterwards: read-write again, the other tag still pulls, pushes work, same container
+        assert pull(reg.address, "gc/app:keep", auth)
+        assert not _push_errors(reg.address, "gc/app:keep", "gc/app:after", auth)
+        assert n1(lab, f"docker inspect -f '{{{{.Id}}}}' {reg.container}").strip() == cid
+        assert n1(lab, f"test -e {layout(plan).maintenance_marker} && echo left",
+                  check=False).strip() == ""  # fmt: skip
+    finally:
+        cleanup(lab, plan)
+        drop_hosts_everywhere(lab)
