@@ -277,7 +277,9 @@ class BrowseScreen(Screen[None]):
             size = human_size(info.size)
             if info.platforms:
                 size += f" ({len(info.platforms)} platforms)"
-        self.query_one("#tags", DataTable).add_row(info.tag, digest, size, key=info.tag)
+        table = self.query_one("#tags", DataTable)
+        table.add_row(info.tag, digest, size, key=info.tag)
+        table.sort("tag")  # the registry lists tags in storage order, not by name
         self.query_one("#delete", Button).disabled = False
 
     @on(TagsPaged)
