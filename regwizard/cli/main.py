@@ -57,6 +57,10 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.plans import user_hash
 
             return user_hash(args)
+        if args.cmd == "user":
+            from regwizard.cli.users import user_cli
+
+            return user_cli(args)
         if args.cmd == "lab":
             from regwizard.cli.lab import lab_cli
 

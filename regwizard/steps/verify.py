@@ -113,6 +113,7 @@ class Verify(Step[VerifyChange]):
     scope = "verify"
     reads_only = True
     needs_registry = True
+    fills_verification = True
 
     def script(self, ctx: Ctx) -> tuple[str, ...]:
         addr = ctx.plan.registry.address
