@@ -15,8 +15,11 @@ from regwizard.events import Event, HostFacts, RunResult
 from regwizard.plan import Connection, Plan, Secrets
 
 if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
+    from pathlib import Path
+
     from regwizard.adopt import Adoption
     from regwizard.doctor import DoctorReport
+    from regwizard.users import UserEdit, UsersOutcome
 
 Emit = Callable[[Event], None]
 
@@ -61,6 +64,21 @@ class Backend(Protocol):
         """Check the setup the plan describes, read-only; never raises for what it finds."""
         ...
 
+    def users(
+        self,
+        plan: Plan,
+        edits: list[UserEdit],
+        secrets: Secrets,
+        *,
+        path: Path | None,
+        emit: Emit,
+        cancel: threading.Event,
+    ) -> UsersOutcome:
+        """Add / re-password / remove users: htpasswd only (no restart), the logins proved,
+        then the plan file at ``path`` saved in place. Raises RegwizardError for an edit
+        the plan refuses; every other failure is in the outcome's result."""
+        ...
+
 
 class EngineBackend:
     """The real backend: the engine, adopt and the doctor, on real hosts."""
@@ -89,3 +107,8 @@ class EngineBackend:
         from regwizard.doctor import diagnose
 
         return diagnose(plan, secrets, cancel=cancel)
+
+    def users(self, plan, edits, secrets, *, path, emit, cancel):  # noqa: ANN001, ANN201
+        from regwizard.users import run
+
+        return run(plan, edits, secrets, path=path, emit=emit, cancel=cancel)

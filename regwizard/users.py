@@ -100,6 +100,18 @@ def password_problem(name: str, password: str) -> RegwizardError | None:
 
 def edited(plan: Plan, edits: list[UserEdit], *, cost: int = DEFAULT_COST) -> Plan:
     """A copy of ``plan`` with ``edits`` applied in order. Raises RegwizardError."""
+    new = _applied(plan, edits, lambda pw: hash_password(pw, cost), check_passwords=True)
+    new.validate()
+    return new
+
+
+def preview(plan: Plan, edits: list[UserEdit]) -> Plan:
+    """What ``edited`` will give, without hashing (fast: for a screen's list). Users added
+    or changed carry an empty hash here. Raises RegwizardError as ``edited`` does."""
+    return _applied(plan, edits, lambda pw: "", check_passwords=False)
+
+
+def _applied(plan: Plan, edits: list[UserEdit], hash_of, *, check_passwords: bool) -> Plan:  # noqa: ANN001
     new = copy.deepcopy(plan)
     for ed in edits:
         if ed.action not in ACTIONS:
@@ -108,10 +120,10 @@ def edited(plan: Plan, edits: list[UserEdit], *, cost: int = DEFAULT_COST) -> Pl
         if why is not None:
             raise why
         if ed.action in ("add", "passwd"):
-            why = password_problem(ed.name, ed.password)
+            why = password_problem(ed.name, ed.password) if check_passwords else None
             if why is not None:
                 raise why
-            bcrypt = hash_password(ed.password, cost)
+            bcrypt = hash_of(ed.password)
         if ed.action == "add":
             new.users.append(User(ed.name, bcrypt))
             new.remove_users = [n for n in new.remove_users if n != ed.name]
@@ -125,7 +137,6 @@ def edited(plan: Plan, edits: list[UserEdit], *, cost: int = DEFAULT_COST) -> Pl
             new.users = [u for u in new.users if u.name != ed.name]
             if ed.name not in new.remove_users:
                 new.remove_users.append(ed.name)
-    new.validate()
     return new
 
 

@@ -50,6 +50,13 @@ class WelcomeScreen(WizardScreen):
                             "Start from a saved regwizard-plan.toml.", classes="choice-text"
                         )
                     with Horizontal(classes="choice"):
+                        yield Button("Manage users", id="users")
+                        yield Label(
+                            "Add, remove or re-password users of a saved plan's registry, "
+                            "without a restart.",
+                            classes="choice-text",
+                        )
+                    with Horizontal(classes="choice"):
                         yield Button("Repair a registry", id="repair")
                         yield Label(
                             "Find an existing registry, show what is broken, fix it without "
@@ -95,4 +102,25 @@ class WelcomeScreen(WizardScreen):
 
         self.app.push_screen(
             PathDialog("Open a plan file", default, must_exist=True, ok_label="Open"), chosen
+        )
+
+    @on(Button.Pressed, "#users")
+    def manage_users(self) -> None:
+        default = str(self.state.plan_path) if self.state.plan_path else "./regwizard-plan.toml"
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                plan = load_plan(path)
+            except RegwizardError as e:
+                self.app.push_screen(ErrorDialog("Could not open the plan", e.cause, e.fix))
+                return
+            self.wizard.set_mode("new")
+            self.wizard.load_plan_into_state(plan, Path(path))
+            self.wizard.goto("users")
+
+        self.app.push_screen(
+            PathDialog("Manage users of a plan", default, must_exist=True, ok_label="Open"),
+            chosen,
         )
