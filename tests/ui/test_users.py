@@ -131,3 +131,26 @@ def test_users_screen_snapshot(snap_compare, tmp_path: Path) -> None:
         await select(pilot, "carol")
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=run_before)
+
+
+async def test_wizard_save_over_the_opened_plan_keeps_its_comment(tmp_path: Path) -> None:
+    """Open a plan file, Save on Review over the same file: the comment survives."""
+    path = write_plan(tmp_path / "plan.toml")
+    before = path.read_text()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await activate(pilot, "#open")
+        await enter_value(pilot, "#path", str(path))
+        await activate(pilot, "#ok")
+        await settle(pilot)
+        assert screen_name(pilot) == "ReviewScreen"
+        pilot.app.state.plan.registry.port = 5000  # a change the Save must write
+        await activate(pilot, "#save-plan")
+        await enter_value(pilot, "#path", str(path))
+        await activate(pilot, "#ok")
+        await settle(pilot)
+    text = path.read_text()
+    assert COMMENT in text
+    assert load_plan(path).registry.port == 5000
+    changed = [line for line in text.splitlines() if line not in before.splitlines()]
+    assert changed == ["port = 5000"]
