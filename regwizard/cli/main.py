@@ -36,7 +36,7 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.wizard import wizard
 
             return wizard(Path(argv[0]) if argv else None)
-        args = parser().parse_args(argv)
+        args = parser(argv).parse_args(argv)
         if args.cmd == "apply":
             from regwizard.cli.apply import apply_cli
 

@@ -90,7 +90,9 @@ def count(text: str) -> int:
     return n
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole grammar; given the ``argv`` to parse, commands it does not name may be
+    left out (each subparser costs about 2 ms of gettext lookups at every start)."""
     from regwizard.htpasswd import DEFAULT_COST, MAX_COST, MIN_COST, cost_words
 
     p = Parser(
@@ -166,11 +168,12 @@ def parser() -> argparse.ArgumentParser:
         f"{MAX_COST}",
     )
 
-    for action, text in (
+    user_actions = (
         ("add", "add a registry user (asks for the password), without a restart; prove it"),
         ("passwd", "set a registry user's password, without a restart; prove it"),
         ("remove", "remove a registry user, without a restart; prove it is refused"),
-    ):
+    )
+    for action, text in user_actions if argv is None or argv[:1] == ["user"] else ():
         ua = ussub.add_parser(action, help=text)
         ua.add_argument("plan", help="plan file (TOML); edited in place, comments kept")
         ua.add_argument("name", help="the registry user")
