@@ -99,6 +99,13 @@ class Logins(Step[LoginsChange]):
             if isinstance(again, Unchanged):
                 return again.detail
             last = again.detail
+        if "no answer" in last:
+            raise StepError(
+                f"the registry at {ctx.plan.registry.address} does not answer: {last}",
+                "htpasswd is written; start the registry with `regwizard apply PLAN` "
+                "(`regwizard doctor PLAN` shows what is wrong)",
+                last,
+            )
         raise StepError(
             f"the registry did not take the new users within {WAIT_SECONDS:.0f} s: {last}",
             "check that the container mounts the auth directory (not the file itself) and "

@@ -226,3 +226,16 @@ def test_nothing_written_means_the_plan_file_is_untouched(tmp_path: Path) -> Non
     out, _, _ = _run(case, plan_file, UserEdit("add", "carol", "carol-password-3"))
     assert not out.result.ok and not out.saved
     assert plan_file.read_bytes() == before
+
+
+def test_a_registry_that_does_not_answer_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from regwizard.steps import logins
+
+    monkeypatch.setattr(logins, "WAIT_SECONDS", 0.0)
+    case, plan_file = _applied(tmp_path)
+    case.net.spec["request"] = {"error": "connection refused"}
+    out, finished, _ = _run(case, plan_file, UserEdit("add", "carol", "carol-password-3"))
+    assert not out.result.ok and "does not answer" in out.result.failure.cause
+    assert "regwizard apply" in out.result.failure.fix
