@@ -122,16 +122,18 @@ def _applied(tmp_path: Path) -> tuple[world.Case, Path]:
 def _run(case: world.Case, plan_file: Path, edit: UserEdit, net=None):  # noqa: ANN001, ANN202
     events: list = []
     net = net or HtpasswdNet(case)
+    connect = case.connect()
     out = users.run(
         load_plan(plan_file),
         [edit],
         case.secrets,
         path=plan_file,
         emit=events.append,
-        connect=case.connect(),
+        connect=connect,
         net=net,
         cost=4,
     )
+    net.connected = connect.calls
     finished = [(e.step, e.status) for e in events if isinstance(e, StepFinished)]
     return out, finished, net
 
@@ -163,6 +165,7 @@ def test_only_htpasswd_changes_then_the_login_is_proven(
     assert login in net.logins
     assert out.proof.startswith(f"login as {login[0]}")
     # only the registry host was connected, and only htpasswd (and its backup) written
+    assert net.connected == [case.entry().key]
     writes = case.writes()
     assert list(writes) == ["node1"]
     assert {w["path"] for w in writes["node1"] if w["op"] == "write_file"} == {LAYOUT_HTPASSWD}
