@@ -15,9 +15,12 @@ from regwizard.events import Event, GcResult, HostFacts, RunResult
 from regwizard.plan import Connection, Plan, Secrets
 
 if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
+    from pathlib import Path
+
     from regwizard.adopt import Adoption
     from regwizard.doctor import DoctorReport
     from regwizard.registry_api import Page, TagInfo
+    from regwizard.users import UserEdit, UsersOutcome
 
 Emit = Callable[[Event], None]
 
@@ -97,6 +100,20 @@ class Backend(Protocol):
     def delete_tag(self, browser: Browser, repo: str, digest: str) -> None:
         """Delete the manifest ``digest`` of ``repo``. Raises RegwizardError: for a
         registry with delete off, problems.DELETE_DISABLED's message and fix."""
+
+    def users(
+        self,
+        plan: Plan,
+        edits: list[UserEdit],
+        secrets: Secrets,
+        *,
+        path: Path | None,
+        emit: Emit,
+        cancel: threading.Event,
+    ) -> UsersOutcome:
+        """Add / re-password / remove users: htpasswd only (no restart), the logins proved,
+        then the plan file at ``path`` saved in place. Raises RegwizardError for an edit
+        the plan refuses; every other failure is in the outcome's result."""
         ...
 
 
@@ -147,3 +164,8 @@ class EngineBackend:
 
     def delete_tag(self, browser, repo, digest):  # noqa: ANN001, ANN201
         return browser.delete(repo, digest)
+
+    def users(self, plan, edits, secrets, *, path, emit, cancel):  # noqa: ANN001, ANN201
+        from regwizard.users import run
+
+        return run(plan, edits, secrets, path=path, emit=emit, cancel=cancel)

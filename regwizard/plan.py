@@ -1209,12 +1209,195 @@ def dump_plan(plan: Plan) -> str:
 
 
 def save_plan(plan: Plan, path: str | os.PathLike[str]) -> None:
-    """Write the plan atomically (temp file + rename), mode 0600."""
-    write_private_text(Path(os.path.expanduser(path)), dump_plan(plan))
+    """Write the plan atomically (temp file + rename). Over an existing plan file, only
+    the values that differ change: its comments, order and layout stay, and so does its
+    mode. A new file is :func:`dump_plan`'s text, mode 0600."""
+    update_plan_file(Path(os.path.expanduser(path)), plan)
 
 
-def write_private_text(path: Path, text: str) -> None:
-    """Atomically replace ``path`` with ``text``, readable by the owner only."""
+def update_plan_file(path: Path, plan: Plan) -> None:
+    """See :func:`save_plan`. An existing file that cannot be read as a plan's TOML is
+    replaced by :func:`dump_plan`'s text, mode 0600, as a new file is."""
+    edited: str | None = None
+    mode = 0o600
+    try:
+        st = path.stat()
+        if path.is_file() and st.st_size <= MAX_PLAN_BYTES:
+            edited = _edited(path.read_bytes().decode("utf-8-sig"), plan)
+            if edited is not None:
+                mode = st.st_mode & 0o777  # the owner's choice for this plan stays
+    except (OSError, ValueError, UnicodeDecodeError):
+        edited = None
+    write_private_text(path, dump_plan(plan) if edited is None else edited, mode=mode)
+
+
+def edit_plan_text(old_text: str, plan: Plan) -> str:
+    """``old_text`` (a plan's TOML) changed to say ``plan``, touching only what differs.
+
+    Comments, key order and blank lines stay; a changed value keeps its line's comment
+    (and its column); new keys go at the end of their table, and keys the file leaves
+    to their default stay left out; ``[[users]]`` and ``[[clients]]`` entries are
+    matched by name / address and port, so a removed entry takes its own lines with it.
+    Whatever the old text, the result parses back to ``plan`` (else it is dump_plan's)."""
+    edited = _edited(old_text, plan)
+    return dump_plan(plan) if edited is None else edited
+
+
+def _edited(old_text: str, plan: Plan) -> str | None:
+    import tomlkit
+
+    try:
+        doc = tomlkit.parse(old_text.removeprefix("\ufeff"))
+        _edit_doc(doc, plan_to_dict(plan))
+        text = tomlkit.dumps(doc)
+        if plan_from_dict(tomllib.loads(text)) == plan:
+            return text
+    except Exception:  # noqa: BLE001 - any surprise in the old text: write it afresh
+        pass
+    return None
+
+
+def _same(item: Any, want: Any) -> bool:
+    """A TOML item holds exactly ``want`` (bool is not int here)."""
+    have = item.unwrap() if hasattr(item, "unwrap") else item
+    return type(have) is type(want) and have == want
+
+
+def _edit_table(table: Any, want: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for key in [k for k in table if k not in want]:
+        del table[key]
+    for key, value in want.items():
+        if key not in table:
+            if key not in defaults or not _same(defaults[key], value):
+                table[key] = value  # a key the file left to its default stays left out
+        elif not _same(table[key], value):
+            old_width = len(table.item(key).as_string())
+            table[key] = value
+            item = table.item(key)
+            ws = item.trivia.comment_ws
+            if item.trivia.comment and ws.strip() == "":  # keep the comment's column
+                item.trivia.comment_ws = " " * max(1, len(ws) - (len(item.as_string()) - old_width))
+
+
+def _defaults(section: str) -> dict[str, Any]:
+    """The values a key left out of ``section`` takes (none for [[users]] entries)."""
+    cls = _SECTIONS[section][0]
+    if cls is dict:
+        return {"remove_users": []}
+    try:
+        return _asdict(cls())
+    except TypeError:  # required fields: no defaults
+        return {}
+
+
+_ENTRY_KEYS: dict[str, tuple[str, ...]] = {"users": ("name",), "clients": ("address", "port")}
+
+
+def _entry_key(section: str, entry: Any) -> tuple:
+    return tuple(_plain(entry.get(k)) for k in _ENTRY_KEYS[section])
+
+
+def _plain(v: Any) -> Any:
+    return v.unwrap() if hasattr(v, "unwrap") else v
+
+
+def _edit_array(doc: Any, section: str, want: list[dict[str, Any]]) -> None:
+    import tomlkit
+    from tomlkit.items import AoT
+
+    old = doc.get(section)
+    if not isinstance(old, AoT) or not want:
+        if section in doc:
+            del doc[section]
+        if not want:
+            # an empty [[users]] list reads as "none"; no [[clients]] would mean the default
+            doc[section] = tomlkit.array()
+            return
+        old = tomlkit.aot()
+        doc.append(section, old)
+    tables = list(old.body)
+    used: set[int] = set()
+    chosen: list[Any] = []
+    for entry in want:
+        key = tuple(entry.get(k) for k in _ENTRY_KEYS[section])
+        i = next(
+            (i for i, t in enumerate(tables) if i not in used and _entry_key(section, t) == key),
+            None,
+        )
+        if i is None:  # an entry whose key changed (a client's new address) keeps its lines
+            i = next(
+                (
+                    i
+                    for i in range(len(tables))
+                    if i not in used and not _keyed(tables, i, want, section)
+                ),
+                None,
+            )
+        if i is None:
+            table = _new_table(entry)
+        else:
+            used.add(i)
+            table = tables[i]
+            _edit_table(table, entry, _defaults(section))
+        chosen.append(table)
+    if [id(t) for t in chosen] == [id(t) for t in tables]:
+        return
+    # rebuild the array in the planned order; a dropped last entry leaves its trailing
+    # comments (they introduce what follows) to the new last one
+    tail = _trailing(tables[-1]) if tables and tables[-1] not in chosen else []
+    while len(old):
+        del old[0]
+    for table in chosen:
+        old.append(table)
+    for item in tail:
+        chosen[-1].add(item)
+
+
+def _keyed(tables: list[Any], i: int, want: list[dict[str, Any]], section: str) -> bool:
+    """Old entry ``i`` matches some wanted entry by its key (so it is not free to reuse)."""
+    key = _entry_key(section, tables[i])
+    return any(tuple(e.get(k) for k in _ENTRY_KEYS[section]) == key for e in want)
+
+
+def _trailing(table: Any) -> list[Any]:
+    """The comments and blank lines at the end of a table's body, taken out of it."""
+    from tomlkit.items import Comment, Whitespace
+
+    body = table.value.body
+    out: list[Any] = []
+    while body and body[-1][0] is None and isinstance(body[-1][1], Comment | Whitespace):
+        out.insert(0, body.pop()[1])
+    return out
+
+
+def _new_table(values: dict[str, Any]) -> Any:
+    import tomlkit
+
+    table = tomlkit.table()
+    for k, v in values.items():
+        table[k] = v
+    table.add(tomlkit.nl())  # a blank line before whatever follows, as dump_plan writes
+    return table
+
+
+def _edit_doc(doc: Any, want: dict[str, Any]) -> None:
+
+    for key in [k for k in doc if k not in want]:
+        del doc[key]
+    for section, value in want.items():
+        if _SECTIONS[section][1]:
+            _edit_array(doc, section, value)
+        elif section in doc and hasattr(doc[section], "items"):
+            _edit_table(doc[section], value, _defaults(section))
+        else:
+            if section in doc:
+                del doc[section]
+            doc.append(section, _new_table(value))
+
+
+def write_private_text(path: Path, text: str, *, mode: int = 0o600) -> None:
+    """Atomically replace ``path`` with ``text``, readable by the owner only (or ``mode``:
+    a plan edited in place keeps its own)."""
     data = text.encode("utf-8")
     directory = path.parent if str(path.parent) else Path(".")
     fix = f"write to a file in an existing directory you can write to (not {directory})"
@@ -1226,7 +1409,7 @@ def write_private_text(path: Path, text: str) -> None:
         ) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)
+            os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -610,6 +610,8 @@ def ask_and_save_plan(
 ) -> None:
     """Ask where to save the plan (no secrets in it), save it, then call ``then(path)``.
 
+    Over an existing plan file, save_plan edits it in place: its comments stay.
+
     A failure to write shows the cause and the fix; ``then`` runs only after a save.
     """
     from regwizard.errors import RegwizardError

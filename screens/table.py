@@ -51,6 +51,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("run",         "run",         "RunScreen",           "Run",                  "Run",         BOTH,   kept=False),
     ScreenSpec("results",     "results",     "ResultsScreen",       "Results",              "Results",     BOTH,   kept=False),
     ScreenSpec("gc",          "gc",          "GcScreen",            "Reclaim disk",         "",                    kept=False),
+    ScreenSpec("users",       "users",       "UsersScreen",         "Manage users",         "",                    kept=False),
 )
 # fmt: on
 

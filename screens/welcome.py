@@ -57,20 +57,11 @@ class WelcomeScreen(WizardScreen):
                             "losing data.",
                             classes="choice-text",
                         )
-                    with Horizontal(classes="choice"):
-                        yield Button("Reclaim disk", id="gc")
-                        yield Label(
-                            "Garbage-collect a registry set up from a plan file (read-only "
-                            "meanwhile), and see how much disk came back.",
-                            classes="choice-text",
-                        )
-                    with Horizontal(classes="choice"):
+                    yield Label("Live with a registry set up from a plan file:", id="day-two-title")
+                    with Horizontal(id="day-two"):
+                        yield Button("Manage users", id="users")
                         yield Button("Browse images", id="browse")
-                        yield Label(
-                            "List a registry's repositories and tags (from its plan file); "
-                            "delete tags.",
-                            classes="choice-text",
-                        )
+                        yield Button("Reclaim disk", id="gc")
                 yield Static(NEEDS, classes="needs", markup=False)
                 yield Static(STEPS, classes="page-intro", markup=False)
         with Horizontal(id="nav"):
@@ -106,6 +97,15 @@ class WelcomeScreen(WizardScreen):
             then(plan, path)
 
         self.app.push_screen(PathDialog(title, default, must_exist=True, ok_label=ok_label), chosen)
+
+    @on(Button.Pressed, "#users")
+    def manage_users(self) -> None:
+        def then(plan: Plan, path: str) -> None:
+            self.wizard.set_mode("new")
+            self.wizard.load_plan_into_state(plan, Path(path))
+            self.wizard.goto("users")
+
+        self.ask_plan("Manage users of a plan", "Open", then)
 
     @on(Button.Pressed, "#gc")
     def reclaim_disk(self) -> None:

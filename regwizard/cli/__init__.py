@@ -8,6 +8,7 @@
     regwizard gc PLAN.toml         reclaim disk: garbage-collect (read-only meanwhile)
     regwizard plan new [-o FILE]   write a commented example plan
     regwizard user hash NAME       print a bcrypt line for the plan
+    regwizard user add|passwd|remove PLAN NAME   change users without a restart, proven
     regwizard lab up|down|status   the sandbox lab on this machine (Linux, root)
     regwizard lab clients N        N extra client nodes, built on demand (fan-out)
     regwizard demo                 lab up, then the wizard pre-filled for the lab

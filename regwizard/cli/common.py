@@ -103,7 +103,7 @@ def read_verify_password(password_file: str | None, user: str) -> str:
     """The verify user's password: the first line of ``password_file`` (UTF-8), else
     REGWIZARD_PASSWORD, else a prompt on a terminal. Bad files are RegwizardErrors."""
     if password_file:
-        return _read_password_file(password_file)
+        return read_password_file(password_file, env="REGWIZARD_PASSWORD")
     env = os.environ.get("REGWIZARD_PASSWORD")
     if env:
         return env
@@ -115,11 +115,11 @@ def read_verify_password(password_file: str | None, user: str) -> str:
     )
 
 
-def _read_password_file(name: str) -> str:
+def read_password_file(name: str, whose: str = "the verify user's", env: str = "") -> str:
     path = Path(os.path.expanduser(name))
     fix = (
-        "give --password-file a readable UTF-8 text file whose first line is the verify "
-        "user's password (or set REGWIZARD_PASSWORD)"
+        f"give --password-file a readable UTF-8 text file whose first line is {whose} password"
+        + (f" (or set {env})" if env else "")
     )
     try:
         with path.open("rb") as fh:  # a pipe works too: --password-file <(pass show reg)
@@ -131,8 +131,7 @@ def _read_password_file(name: str) -> str:
     except PermissionError:
         raise RegwizardError(
             f"the password file {name} is not readable (permission denied)",
-            "make it readable by this user (e.g. chmod 600 and chown to this user), "
-            "or set REGWIZARD_PASSWORD",
+            f"make it readable by this user (e.g. chmod 600 and chown to this user), or set {env}",
         ) from None
     except (OSError, ValueError) as e:  # ValueError: a NUL in the name
         reason = getattr(e, "strerror", None) or str(e)

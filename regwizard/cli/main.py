@@ -41,7 +41,7 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.parser import images_rm_parser
 
             return images_rm_cli(images_rm_parser().parse_args(argv[2:]))
-        args = parser().parse_args(argv)
+        args = parser(argv).parse_args(argv)
         if args.cmd == "apply":
             from regwizard.cli.apply import apply_cli
 
@@ -70,6 +70,10 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.plans import user_hash
 
             return user_hash(args)
+        if args.cmd == "user":
+            from regwizard.cli.users import user_cli
+
+            return user_cli(args)
         if args.cmd == "lab":
             from regwizard.cli.lab import lab_cli
 

@@ -40,6 +40,15 @@ STEPS: list[Step] = [
     Verify(),
 ]
 
+
+def named(*names: str) -> list[Step]:
+    """The steps called ``names``, in run order (a run of a subset, e.g. users only)."""
+    unknown = set(names) - {s.name for s in STEPS}
+    if unknown:
+        raise ValueError(f"no step named {', '.join(sorted(unknown))}")
+    return [s for s in STEPS if s.name in names]
+
+
 __all__ = [
     "STEPS",
     "Certificate",
@@ -62,4 +71,5 @@ __all__ = [
     "TrustPodman",
     "Unchanged",
     "Verify",
+    "named",
 ]

@@ -8,8 +8,9 @@ A step is one small unit (kubeadm's phases):
 - ``verify(ctx, e)`` confirms: by default it reads again and expects ``Unchanged``.
 
 Steps declare what they are instead of the engine comparing names: ``reads_only`` (its
-"change" is waiting or proving, never a change of the host) and ``needs_registry`` (it
-talks to a running registry, so a dry run skips it).
+"change" is waiting or proving, never a change of the host), ``needs_registry`` (it
+talks to a running registry, so a dry run skips it) and ``fills_verification`` (the
+run is ok only when the verification it fills holds).
 """
 
 from __future__ import annotations
@@ -247,6 +248,7 @@ class Step(Generic[C]):
     scope: ClassVar[Scope] = "registry"
     reads_only: ClassVar[bool] = False  # its work never changes a host (waiting, proving)
     needs_registry: ClassVar[bool] = False  # talks to a running registry: skipped in dry runs
+    fills_verification: ClassVar[bool] = False  # sets ctx.verification: the run's ok needs it
 
     runtime: ClassVar[str] = ""  # scope "clients": only the clients that use this runtime
 

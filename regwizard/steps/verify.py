@@ -114,6 +114,7 @@ class Verify(Step[VerifyChange]):
     scope = "verify"
     reads_only = True
     needs_registry = True
+    fills_verification = True
 
     def script(self, ctx: Ctx) -> tuple[str, ...]:
         addr = ctx.plan.registry.address

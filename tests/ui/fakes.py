@@ -328,6 +328,8 @@ class FakeBackend:
     browse_mode: str = "ok"  # "error": the login is refused
     browser: FakeBrowser = field(default_factory=FakeBrowser)
     browse_calls: list[tuple[Plan, str]] = field(default_factory=list)  # (plan, verify password)
+    users_mode: str = "ok"  # users(): "ok" | "fail" (the logins proof fails)
+    users_calls: list[tuple[Plan, list]] = field(default_factory=list)
 
     # -- Backend ----------------------------------------------------------------------
 
@@ -388,6 +390,44 @@ class FakeBackend:
         if self.diagnose_delay and cancel.wait(self.diagnose_delay):
             raise Cancelled()
         return DoctorReport(findings=findings_for(plan, self.adopt_scenario), seconds=1.5)
+
+    def users(self, plan: Plan, edits: list, secrets: Secrets, *, path, emit, cancel):  # noqa: ANN001, ANN201
+        """As EngineBackend.users: the real plan edit (cost 4) and in-place save, a
+        scripted htpasswd step and logins proof."""
+        from regwizard.plan import save_plan
+        from regwizard.users import UsersOutcome, edited, expectations
+
+        self.users_calls.append((plan, list(edits)))
+        new = edited(plan, edits, cost=4)
+        records: list[StepRecord] = []
+        emit(StepStarted("htpasswd", "node1", "htpasswd users (bcrypt)"))
+        detail = "; ".join(f"{e.action} {e.name}" for e in edits)
+        records.append(StepRecord("htpasswd", "node1", "htpasswd", "changed", 0.1, detail))
+        emit(StepFinished("htpasswd", "node1", "changed", 0.1, detail))
+        emit(StepStarted("logins", "node1", "Logins as planned"))
+        words = [
+            f"login as {x.user} " + ("works (200)" if x.works else "refused (401)")
+            for x in expectations(edits)
+        ]
+        result = RunResult(ok=self.users_mode == "ok", steps=records)
+        if self.users_mode == "ok":
+            proof = "; ".join(words)
+            records.append(StepRecord("logins", "node1", "Logins", "unchanged", 0.2, proof))
+            emit(StepFinished("logins", "node1", "unchanged", 0.2, proof))
+        else:
+            result.failure = StepFailed(
+                "logins",
+                "node1",
+                "the registry did not take the new users within 15 s",
+                "check that the container mounts the auth directory",
+            )
+            emit(result.failure)
+        emit(RunFinished(result))
+        if path is not None:
+            save_plan(new, path)
+        out = UsersOutcome(result, new, saved=path is not None)
+        out.proof = records[-1].detail if result.ok else ""
+        return out
 
     def shell_commands(self, plan: Plan) -> list[str]:
         reg = plan.registry

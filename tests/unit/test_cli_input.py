@@ -388,3 +388,47 @@ def test_images_lists_and_rm_deletes_through_the_api(box, monkeypatch) -> None:
     o = box.run(["images", "rm", "p.toml", "reg.example.test/app:1", "--yes"])
     assert o.rc == 0, o.err
     assert "DELETE /v2/app/manifests/sha256:" + "ab" * 32 in o.calls
+
+
+# ----------------------------------------------------------------- user add/passwd/remove
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["user", "add", "{plan}", "alice"], ["already has a user alice", "user passwd"]),
+        (["user", "passwd", "{plan}", "bob"], ["no user bob", "user add"]),
+        (["user", "remove", "{plan}", "bob"], ["no user bob", "remove_users"]),
+        (["user", "remove", "{plan}", "alice"], ["only user", "add another user"]),
+        (["user", "add", "{plan}", "Bad:Name"], ["user name", "lowercase"]),
+        (["user", "add", "{plan}", "bob", "--password-file", "missing"], ["does not exist"]),
+        (["user", "add", "{plan}", "bob", "--cost", "99"], ["bcrypt cost"]),
+        (["user", "add", "missing.toml", "bob"], ["not found", "plan new"]),
+        (["user", "add", "{plan}"], ["name"]),
+    ],
+)
+def test_user_commands_refuse_bad_input(box: Sandbox, argv: list[str], words: list[str]) -> None:
+    plan = _plan_file(box)
+    refused(box.run([a.replace("{plan}", plan) for a in argv]), *words)
+
+
+def test_user_add_short_password_from_stdin_is_refused(box: Sandbox) -> None:
+    plan = _plan_file(box)
+    refused(box.run(["user", "add", plan, "bob"], stdin=b"short\n"), "at least 8")
+
+
+def test_user_add_typed_twice_differently_is_refused(box: Sandbox, monkeypatch) -> None:  # noqa: ANN001
+    answers = iter(["first-password", "second-password"])
+    monkeypatch.setattr("getpass.getpass", lambda prompt="", stream=None: next(answers))
+    plan = _plan_file(box)
+    refused(box.run(["user", "add", plan, "bob"], tty=True), "differ")
+
+
+def test_user_add_reaches_the_engine_with_a_good_password(box: Sandbox) -> None:
+    plan = _plan_file(box)
+    before = (box.root / plan).read_text()
+    o = box.run(["user", "add", plan, "bob", "--cost", "4"], stdin=b"a-long-password\n")
+    assert o.calls == ["engine.run"], o.err
+    # the fake engine wrote nothing on a host: the plan stays as it was
+    assert (box.root / plan).read_text() == before
+    assert "unchanged" in o.err
