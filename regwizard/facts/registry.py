@@ -360,6 +360,7 @@ class RegistryFacts:
     auth: Auth = field(default_factory=Auth)
     http_secret: Literal["env", "file", ""] = ""
     proxy_remote: str = ""  # proxy.remoteurl: a pull-through cache
+    proxy_login: bool = False  # proxy.username/password set (their values are never kept)
     env_names: tuple[str, ...] = ()  # names only: values may be secret
     mounts: tuple[Mount, ...] = ()
 
@@ -496,6 +497,7 @@ def interpret(attrs: dict, read: Reader) -> RegistryFacts:
         auth=auth,
         http_secret=secret,
         proxy_remote=s.get("proxy", "remoteurl"),
+        proxy_login=bool(s.get("proxy", "username") or s.get("proxy", "password")),
         env_names=tuple(sorted(env)),
         mounts=tuple(mounts),
     )
