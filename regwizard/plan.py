@@ -757,8 +757,9 @@ def check_mirror_image(v: object) -> str | None:
         return "must be text"
     if v == "":
         return None
-    if len(v) > 512:
-        return "Mirror image is too long"
+    msg = _text(v, max_len=512)
+    if msg:
+        return f"Mirror image {msg}"
     first = v.split("/", 1)[0]
     if "/" in v and ("." in first or ":" in first or first == "localhost"):
         return (
@@ -983,6 +984,7 @@ def validate_plan(plan: Plan) -> list[PlanError]:
             known = ", ".join(sorted(names)) or "none"
             msg = f"{_show(v)} is not one of the plan's users ({known})"
         add("verify.user", msg)
+    add("verify.mirror_image", check_mirror_image(plan.verify.mirror_image))
 
     if (
         reg.proxy_remote_url
