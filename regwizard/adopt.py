@@ -9,8 +9,10 @@ The plan describes *the intended setup*: the same domain, port, container name, 
 certificate subject and bcrypt users; storage in a host directory (the one the images
 are in, or the one the tutorial meant with ``STORAGE_PATH``); a config directory that
 keeps a usable certificate where it is. ``regwizard apply`` then converges to it, copying
-images out of a volume or the container first. What a plan cannot express (S3 storage,
-a pull-through cache, token auth) is said in ``refused``: apply will not replace it.
+images out of a volume or the container first. A pull-through cache keeps its upstream
+URL (its login is never read into the plan: it is given at apply). What a plan cannot
+express (S3 storage, a plain-http upstream, token auth) is said in ``refused``: apply
+will not replace it.
 
 ``adoption(found, conn)`` is the pure part (facts -> plan + notes): offline tests and
 the fuzzer feed it directly.

@@ -3,7 +3,7 @@
 The container's settings are hashed into a label; a container whose label differs (or a
 hand-made one) is replaced, after its images are copied into the plan's storage when they
 live elsewhere. Nothing is deleted: the old volume or directory is kept, and a setup the
-plan cannot express (S3 storage, a pull-through cache, token auth) is refused, never
+plan cannot express (S3 storage, a plain-http upstream, token auth) is refused, never
 replaced. A running registry that serves another certificate than the one on disk (a
 renewal cut short) is restarted: TLS is loaded at start.
 """
