@@ -579,6 +579,8 @@ def adoption(found: Found, conn: Connection) -> Adoption:
         else:
             notes.append(p.note)
 
+    if f.delete_enabled:
+        notes.append("deleting images is on (storage.delete.enabled): the plan keeps it")
     out.plan = Plan(
         registry=RegistrySpec(
             domain=domain,
@@ -591,6 +593,7 @@ def adoption(found: Found, conn: Connection) -> Adoption:
             config_dir=config_dir,
             realm=_valid(check_realm, f.auth.realm, "Registry Realm"),
             proxy_remote_url=proxy_url,
+            allow_delete=f.delete_enabled,
         ),
         host=host_conn,
         clients=clients,

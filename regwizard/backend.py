@@ -11,14 +11,29 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from regwizard.events import Event, HostFacts, RunResult
+from regwizard.events import Event, GcResult, HostFacts, RunResult
 from regwizard.plan import Connection, Plan, Secrets
 
 if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
     from regwizard.adopt import Adoption
     from regwizard.doctor import DoctorReport
+    from regwizard.registry_api import Page, TagInfo
 
 Emit = Callable[[Event], None]
+
+
+class Browser(Protocol):
+    """One registry's contents as its verify user (registry_api.RegistryApi). Blocking."""
+
+    def repositories(self, last: str = "", n: int = 100) -> Page: ...
+
+    def tags(self, repo: str, last: str = "", n: int = 100) -> Page: ...
+
+    def tag_info(self, repo: str, tag: str) -> TagInfo:
+        """Digest and size; a failure is in ``TagInfo.error``, not raised."""
+        ...
+
+    def delete(self, repo: str, digest: str) -> None: ...
 
 
 class Backend(Protocol):
@@ -61,6 +76,29 @@ class Backend(Protocol):
         """Check the setup the plan describes, read-only; never raises for what it finds."""
         ...
 
+    def gc(
+        self,
+        plan: Plan,
+        secrets: Secrets,
+        *,
+        dry_run: bool,
+        delete_untagged: bool,
+        emit: Emit,
+        cancel: threading.Event,
+    ) -> GcResult:
+        """Garbage-collect the registry (read-only meanwhile); never raises for a failure."""
+
+    def browse(self, plan: Plan, secrets: Secrets, cancel: threading.Event) -> Browser:
+        """The plan's registry, logged in as the verify user (trust anchor read first).
+
+        Raises RegwizardError (HostKeyUnknown / HostKeyChanged among them) / Cancelled."""
+        ...
+
+    def delete_tag(self, browser: Browser, repo: str, digest: str) -> None:
+        """Delete the manifest ``digest`` of ``repo``. Raises RegwizardError: for a
+        registry with delete off, problems.DELETE_DISABLED's message and fix."""
+        ...
+
 
 class EngineBackend:
     """The real backend: the engine, adopt and the doctor, on real hosts."""
@@ -89,3 +127,23 @@ class EngineBackend:
         from regwizard.doctor import diagnose
 
         return diagnose(plan, secrets, cancel=cancel)
+
+    def gc(self, plan, secrets, *, dry_run, delete_untagged, emit, cancel):  # noqa: ANN001, ANN201
+        from regwizard.gc import collect
+
+        return collect(
+            plan,
+            secrets,
+            dry_run=dry_run,
+            delete_untagged=delete_untagged,
+            emit=emit,
+            cancel=cancel,
+        )
+
+    def browse(self, plan, secrets, cancel):  # noqa: ANN001, ANN201
+        from regwizard.registry_api import open_api
+
+        return open_api(plan, secrets, cancel)
+
+    def delete_tag(self, browser, repo, digest):  # noqa: ANN001, ANN201
+        return browser.delete(repo, digest)

@@ -42,6 +42,7 @@ CHECKS = (
     "htpasswd",
     "storage",
     "mirror",
+    "maintenance",
     "hosts-file",
     "trust",
     "containerd",
@@ -197,6 +198,8 @@ class _Doctor:
             if self.facts is not None:
                 self.guarded("htpasswd", reg.label, self._htpasswd)
                 self.guarded("storage", reg.label, self._storage)
+            if reg.host is not None:
+                self.guarded("maintenance", reg.label, self._maintenance)
             with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.ctx.hosts)))) as pool:
                 for fut in [
                     pool.submit(self._client_checks, e)
@@ -411,7 +414,8 @@ class _Doctor:
             sans = ", ".join([*info.dns_sans, *info.ip_sans])
             self.ok(
                 "certificate", e.label,
-                f"{what}: SANs {sans}; {info.days_left} days left ({info.key_type})",
+                f"{what}: SANs {sans}; expires {info.not_after:%Y-%m-%d}, "
+                f"{info.days_left} days left ({info.key_type})",
             )  # fmt: skip
         if source == "served" and files.cert and self.facts is not None and self.facts.managed:
             disk = pki.inspect_cert(files.cert).sha256
@@ -539,6 +543,7 @@ class _Doctor:
             )
             repos = f"{len(names)} repositories" + (f" ({', '.join(names[:5])})" if names else "")
         found = problems.unsupported(f) + problems.storage(f, self.plan.registry.storage, repos)
+        found += problems.delete(f, self.plan)
         for p in found:
             self.problem(e.label, p)
         if not found:
@@ -555,6 +560,20 @@ class _Doctor:
             self.problem(e.label, p)
         if url and not found:
             self.ok("mirror", e.label, problems.MIRROR_NOTE.format(url=url))
+
+    def _maintenance(self) -> None:
+        from regwizard.facts.read import snapshot
+        from regwizard.facts.registry import parse_config, read_only
+
+        e = self.ctx.registry
+        lay = self.ctx.layout
+        snap = snapshot(e.host, files=[lay.maintenance_marker, lay.config_path])
+        parsed, _err = parse_config(snap.files.get(lay.config_path))
+        found = problems.maintenance(
+            snap.files.get(lay.maintenance_marker), read_only(parsed), lay.maintenance_marker
+        )
+        for p in found:
+            self.problem(e.label, p)
 
     # -- every host
 

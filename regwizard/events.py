@@ -83,6 +83,8 @@ class Verification:
     # a mirror (pull-through cache) of this upstream: it refuses pushes by design, so the
     # proof is a pull through it (image_ref, pull_digest) and the anonymous pull refused
     mirror_of: str = ""
+    cert_expires: str = ""  # the served certificate's notAfter, "YYYY-MM-DD" ("" unknown)
+    cert_days_left: int = 0
 
     @property
     def ok(self) -> bool:
@@ -151,3 +153,42 @@ class HostFacts:
     # runtimes found besides Docker: "containerd" (a standalone one, CRI not disabled),
     # "podman"; "docker" is in it when the engine answered
     runtimes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GcOutput(LogLine):
+    """One line of ``registry garbage-collect``, with the counts so far."""
+
+    blobs: int = 0  # blobs eligible for deletion (deleted, unless a dry run)
+    manifests: int = 0  # untagged manifests eligible for deletion (--delete-untagged)
+
+
+@dataclass
+class GcResult:
+    """What `regwizard gc` did: bytes measured on the storage, what the collector deleted."""
+
+    ok: bool = False
+    dry_run: bool = False
+    delete_untagged: bool = False
+    bytes_before: int | None = None  # du -sb of the storage, before
+    bytes_after: int | None = None  # and after (None: not measured, e.g. a dry run)
+    blobs: int = 0
+    manifests: int = 0
+    marked: int = 0  # blobs the collector keeps
+    eligible_bytes: int | None = None  # a dry run: the size of the blobs it would delete
+    read_only_seconds: float = 0.0  # how long pushes were refused
+    restored: bool = True  # read-write (again); False: apply must restore it
+    seconds: float = 0.0
+    failure: StepFailed | None = None
+    output: list[str] = field(default_factory=list)  # the collector's last lines
+
+    @property
+    def freed(self) -> int | None:
+        if self.bytes_before is None or self.bytes_after is None:
+            return None
+        return self.bytes_before - self.bytes_after
+
+
+@dataclass(frozen=True)
+class GcFinished(Event):
+    result: GcResult

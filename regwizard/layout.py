@@ -18,6 +18,8 @@ On the registry host, under ``config_dir`` (0700, root only)::
     restart-pending           a mirror's upstream login changed in config.yml: the
                               container step restarts the registry, then removes it
     backups/                  every replaced key, certificate and file, root only
+    maintenance               while `regwizard gc` holds the registry read-only (who, when);
+                              one left behind means a gc was cut: apply restores read-write
 
 Earlier versions kept ``certs/DOMAIN.crt|key``, ``certs/ca.key`` and ``http-secret``
 directly; the steps move them into this layout (``legacy_*``).
@@ -111,6 +113,10 @@ class Layout:
     @property
     def backups_dir(self) -> str:
         return f"{self.config_dir}/backups"
+
+    @property
+    def maintenance_marker(self) -> str:
+        return f"{self.config_dir}/maintenance"
 
     # -- what earlier versions wrote
     @property

@@ -84,6 +84,8 @@ class RegistrySpec:
     def is_mirror(self) -> bool:
         return bool(self.proxy_remote_url)
 
+    allow_delete: bool = False  # storage.delete.enabled: manifests may be deleted (API, rm)
+
     @property
     def address(self) -> str:
         """What clients type: domain, or domain:port when the port is not 443."""
@@ -797,6 +799,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "registry.realm": check_realm,
     "registry.proxy_remote_url": check_proxy_remote_url,
     "registry.proxy_ca_file": check_local_path,
+    "registry.allow_delete": check_bool,
     "host.address": check_address,
     "host.port": check_port,
     "host.user": check_ssh_user,
@@ -841,6 +844,7 @@ _FIXES: dict[str, str] = {
     "registry.image": "write name[:tag][@sha256:<64 hex digits>], e.g. registry:2",
     "registry.image_archive": 'give a `docker save` .tar on this machine, or "" to pull',
     "registry.realm": 'use plain text such as "Registry Realm"',
+    "registry.allow_delete": "write true or false",
     "host.address": '"local" for this machine, else a host name or IP address (no port)',
     "host.port": "use the SSH port, 1 to 65535 (usually 22)",
     "host.user": "use the SSH login name, e.g. root or admin",
@@ -1415,6 +1419,8 @@ proxy_remote_url = ""              # a mirror (pull-through cache) of this upstr
                                    # --upstream-credentials-file FILE ("user:password") or a prompt
 proxy_ca_file = ""                 # local PEM with the CA of the upstream's certificate
                                    # ("" = the image's system roots)
+allow_delete = false               # true: images can be deleted (regwizard images rm, Browse);
+                                   # changing it rewrites config.yml and restarts the registry
 
 [host]                             # the machine that runs the registry
 address = "10.0.0.2"               # "local" = this machine; else a host name or IP

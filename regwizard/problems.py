@@ -118,6 +118,14 @@ RESTART_POLICY = _k(
     'docker inspect {name}: RestartPolicy.Name = "{policy}"',
 )  # fmt: skip
 
+DELETE_DISABLED = _k(
+    "delete-disabled", "storage", "warn",
+    "the registry refuses to delete images (405 UNSUPPORTED): storage.delete.enabled is off",
+    "set allow_delete = true under [registry] in the plan, then run `regwizard apply PLAN` "
+    "(it rewrites config.yml and restarts the registry)",
+    "{evidence}",
+)  # fmt: skip
+
 # --------------------------------------------------------------------------- TLS and port
 
 PLAIN = _k(
@@ -375,6 +383,19 @@ SECRET_IN_ENV = _k(
     "docker inspect {name}: REGISTRY_HTTP_SECRET=…",
 )  # fmt: skip
 
+# --------------------------------------------------------------------------- maintenance
+
+READ_ONLY = _k(
+    "registry-read-only", "maintenance", "fail",
+    "the registry is stuck read-only: {why}; every push fails while pulls go on",
+    "if no `regwizard gc` is running now, run regwizard apply: it writes config.yml back "
+    "read-write and restarts the registry",
+    "{evidence}",
+)  # fmt: skip
+# distribution registers no upload methods when read-only: POST .../blobs/uploads/ -> 405
+READ_ONLY_PUSH = "HTTP 405 Method Not Allowed on POST /v2/NAME/blobs/uploads/ (read-only mode)"
+
+
 # --------------------------------------------------------------------------- every host
 
 HOSTS_WRONG = _k(
@@ -565,6 +586,18 @@ def proxy(facts: RegistryFacts, plan_url: str) -> list[Problem]:
     ]
 
 
+def maintenance(marker: bytes | None, config_read_only: bool, where: str) -> list[Problem]:
+    """A `regwizard gc` marker left on the host, or a config.yml that is read-only."""
+    if marker is None and not config_read_only:
+        return []
+    note = " ".join(marker.decode(errors="replace").split())[:300] if marker is not None else ""
+    if marker is not None:
+        why = f"a `regwizard gc` was cut before it switched it back ({where}: {note})"
+    else:
+        why = "storage.maintenance.readonly is on in its config.yml"
+    return [READ_ONLY(why=why, evidence=f"docker push: {READ_ONLY_PUSH}")]
+
+
 def storage(facts: RegistryFacts, plan_storage: str, repos: str = "") -> list[Problem]:
     """Where the images live, against the plan's storage directory."""
     st = facts.storage
@@ -596,6 +629,13 @@ def storage(facts: RegistryFacts, plan_storage: str, repos: str = "") -> list[Pr
         return [STORAGE_ELSEWHERE(**common, where=where)]
     if st.v1_path:
         return [STORAGE_V1(path=st.v1_path, root=st.root)]
+    return []
+
+
+def delete(facts: RegistryFacts, plan: Plan) -> list[Problem]:
+    """The plan allows deleting images but the running registry does not (yet)."""
+    if plan.registry.allow_delete and not facts.delete_enabled:
+        return [DELETE_DISABLED(evidence="storage.delete.enabled is off in the running registry")]
     return []
 
 

@@ -7,6 +7,7 @@ and neither prints password hashes: users are listed by name only.
 
 from __future__ import annotations
 
+from regwizard import pki
 from regwizard.events import RunResult, Verification
 from regwizard.plan import RUNTIMES, Connection, Plan
 
@@ -217,6 +218,8 @@ def verification_lines(v: Verification | None, *, short: bool = False) -> list[t
         lines.append((ok, f"trust on {client}: {'pull worked' if ok else 'pull failed'}"))
     for p in v.proofs:  # other runtimes, each with its own client tool
         lines.append((p.ok, f"{p.runtime} on {p.client}: {p.how}"))
+    if v.cert_expires:
+        lines.append(expiry_line(v.cert_expires, v.cert_days_left))
     return lines
 
 
@@ -238,7 +241,18 @@ def _mirror_lines(v: Verification, shown) -> list[tuple[bool, str]]:  # noqa: AN
         lines.append((ok, f"trust on {client}: {'pull worked' if ok else 'pull failed'}"))
     for p in v.proofs:
         lines.append((p.ok, f"{p.runtime} on {p.client}: {p.how}"))
+    if v.cert_expires:
+        lines.append(expiry_line(v.cert_expires, v.cert_days_left))
     return lines
+
+
+def expiry_line(expires: str, days_left: int) -> tuple[bool, str]:
+    """(ok, text): when the served certificate ends; not ok inside the renewal window."""
+    if days_left < 0:
+        return False, f"certificate expired on {expires}: rerun `regwizard apply` to renew it"
+    ok = days_left >= pki.RENEW_DAYS
+    soon = "" if ok else "; `regwizard apply` renews it now"
+    return ok, f"certificate valid until {expires} ({days_left} days){soon}"
 
 
 def next_steps(plan: Plan, image: str = "myimage:latest") -> list[str]:

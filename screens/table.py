@@ -50,6 +50,7 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("review",      "review",      "ReviewScreen",        "Review",               "Review",      BOTH,   form=True),
     ScreenSpec("run",         "run",         "RunScreen",           "Run",                  "Run",         BOTH,   kept=False),
     ScreenSpec("results",     "results",     "ResultsScreen",       "Results",              "Results",     BOTH,   kept=False),
+    ScreenSpec("gc",          "gc",          "GcScreen",            "Reclaim disk",         "",                    kept=False),
 )
 # fmt: on
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import on
@@ -10,7 +11,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Label, Static
 
 from regwizard.errors import RegwizardError
-from regwizard.plan import load_plan
+from regwizard.plan import Plan, Secrets, load_plan
 from regwizard.screens.base import WizardScreen
 from regwizard.screens.dialogs import ErrorDialog, PathDialog
 
@@ -56,6 +57,20 @@ class WelcomeScreen(WizardScreen):
                             "losing data.",
                             classes="choice-text",
                         )
+                    with Horizontal(classes="choice"):
+                        yield Button("Reclaim disk", id="gc")
+                        yield Label(
+                            "Garbage-collect a registry set up from a plan file (read-only "
+                            "meanwhile), and see how much disk came back.",
+                            classes="choice-text",
+                        )
+                    with Horizontal(classes="choice"):
+                        yield Button("Browse images", id="browse")
+                        yield Label(
+                            "List a registry's repositories and tags (from its plan file); "
+                            "delete tags.",
+                            classes="choice-text",
+                        )
                 yield Static(NEEDS, classes="needs", markup=False)
                 yield Static(STEPS, classes="page-intro", markup=False)
         with Horizontal(id="nav"):
@@ -76,8 +91,8 @@ class WelcomeScreen(WizardScreen):
         self.wizard.set_mode("repair")
         self.wizard.goto("repair")
 
-    @on(Button.Pressed, "#open")
-    def open_plan(self) -> None:
+    def ask_plan(self, title: str, ok_label: str, then: Callable[[Plan, str], None]) -> None:
+        """Ask for a plan file, load it (an error dialog when it cannot be), then ``then``."""
         default = str(self.state.plan_path) if self.state.plan_path else "./regwizard-plan.toml"
 
         def chosen(path: str | None) -> None:
@@ -88,11 +103,35 @@ class WelcomeScreen(WizardScreen):
             except RegwizardError as e:
                 self.app.push_screen(ErrorDialog("Could not open the plan", e.cause, e.fix))
                 return
+            then(plan, path)
+
+        self.app.push_screen(PathDialog(title, default, must_exist=True, ok_label=ok_label), chosen)
+
+    @on(Button.Pressed, "#gc")
+    def reclaim_disk(self) -> None:
+        def then(plan: Plan, path: str) -> None:
+            self.wizard.set_mode("new")
+            self.wizard.load_plan_into_state(plan, Path(path))
+            self.wizard.goto("gc")
+
+        self.ask_plan("Reclaim disk: the registry's plan file", "Open", then)
+
+    @on(Button.Pressed, "#browse")
+    def browse_images(self) -> None:
+        def then(plan: Plan, _path: str) -> None:
+            from regwizard.screens.browse import BrowseScreen
+
+            keys = set(self.state.secrets.accepted_host_keys)
+            self.app.push_screen(BrowseScreen(plan, Secrets(accepted_host_keys=keys)))
+
+        self.ask_plan("Browse images: the registry's plan file", "Browse", then)
+
+    @on(Button.Pressed, "#open")
+    def open_plan(self) -> None:
+        def then(plan: Plan, path: str) -> None:
             self.wizard.set_mode("new")
             self.wizard.load_plan_into_state(plan, Path(path))
             self.notify(f"Loaded {path}", title="Plan opened", markup=False)
             self.wizard.goto("review")
 
-        self.app.push_screen(
-            PathDialog("Open a plan file", default, must_exist=True, ok_label="Open"), chosen
-        )
+        self.ask_plan("Open a plan file", "Open", then)

@@ -5,6 +5,7 @@
     regwizard apply PLAN.toml      run the plan headless and verify it
     regwizard adopt USER@HOST      read an existing registry, write the plan of its repair
     regwizard doctor PLAN.toml     check a setup read-only; name each problem and its fix
+    regwizard gc PLAN.toml         reclaim disk: garbage-collect (read-only meanwhile)
     regwizard plan new [-o FILE]   write a commented example plan
     regwizard user hash NAME       print a bcrypt line for the plan
     regwizard lab up|down|status   the sandbox lab on this machine (Linux, root)

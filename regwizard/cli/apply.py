@@ -49,6 +49,10 @@ def result_json(result: RunResult) -> dict:
             for c, ok in (v.trust if v else {}).items()
         ]
         + [asdict(p) for p in (v.proofs if v else [])],
+        "certificate": {
+            "expires": v.cert_expires if v else "",
+            "days_left": v.cert_days_left if v else 0,
+        },
         "failure": asdict(result.failure) if result.failure else None,
     }
 
@@ -81,14 +85,17 @@ def apply_cli(args) -> int:  # noqa: ANN001
             f"by design); login as {v.user} ok, anonymous pull refused, pulled {v.image_ref} "
             f"{v.pull_digest} on {', '.join(v.trust)}"
             + "".join(f"; {p.runtime} on {p.client}: {p.how}" for p in v.proofs)
+            + (f"; certificate valid until {v.cert_expires}" if v.cert_expires else "")
             + f"; {len(result.changed)} step(s) changed",
             file=sys.stderr,
         )
+        print(f"next: docker login {plan.registry.address}", file=sys.stderr)
     elif result.ok and v and not args.dry_run:
         print(
             f"verified in {result.seconds:.1f}s: login as {v.user} ok, anonymous push refused, "
             f"pushed {v.push_digest}, pulled the same digest on {', '.join(v.trust)}"
             + "".join(f"; {p.runtime} on {p.client}: {p.how}" for p in v.proofs)
+            + (f"; certificate valid until {v.cert_expires}" if v.cert_expires else "")
             + f"; {len(result.changed)} step(s) changed",
             file=sys.stderr,
         )

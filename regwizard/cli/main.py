@@ -36,6 +36,11 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.wizard import wizard
 
             return wizard(Path(argv[0]) if argv else None)
+        if argv[:2] == ["images", "rm"]:
+            from regwizard.cli.images import images_rm_cli
+            from regwizard.cli.parser import images_rm_parser
+
+            return images_rm_cli(images_rm_parser().parse_args(argv[2:]))
         args = parser().parse_args(argv)
         if args.cmd == "apply":
             from regwizard.cli.apply import apply_cli
@@ -49,6 +54,14 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.doctor import doctor_cli
 
             return doctor_cli(args)
+        if args.cmd == "gc":
+            from regwizard.cli.gc import gc_cli
+
+            return gc_cli(args)
+        if args.cmd == "images":
+            from regwizard.cli.images import images_cli
+
+            return images_cli(args)
         if args.cmd == "plan" and args.plan_cmd == "new":
             from regwizard.cli.plans import plan_new
 

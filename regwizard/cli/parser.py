@@ -90,6 +90,28 @@ def count(text: str) -> int:
     return n
 
 
+def _registry_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--password-file", help="file holding the verify user's password")
+    p.add_argument(
+        "--accept-host-key", action="append", default=[], metavar="SHA256:...",
+        help="accept this unknown SSH host key fingerprint (repeatable)",
+    )  # fmt: skip
+
+
+def images_rm_parser() -> argparse.ArgumentParser:
+    """``regwizard images rm``: its own parser, since ``images PLAN`` takes a plan first."""
+    p = Parser(
+        prog="regwizard images rm",
+        description="Delete a tag's manifest (every tag of the repository pointing at the "
+        "same digest goes too). Needs allow_delete = true in the plan, applied.",
+    )
+    p.add_argument("plan", help="plan file (TOML)")
+    p.add_argument("ref", metavar="REPO:TAG", help="e.g. team/app:1.0 (or REPO@sha256:...)")
+    p.add_argument("-y", "--yes", action="store_true", help="delete without asking")
+    _registry_options(p)
+    return p
+
+
 def parser() -> argparse.ArgumentParser:
     from regwizard.htpasswd import DEFAULT_COST, MAX_COST, MIN_COST, cost_words
 
@@ -150,6 +172,42 @@ def parser() -> argparse.ArgumentParser:
         "--accept-host-key", action="append", default=[], metavar="SHA256:...",
         help="accept this unknown SSH host key fingerprint (repeatable)",
     )  # fmt: skip
+
+    g = sub.add_parser(
+        "gc", help="reclaim disk: garbage-collect the registry (read-only meanwhile)"
+    )
+    g.add_argument("plan", help="plan file (TOML)")
+    g.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="delete nothing: list what would go (the registry stays read-write)",
+    )
+    g.add_argument(
+        "--delete-untagged",
+        action="store_true",
+        help="also delete manifests no tag points to (and the blobs only they use)",
+    )
+    g.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    g.add_argument(
+        "--lock-wait",
+        type=seconds,
+        default=120.0,
+        metavar="SECONDS",
+        help="when another run holds the registry host, wait this long, then refuse (120)",
+    )
+    g.add_argument(
+        "--accept-host-key", action="append", default=[], metavar="SHA256:...",
+        help="accept this unknown SSH host key fingerprint (repeatable)",
+    )  # fmt: skip
+    im = sub.add_parser(
+        "images",
+        help="list the registry's repositories, tags, digests and sizes "
+        "(regwizard images rm PLAN REPO:TAG deletes one)",
+    )
+    im.add_argument("plan", help="plan file (TOML)")
+    im.add_argument("--json", action="store_true", help="print everything as JSON on stdout")
+    im.add_argument("--repo", help="only this repository")
+    _registry_options(im)
 
     pl = sub.add_parser("plan", help="plan files")
     plsub = pl.add_subparsers(dest="plan_cmd", metavar="ACTION", required=True)

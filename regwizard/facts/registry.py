@@ -227,6 +227,14 @@ def parse_config(data: bytes | None) -> tuple[dict, str]:
     return doc, ""
 
 
+def read_only(doc: dict) -> bool:
+    """``storage.maintenance.readonly.enabled`` is on: the registry refuses pushes."""
+    node: object = doc
+    for key in ("storage", "maintenance", "readonly", "enabled"):
+        node = _lookup(node, key)
+    return node is True or (isinstance(node, str) and node.strip().lower() == "true")
+
+
 class Settings:
     """The effective settings: ``REGISTRY_A_B_C`` overrides ``a.b.c`` of the file."""
 
@@ -361,6 +369,7 @@ class RegistryFacts:
     http_secret: Literal["env", "file", ""] = ""
     proxy_remote: str = ""  # proxy.remoteurl: a pull-through cache
     proxy_login: bool = False  # proxy.username/password set (their values are never kept)
+    delete_enabled: bool = False  # storage.delete.enabled: DELETE of a manifest works (else 405)
     env_names: tuple[str, ...] = ()  # names only: values may be secret
     mounts: tuple[Mount, ...] = ()
 
@@ -416,6 +425,11 @@ def published_ports(attrs: dict) -> dict[int, list[int]]:
 
 def restart_policy(attrs: dict) -> str:
     return _s(_d(_d(_d(attrs).get("HostConfig")).get("RestartPolicy")).get("Name")) or "no"
+
+
+def go_bool(text: str) -> bool:
+    """A setting as the registry reads a boolean (Go's strconv.ParseBool; else false)."""
+    return text.strip() in ("1", "t", "T", "true", "TRUE", "True")
 
 
 def port_of(addr: str, default: int = 5000) -> int:
@@ -498,6 +512,7 @@ def interpret(attrs: dict, read: Reader) -> RegistryFacts:
         http_secret=secret,
         proxy_remote=s.get("proxy", "remoteurl"),
         proxy_login=bool(s.get("proxy", "username") or s.get("proxy", "password")),
+        delete_enabled=go_bool(s.get("storage", "delete", "enabled")),
         env_names=tuple(sorted(env)),
         mounts=tuple(mounts),
     )

@@ -133,12 +133,24 @@ def request(
     auth: tuple[str, str] | None = None,
     method: str = "GET",
     timeout: float = 5.0,
+    headers: dict[str, str] | None = None,
+    max_body: int = 65536,
 ) -> tuple[int, dict[str, str], bytes]:
     """An HTTPS request verified against ``anchor_pem`` and ``domain`` before anything is sent.
 
+    No request body is ever sent (GET, HEAD, DELETE). ``headers`` adds headers (Accept,
+    say) but may not set Host or Authorization: credentials go only through ``auth``.
+    At most ``max_body`` bytes of the answer are read.
+
     Raises Untrusted when verification fails (no request was made), OSError when the
-    server cannot be reached.
+    server cannot be reached, ValueError for a method or header this function refuses.
     """
+    if method not in ("GET", "HEAD", "DELETE"):
+        raise ValueError(f"request() sends no body: {method!r} is not GET, HEAD or DELETE")
+    extra = dict(headers or {})
+    for k, v in extra.items():
+        if k.lower() in ("host", "authorization") or any(c in f"{k}{v}" for c in "\r\n\0"):
+            raise ValueError(f"request() refuses the header {k!r}")
     if not anchor_pem:
         raise Untrusted("there is no trust anchor to verify the registry against")
     try:
@@ -161,14 +173,14 @@ def request(
     addr = domain if port == 443 else f"{domain}:{port}"
     conn = http.client.HTTPConnection(domain, port, timeout=timeout)
     conn.sock = ss
-    headers = {"User-Agent": "regwizard", "Host": addr}
+    sent = {"User-Agent": "regwizard", **extra, "Host": addr}
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        headers["Authorization"] = f"Basic {token}"
+        sent["Authorization"] = f"Basic {token}"
     try:
-        conn.request(method, path, headers=headers)
+        conn.request(method, path, headers=sent)
         resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read(65536)
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read(max_body)
     except http.client.HTTPException as e:
         raise OSError(f"{method} {path}: {e or type(e).__name__}") from None
     finally:

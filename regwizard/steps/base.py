@@ -164,10 +164,10 @@ class Network:
 
         return tls.served(domain, target, port)
 
-    def request(self, domain, target, port, anchor, path, *, auth=None, method="GET"):  # noqa: ANN001, ANN201
+    def request(self, domain, target, port, anchor, path, *, auth=None, method="GET", **kw):  # noqa: ANN001, ANN003, ANN201
         from regwizard.facts import tls
 
-        return tls.request(domain, target, port, anchor, path, auth=auth, method=method)
+        return tls.request(domain, target, port, anchor, path, auth=auth, method=method, **kw)
 
 
 @dataclass

@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass
 
 from regwizard.facts.read import snapshot
-from regwizard.facts.registry import parse_config
+from regwizard.facts.registry import parse_config, read_only
 from regwizard.layout import C_AUTH, C_DATA
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged, backup, move_into
 
@@ -40,10 +40,16 @@ def _yaml_str(v: str) -> str:
 Upstream = tuple[str, str]  # a mirror's (username, password) on its upstream
 
 
-def render(ctx: Ctx, secret: str, upstream: Upstream | None = None) -> str:
+def render(
+    ctx: Ctx, secret: str, upstream: Upstream | None = None, *, readonly: bool = False
+) -> str:
     """The configuration the plan wants, with ``secret`` as the http secret (and, for a
-    mirror, ``upstream`` as its login on the upstream: None = anonymous)."""
+    mirror, ``upstream`` as its login on the upstream: None = anonymous).
+
+    ``readonly``: only `regwizard gc` asks for it (never a plan key): pushes are refused
+    while garbage-collect runs, pulls go on."""
     lay, reg = ctx.layout, ctx.plan.registry
+    maintenance = "  maintenance:\n    readonly:\n      enabled: true\n" if readonly else ""
     return (
         "# written by regwizard: rerun `regwizard apply` rather than editing it\n"
         "version: 0.1\n"
@@ -54,7 +60,8 @@ def render(ctx: Ctx, secret: str, upstream: Upstream | None = None) -> str:
         "  filesystem:\n"
         f"    rootdirectory: {_yaml_str(C_DATA)}\n"
         "  delete:\n"
-        "    enabled: false\n"
+        f"    enabled: {'true' if reg.allow_delete else 'false'}\n"
+        f"{maintenance}"
         "http:\n"
         '  addr: ":5000"\n'
         f"  secret: {_yaml_str(secret)}\n"
@@ -113,6 +120,7 @@ class ConfigChange(Change):
     text: str = ""  # the whole new file (holds the secret: never shown)
     retire_legacy_secret: bool = False
     restart: bool = False  # a mirror's upstream login changed: the registry must reload it
+    was_read_only: bool = False  # the running registry refuses pushes until it restarts
 
 
 class Config(Step[ConfigChange]):
@@ -153,6 +161,8 @@ class Config(Step[ConfigChange]):
         )
         if have is None:
             detail = f"write {lay.config_path}"
+        elif read_only(parsed):
+            detail = f"rewrite {lay.config_path}: read-write again (a cut `regwizard gc` left it read-only)"
         elif have.decode(errors="replace") != want:
             detail = f"rewrite {lay.config_path} (" + (
                 "the upstream login changed: the registry restarts to load it)"
@@ -161,7 +171,9 @@ class Config(Step[ConfigChange]):
             )
         else:
             detail = f"retire {lay.legacy_secret} (the secret is in {lay.config_path})"
-        return ConfigChange(detail, self.script(ctx), want, bool(legacy), restart)
+        return ConfigChange(
+            detail, self.script(ctx), want, bool(legacy), restart, read_only(parsed)
+        )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ConfigChange) -> str:
         lay = ctx.layout
@@ -170,6 +182,9 @@ class Config(Step[ConfigChange]):
         backup(ctx, e, lay.config_path, self.name, into=lay.backups_dir)
         if change.restart:  # first: a run cut after the write still restarts next time
             e.host.write_file(lay.restart_pending, b"upstream login changed\n", 0o600)
+        if change.was_read_only and not e.host.exists(lay.maintenance_marker):
+            # the marker makes the container step restart the registry (config is read at start)
+            e.host.write_file(lay.maintenance_marker, b"reason: config.yml was read-only\n", 0o600)
         e.host.write_file(lay.config_path, change.text.encode(), 0o600)
         if change.retire_legacy_secret:
             moved = move_into(e.host, lay.legacy_secret, lay.backups_dir)

@@ -115,6 +115,7 @@ class ContainerChange(Change):
     action: str = "create"  # create | recreate | start | restart | policy
     policy: bool = False  # also set the restart policy to always
     migrate: Migration | None = None
+    end_maintenance: bool = False  # remove the gc marker once the registry restarted
 
 
 class Container(Step[ContainerChange]):
@@ -129,8 +130,11 @@ class Container(Step[ContainerChange]):
         name = want["name"]
         facts, c = registry_facts(ctx, e)
         replace = (shlex.join(["docker", "rm", "-f", name]), docker_run_command(ctx))
+        left = maintenance_left(ctx, e)
         if facts is None:
-            return ContainerChange(f"create {name}", self.script(ctx), "create")
+            return ContainerChange(
+                f"create {name}", self.script(ctx), "create", end_maintenance=left
+            )
         labelled = facts.config_hash == want["labels"][LABEL_HASH]
         seen = observed_drift(facts, want, ctx.plan.registry.port) if labelled else ""
         if not labelled or seen:
@@ -145,7 +149,7 @@ class Container(Step[ContainerChange]):
                 storage = ctx.plan.registry.storage
                 detail += f"; first copy its images from {mig.what} to {storage}{size}"
                 cmds = (mig.command, *cmds)
-            return ContainerChange(detail, cmds, "recreate", migrate=mig)
+            return ContainerChange(detail, cmds, "recreate", migrate=mig, end_maintenance=left)
         fix_policy = facts.restart_policy != "always"
         pol_cmd = (
             (shlex.join(["docker", "update", "--restart=always", name]),) if fix_policy else ()
@@ -154,7 +158,11 @@ class Container(Step[ContainerChange]):
         restart = (*pol_cmd, shlex.join(["docker", "restart", name]))
         if facts.crash_looping():
             return ContainerChange(
-                f"restart {name}: it is crash-looping{pol_text}", restart, "restart", fix_policy
+                f"restart {name}: it is crash-looping{pol_text}",
+                restart,
+                "restart",
+                fix_policy,
+                end_maintenance=left,
             )
         if not facts.running:
             return ContainerChange(
@@ -162,6 +170,16 @@ class Container(Step[ContainerChange]):
                 (*pol_cmd, shlex.join(["docker", "start", name])),
                 "start",
                 fix_policy,
+                end_maintenance=left,
+            )
+        if left:
+            return ContainerChange(
+                f"restart {name}: a cut `regwizard gc` left it read-only (the registry reads "
+                f"config.yml only at start){pol_text}",
+                (*restart, shlex.join(["rm", "-f", "--", ctx.layout.maintenance_marker])),
+                "restart",
+                fix_policy,
+                end_maintenance=True,
             )
         if self._restart_pending(ctx, e):
             return ContainerChange(
@@ -223,6 +241,7 @@ class Container(Step[ContainerChange]):
                     (c.start if change.action == "start" else c.restart)()
                     done.append(f"{change.action}ed {name}")
                     _clear_restart_pending(ctx, e)
+                end_maintenance(ctx, e, change)
                 return f"{'; '.join(done)} ({change.detail})"
             want = desired(ctx)
             kept = ""
@@ -270,6 +289,7 @@ class Container(Step[ContainerChange]):
                     clean(logs),
                 )
             _clear_restart_pending(ctx, e)
+            end_maintenance(ctx, e, change)
             mig = change.migrate
             if mig is not None:
                 return f"{change.action}d {name}; images copied from {mig.what}" + (
@@ -284,6 +304,22 @@ def _clear_restart_pending(ctx: Ctx, e: HostEntry) -> None:
     """The registry (re)started and read config.yml: a pending restart is done."""
     if ctx.plan.registry.proxy_remote_url:
         e.host.run(["rm", "-f", "--", ctx.layout.restart_pending], check=False, timeout=30)
+
+
+def maintenance_left(ctx: Ctx, e: HostEntry) -> bool:
+    """A `regwizard gc` marker is on the host: the running registry may be read-only."""
+    marker = ctx.layout.maintenance_marker
+    return (
+        ctx.fact("maintenance", e, lambda: read.snapshot(e.host, files=[marker])).files.get(marker)
+        is not None
+    )
+
+
+def end_maintenance(ctx: Ctx, e: HostEntry, change: ContainerChange) -> None:
+    """The registry restarted with the plan's (read-write) config: the gc marker goes."""
+    if change.end_maintenance:
+        e.host.run(["rm", "-f", "--", ctx.layout.maintenance_marker], timeout=30)
+        ctx.log("container", e, "read-write again: removed the `regwizard gc` marker")
 
 
 def observed_drift(facts: RegistryFacts, want: dict, port: int) -> str:

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from regwizard import pki
 from regwizard.diagnose import clean
 from regwizard.errors import Cancelled
 from regwizard.events import Proof, Verification
@@ -186,6 +187,7 @@ class Verify(Step[VerifyChange]):
         ctx.verification = v
         ref = _ref(ctx)
         v.image_ref = ref
+        _note_expiry(ctx, v)
         client = e.host.docker(300)
         # Independent work overlaps: login runs beside the push, then every client
         # pulls while the catalog is read. A fan-out to N clients then costs about one
@@ -549,3 +551,16 @@ def prove_containerd(
 
 
 RUNTIME_PROOFS = {"containerd": prove_containerd, "podman": prove_podman}
+
+
+def _note_expiry(ctx: Ctx, v: Verification) -> None:
+    """The served certificate's end date, for Results and the report (Health verified it)."""
+    reg = ctx.plan.registry
+    try:
+        pem = ctx.net.served(reg.domain, ctx.target, reg.port).pem
+        info = pki.inspect_cert(pem) if pem else None
+    except (OSError, ValueError):
+        info = None
+    if info is not None:
+        v.cert_expires = f"{info.not_after:%Y-%m-%d}"
+        v.cert_days_left = info.days_left

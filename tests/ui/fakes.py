@@ -11,6 +11,9 @@ from regwizard.doctor import DoctorReport, Finding
 from regwizard.errors import Cancelled, HostKeyChanged, HostKeyUnknown, RegwizardError
 from regwizard.events import (
     Event,
+    GcFinished,
+    GcOutput,
+    GcResult,
     HostFacts,
     LogLine,
     Progress,
@@ -223,6 +226,75 @@ def facts_for(conn: Connection, storage: str = "/opt/docker-image") -> HostFacts
     )
 
 
+# --------------------------------------------------------------------------- browse images
+
+
+def _fake_digest(text: str) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+# repo -> tags: one repository with more tags than a page, a multi-platform one
+BROWSE_REPOS: dict[str, list[str]] = {
+    "library/alpine": ["3.19", "3.20", "latest"],
+    "team/api": [f"1.{i:03d}" for i in range(130)],
+    "team/web": ["2024-05-01", "latest"],
+    "tools/buildkit": ["v0.13"],
+}
+
+
+@dataclass
+class FakeBrowser:
+    """registry_api.RegistryApi's words over a dict: paged like distribution."""
+
+    repos: dict[str, list[str]] = field(
+        default_factory=lambda: {k: list(v) for k, v in BROWSE_REPOS.items()}
+    )
+    allow_delete: bool = True
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+    calls: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def _page(names: list[str], last: str, n: int):  # noqa: ANN205
+        from regwizard.registry_api import Page
+
+        rest = [x for x in sorted(names) if x > last]
+        return Page(tuple(rest[:n]), rest[n - 1] if len(rest) > n else "")
+
+    def repositories(self, last: str = "", n: int = 100):  # noqa: ANN201
+        self.calls.append(f"repositories {last}")
+        return self._page(list(self.repos), last, n)
+
+    def tags(self, repo: str, last: str = "", n: int = 100):  # noqa: ANN201
+        self.calls.append(f"tags {repo} {last}")
+        return self._page(self.repos[repo], last, n)
+
+    def tag_info(self, repo: str, tag: str):  # noqa: ANN201
+        from regwizard.registry_api import DOCKER_MANIFEST, OCI_INDEX, Platform, TagInfo
+
+        digest = _fake_digest("latest" if tag == "latest" else f"{repo}:{tag}")
+        if repo == "tools/buildkit":
+            plats = (
+                Platform("linux/amd64", _fake_digest("amd64"), 31_457_280),
+                Platform("linux/arm64", _fake_digest("arm64"), 29_360_128),
+            )
+            return TagInfo(repo, tag, digest, OCI_INDEX, 58_720_256, plats)
+        size = 3_408_000 + 1000 * len(tag) + 17 * len(repo)
+        return TagInfo(repo, tag, digest, DOCKER_MANIFEST, size)
+
+    def delete(self, repo: str, digest: str) -> None:
+        from regwizard import problems
+
+        if not self.allow_delete:
+            p = problems.DELETE_DISABLED(evidence=f"DELETE {repo}@{digest} -> 405 UNSUPPORTED")
+            raise RegwizardError(p.message, p.fix, p.evidence)
+        gone = [t for t in self.repos[repo] if self.tag_info(repo, t).digest == digest]
+        for t in gone:
+            self.repos[repo].remove(t)
+        self.deleted.append((repo, digest))
+
+
 @dataclass
 class FakeBackend:
     """Configurable outcomes.
@@ -251,8 +323,25 @@ class FakeBackend:
     diagnose_calls: list[tuple[Plan, Secrets]] = field(default_factory=list)
     diagnose_delay: float = 0.0
     failing_proofs: set[str] = field(default_factory=set)  # runtimes whose proof fails
+    gc_mode: str = "success"  # "success" | "fail" (the collector fails; read-write again)
+    gc_calls: list[tuple[Plan, bool, bool]] = field(default_factory=list)
+    browse_mode: str = "ok"  # "error": the login is refused
+    browser: FakeBrowser = field(default_factory=FakeBrowser)
+    browse_calls: list[tuple[Plan, str]] = field(default_factory=list)  # (plan, verify password)
 
     # -- Backend ----------------------------------------------------------------------
+
+    def browse(self, plan: Plan, secrets: Secrets, cancel: threading.Event) -> FakeBrowser:
+        self.browse_calls.append((plan, secrets.verify_password))
+        if self.browse_mode == "error":
+            raise RegwizardError(
+                "the registry refused the login of alice (401)",
+                "give the verify user's password (REGWIZARD_PASSWORD), as the plan's hash has it",
+            )
+        return self.browser
+
+    def delete_tag(self, browser: FakeBrowser, repo: str, digest: str) -> None:
+        browser.delete(repo, digest)
 
     def probe(
         self, conn: Connection, secrets: Secrets, storage: str, cancel: threading.Event
@@ -409,3 +498,58 @@ class FakeBackend:
         if runtime == "podman":
             return Proof(client, runtime, True, PODMAN_PROOF, pulled=True)
         return Proof(client, runtime, True, CONTAINERD_PROOF)
+
+    def gc(
+        self,
+        plan: Plan,
+        secrets: Secrets,
+        *,
+        dry_run: bool,
+        delete_untagged: bool,
+        emit,
+        cancel: threading.Event,
+    ) -> GcResult:
+        self.gc_calls.append((plan, dry_run, delete_untagged))
+        host = plan.host.name
+        result = GcResult(dry_run=dry_run, delete_untagged=delete_untagged)
+        phases = [("check", "Check the registry"), ("measure", "Measure the storage")]
+        if not dry_run:
+            phases.append(("read-only", "Switch the registry to read-only"))
+        for name, title in phases:
+            emit(StepStarted(name, host, title))
+            emit(StepFinished(name, host, "changed", 0.1, f"{title}: done"))
+        result.bytes_before = 734_003_200
+        emit(StepStarted("collect", host, "registry garbage-collect"))
+        blobs = [f"sha256:{i:02x}" + "0" * 62 for i in range(3)]
+        emit(GcOutput("collect", host, "regwizard/hello", 0, 0))
+        emit(GcOutput("collect", host, f"regwizard/hello: marking manifest {DIGEST} ", 0, 0))
+        emit(
+            GcOutput(
+                "collect",
+                host,
+                "1 blobs marked, 3 blobs and 0 manifests eligible for deletion",
+                0,
+                0,
+            )
+        )
+        for i, b in enumerate(blobs):
+            emit(GcOutput("collect", host, f"blob eligible for deletion: {b}", i + 1, 0))
+        result.blobs, result.marked = 3, 1
+        if self.gc_mode == "fail":
+            result.failure = StepFailed(
+                "collect", host, "registry garbage-collect failed (exit code 1): failed to "
+                "garbage collect: failed to mark: boom", "read its output; the registry is "
+                "switched back to read-write, nothing else changed",
+            )  # fmt: skip
+            emit(result.failure)
+        else:
+            emit(StepFinished("collect", host, "changed", 2.0, "3 blob(s) deleted"))
+        if dry_run:
+            result.eligible_bytes = 209_715_200
+        else:
+            result.bytes_after = 524_288_000 if self.gc_mode != "fail" else 734_003_200
+            result.read_only_seconds = 4.2
+        result.ok = result.failure is None
+        result.seconds = 6.0
+        emit(GcFinished(result))
+        return result

@@ -1,6 +1,6 @@
 """Run ``regwizard.cli.main`` in-process with every side effect made impossible.
 
-Deny by default: the engine, doctor, adopt, the lab and the wizard are fakes that
+Deny by default: the engine, doctor, gc, adopt, the lab and the wizard are fakes that
 record their calls; SSH (hosts.connect), sockets, name lookups and subprocesses raise
 SandboxViolation; file writes and removals outside the sandbox directory raise too.
 A command that gets past its input checks meets a fake, never the machine or the
@@ -34,8 +34,10 @@ import regwizard.cli.plans
 import regwizard.cli.wizard
 import regwizard.doctor
 import regwizard.engine
+import regwizard.gc
 import regwizard.hosts
 import regwizard.plan
+import regwizard.registry_api
 from regwizard.cli import main as cli_main
 from regwizard.errors import RegwizardError
 from regwizard.events import RunResult
@@ -152,6 +154,20 @@ class Sandbox:
                 emit(f)
             return DoctorReport(findings=[f], seconds=0.01)
 
+        def collect(plan, secrets, **kw):  # noqa: ANN001, ANN003, ANN202
+            from regwizard.events import GcResult
+
+            calls.append("gc.collect")
+            return GcResult(
+                ok=True,
+                dry_run=bool(kw.get("dry_run")),
+                delete_untagged=bool(kw.get("delete_untagged")),
+                bytes_before=3 << 20,
+                bytes_after=None if kw.get("dry_run") else 1 << 20,
+                blobs=2,
+                marked=5,
+            )
+
         def adopt(conn, secrets, container=None, **kw):  # noqa: ANN001, ANN003, ANN202
             from regwizard.adopt import Adoption
 
@@ -164,8 +180,31 @@ class Sandbox:
                 regwizard.plan.load_plan(plan_path)  # what the real one does first
             return 0
 
+        def open_api(plan, secrets, cancel=None, **kw):  # noqa: ANN001, ANN003, ANN202
+            from regwizard.registry_api import RegistryApi
+
+            calls.append("registry_api.open_api")
+            digest = "sha256:" + "ab" * 32
+
+            def send(method, path, headers, limit):  # noqa: ANN001, ANN202
+                calls.append(f"{method} {path}")
+                if path.startswith("/v2/_catalog"):
+                    return 200, {}, b'{"repositories": ["app"]}'
+                if "/tags/list" in path:
+                    return 200, {}, b'{"name": "app", "tags": ["1"]}'
+                if method == "DELETE":
+                    return 202, {}, b""
+                body = b'{"mediaType": "%s", "config": {"size": 5}, "layers": [{"size": 7}]}' % (
+                    regwizard.registry_api.DOCKER_MANIFEST.encode()
+                )
+                return 200, {"docker-content-digest": digest}, body
+
+            return RegistryApi(send, "reg.example.test", plan.verify_user)
+
+        mp.setattr(regwizard.registry_api, "open_api", open_api)
         mp.setattr(regwizard.engine, "run", engine_run)
         mp.setattr(regwizard.doctor, "diagnose", diagnose)
+        mp.setattr(regwizard.gc, "collect", collect)
         mp.setattr(regwizard.adopt, "adopt", adopt)
         mp.setattr(regwizard.cli.wizard, "wizard", wizard)
         mp.setattr(regwizard.cli.lab, "wizard", wizard)

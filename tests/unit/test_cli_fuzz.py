@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -305,18 +304,6 @@ def test_fuzz_plan_files(tmp_path, fast_bcrypt, which, files, command) -> None:
         assert outcome.rc == 0 and outcome.calls, (argv, outcome.err)
     if which in ("bytes.toml", "latin1.toml", "empty.toml", "dir.toml", "missing.toml"):
         assert outcome.calls in ([], ["wizard"]) or outcome.rc == 0, outcome
-
-
-def test_the_fuzz_fits_its_budget(tmp_path, fast_bcrypt) -> None:
-    """One in-process run costs milliseconds: 400 examples twice stay far under 30 s."""
-    with Sandbox(tmp_path) as box:
-        _write_files(box.root, Files("", b"", b""))
-        t = time.perf_counter()
-        for _ in range(20):
-            box.run(["apply", "valid.toml", "--dry-run"])
-            box.run(["adopt", "root@host:99999"])
-        per_run = (time.perf_counter() - t) / 40
-    assert per_run < 0.02, per_run
 
 
 # ------------------------------------------------------------------ adopt.parse_target

@@ -249,6 +249,31 @@ def test_doctor_on_a_valid_plan_does_run(box) -> None:
     assert o.rc == 0 and o.calls == ["doctor.diagnose"], o.err
 
 
+# ----------------------------------------------------------------- gc
+
+
+def test_gc_on_a_plan_that_fails_validation(box) -> None:
+    o = box.run(["gc", _plan_file(box, _edited(**{"registry.port": "70000"}))])
+    refused(o, "registry.port")
+    assert o.out == ""
+
+
+def test_gc_on_a_valid_plan_runs_and_reports(box) -> None:
+    o = box.run(["gc", _plan_file(box)])
+    assert o.rc == 0 and o.calls == ["gc.collect"], o.err
+    assert "freed:          2.0 MiB" in o.err
+
+
+def test_gc_json(box) -> None:
+    import json
+
+    o = box.run(["gc", _plan_file(box), "--dry-run", "--delete-untagged", "--json"])
+    assert o.rc == 0, o.err
+    doc = json.loads(o.out)
+    assert doc["dry_run"] and doc["delete_untagged"] and doc["blobs"] == 2
+    assert doc["bytes_freed"] is None and doc["failure"] is None
+
+
 # ----------------------------------------------------------------- other front-end input
 
 
@@ -259,6 +284,10 @@ def test_doctor_on_a_valid_plan_does_run(box) -> None:
         (["apply", "~nobody-here/p.toml"], ("not found",)),
         (["apply", "."], ("is a directory",)),
         (["doctor", "missing.toml"], ("not found",)),
+        (["gc", "missing.toml"], ("not found",)),
+        (["gc"], ("plan", "regwizard gc --help")),
+        (["gc", "p.toml", "--lock-wait", "nan"], ("--lock-wait", "0 to 86400")),
+        (["gc", "p.toml", "--delete-untagged=yes"], ("--delete-untagged",)),
         (["plan", "new", "-o", "no-such-dir/p.toml"], ("does not exist", "existing directory")),
         (["plan", "new", "-o", "n" * 300], ("File name too long", "-o path")),
         (["plan", "new", "-o", "."], ("is a directory",)),
@@ -317,3 +346,45 @@ def test_user_hash_with_no_stdin_at_all(box, monkeypatch) -> None:
     monkeypatch.setattr("sys.stdin", None)
     with pytest.raises(RegwizardError, match="stdin is closed"):
         user_hash(type("A", (), {"name": "alice", "cost": 4})())
+
+
+# ----------------------------------------------------------------- images
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["images", "rm", "p.toml", "app"], ("names no tag", "REPO:TAG")),
+        (["images", "rm", "p.toml", "App:1", "--yes"], ("not a repository name",)),
+        (["images", "rm", "p.toml", "app:bad/tag", "--yes"], ("names no tag",)),
+        (["images", "rm", "p.toml", "app@sha256:abc", "--yes"], ("names no tag",)),
+        (["images", "rm", "p.toml"], ("REPO:TAG", "images rm --help")),
+        (["images", "rm", "missing.toml", "app:1", "--yes"], ("not found",)),
+        (["images", "p.toml", "--repo", "../x"], ("--repo", "not a repository name")),
+        (["images", "missing.toml"], ("not found",)),
+    ],
+)
+def test_images_bad_input_is_one_message(box, argv: list[str], words) -> None:
+    _plan_file(box, name="p.toml")
+    refused(box.run(argv), *words)
+
+
+def test_images_rm_refuses_without_a_terminal_or_yes(box) -> None:
+    _plan_file(box, name="p.toml")
+    refused(box.run(["images", "rm", "p.toml", "app:1"]), "not a terminal", "--yes")
+
+
+def test_images_lists_and_rm_deletes_through_the_api(box, monkeypatch) -> None:
+    import json
+
+    _plan_file(box, name="p.toml")
+    monkeypatch.setenv("REGWIZARD_PASSWORD", "a-long-password")
+    o = box.run(["images", "p.toml", "--json"])
+    assert o.rc == 0, o.err
+    doc = json.loads(o.out)
+    assert [(i["repository"], i["tag"], i["size"]) for i in doc["images"]] == [("app", "1", 12)]
+    o = box.run(["images", "p.toml"])
+    assert o.rc == 0 and "app" in o.out and "12 B" in o.out
+    o = box.run(["images", "rm", "p.toml", "reg.example.test/app:1", "--yes"])
+    assert o.rc == 0, o.err
+    assert "DELETE /v2/app/manifests/sha256:" + "ab" * 32 in o.calls
