@@ -309,6 +309,9 @@ def test_verify_of_a_mirror_pulls_and_never_pushes() -> None:
         e.host = types.SimpleNamespace(docker=lambda timeout=60: client, label=e.label)
 
     class Net:
+        def served(self, *a):  # noqa: ANN002, ANN202
+            return types.SimpleNamespace(pem=b"")
+
         def request(self, *a, **kw):  # noqa: ANN002, ANN003, ANN202
             return 200, {}, json.dumps({"repositories": ["lab/only"]}).encode()
 
