@@ -9,8 +9,10 @@ The plan describes *the intended setup*: the same domain, port, container name, 
 certificate subject and bcrypt users; storage in a host directory (the one the images
 are in, or the one the tutorial meant with ``STORAGE_PATH``); a config directory that
 keeps a usable certificate where it is. ``regwizard apply`` then converges to it, copying
-images out of a volume or the container first. What a plan cannot express (S3 storage,
-a pull-through cache, token auth) is said in ``refused``: apply will not replace it.
+images out of a volume or the container first. A pull-through cache keeps its upstream
+URL (its login is never read into the plan: it is given at apply). What a plan cannot
+express (S3 storage, a plain-http upstream, token auth) is said in ``refused``: apply
+will not replace it.
 
 ``adoption(found, conn)`` is the pure part (facts -> plan + notes): offline tests and
 the fuzzer feed it directly.
@@ -344,9 +346,29 @@ def adoption(found: Found, conn: Connection) -> Adoption:
             f"configuration: {f.config.where or f.config.path} ({f.config.origin}); "
             "environment variables override it"
         )
-    for p in problems.unsupported(f):
+    unsupported = problems.unsupported(f)
+    for p in unsupported:
         out.refused.append(p.message)
         notes.append(f"{p.message}: apply will refuse to replace this container")
+    proxy_url = ""
+    if f.proxy_remote and problems.PROXY.id not in {p.id for p in unsupported}:
+        proxy_url = f.proxy_remote
+        notes.append(
+            "a mirror: " + problems.MIRROR_NOTE.format(url=proxy_url) + "; the plan keeps it "
+            "(registry.proxy_remote_url). Set [verify] mirror_image to a repository:tag that "
+            "exists upstream (verify pulls it through the mirror instead of pushing)"
+        )
+        if f.proxy_login:
+            notes.append(
+                "the mirror logs in to its upstream: the login is not copied into the plan; "
+                "it must be given at apply (REGWIZARD_UPSTREAM_USER and "
+                "REGWIZARD_UPSTREAM_PASSWORD, --upstream-credentials-file, or the prompt). "
+                "The first apply rewrites the configuration into regwizard's layout"
+            )
+        notes.append(
+            "if the upstream's certificate is signed by a private CA, set "
+            "registry.proxy_ca_file to that CA (a PEM file on this machine)"
+        )
 
     # --- port
     cport = f.listen_port
@@ -570,6 +592,7 @@ def adoption(found: Found, conn: Connection) -> Adoption:
             storage=storage,
             config_dir=config_dir,
             realm=_valid(check_realm, f.auth.realm, "Registry Realm"),
+            proxy_remote_url=proxy_url,
             allow_delete=f.delete_enabled,
         ),
         host=host_conn,

@@ -41,6 +41,7 @@ CHECKS = (
     "login",
     "htpasswd",
     "storage",
+    "mirror",
     "maintenance",
     "hosts-file",
     "trust",
@@ -547,6 +548,18 @@ class _Doctor:
             self.problem(e.label, p)
         if not found:
             self.ok("storage", e.label, f"{st.root} <- {st.host_path} (bind): {repos or 'empty'}")
+        self._mirror()
+
+    def _mirror(self) -> None:
+        """A mirror refuses pushes by design: a note, never a failure. The upstream is not
+        contacted (doctor stays read-only and sends no upstream login anywhere)."""
+        e = self.ctx.registry
+        url = self.plan.registry.proxy_remote_url
+        found = problems.proxy(self.facts, url)
+        for p in found:
+            self.problem(e.label, p)
+        if url and not found:
+            self.ok("mirror", e.label, problems.MIRROR_NOTE.format(url=url))
 
     def _maintenance(self) -> None:
         from regwizard.facts.read import snapshot

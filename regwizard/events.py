@@ -80,11 +80,22 @@ class Verification:
     trust: dict[str, bool] = field(default_factory=dict)  # client label -> Docker pull worked
     image_ref: str = ""
     proofs: list[Proof] = field(default_factory=list)  # other runtimes, a client each
+    # a mirror (pull-through cache) of this upstream: it refuses pushes by design, so the
+    # proof is a pull through it (image_ref, pull_digest) and the anonymous pull refused
+    mirror_of: str = ""
     cert_expires: str = ""  # the served certificate's notAfter, "YYYY-MM-DD" ("" unknown)
     cert_days_left: int = 0
 
     @property
     def ok(self) -> bool:
+        if self.mirror_of:
+            return (
+                self.login_ok
+                and self.anonymous_refused
+                and bool(self.pull_digest)
+                and all(self.trust.values())
+                and all(p.ok for p in self.proofs)
+            )
         return (
             self.login_ok
             and self.anonymous_refused

@@ -226,7 +226,7 @@ def collect(
 def _collect(run: _Run) -> None:
     from regwizard.facts.read import snapshot
     from regwizard.facts.registry import config_path, parse_config
-    from regwizard.steps.config import render
+    from regwizard.steps.config import render, wanted_upstream
     from regwizard.steps.container import registry_facts
 
     ctx, result = run.ctx, run.result
@@ -257,7 +257,9 @@ def _collect(run: _Run) -> None:
         parsed, _err = parse_config(have)
         http = parsed.get("http") if isinstance(parsed.get("http"), dict) else {}
         secret = http.get("secret") if isinstance(http.get("secret"), str) else ""
-        writable, read_only = render(ctx, secret), render(ctx, secret, readonly=True)
+        upstream = wanted_upstream(ctx, parsed)  # a mirror keeps its stored upstream login
+        writable = render(ctx, secret, upstream)
+        read_only = render(ctx, secret, upstream, readonly=True)
         text = (have or b"").decode(errors="replace")
         if not secret or text not in (writable, read_only):
             raise RegwizardError(

@@ -727,11 +727,112 @@ def _lab_user(state: LabState):
     return User(state.verify_user, htpasswd.hash_password(state.verify_password))
 
 
-def lab_plan_text(state: LabState, clients: list[str] | None = None) -> str:
+# A second registry on node1 for mirror tests (``lab upstream``): its own container,
+# name, port, storage, config dir and local CA. The mirror reaches it by node1's IP (the
+# registry container does not read node1's /etc/hosts); the certificate has that IP SAN.
+UPSTREAM_DOMAIN = "upstream.lab.test"
+UPSTREAM_PORT = 5443
+UPSTREAM_CONTAINER = "upstream"
+UPSTREAM_STORAGE = "/opt/upstream"
+UPSTREAM_CONFIG = "/etc/regwizard-upstream"
+MIRROR_IMAGE = "lab/upstream-only:v1"  # pushed to the upstream alone, pulled through the mirror
+
+
+def upstream_url(state: LabState) -> str:
+    return f"https://{state.nodes['node1'].ip}:{UPSTREAM_PORT}"
+
+
+def upstream_ca_on_node0() -> str:
+    """Where the upstream's CA lands on node0 (a client of the upstream plan): Docker's
+    certs.d, written by its trust step. The mirror plan's proxy_ca_file."""
+    from regwizard.facts.certsd import trust_file
+
+    return trust_file(f"{UPSTREAM_DOMAIN}:{UPSTREAM_PORT}")
+
+
+def lab_upstream_plan_text(state: LabState) -> str:
+    """A plan for the lab's upstream registry: container "upstream" on node1, port 5443,
+    its own local CA, storage and config dir, the same verify user; node0 is its client
+    (it pushes there, and gets the CA into certs.d)."""
+    from regwizard.plan import (
+        CertificateSpec,
+        Connection,
+        Plan,
+        RegistrySpec,
+        VerifySpec,
+        dump_plan,
+    )
+
+    n1 = state.nodes["node1"]
+    plan = Plan(
+        registry=RegistrySpec(
+            domain=UPSTREAM_DOMAIN,
+            ip=n1.ip,
+            port=UPSTREAM_PORT,
+            container=UPSTREAM_CONTAINER,
+            storage=UPSTREAM_STORAGE,
+            config_dir=UPSTREAM_CONFIG,
+            realm="Upstream Realm",
+        ),
+        host=_lab_conn(state, n1),
+        clients=[Connection()],
+        certificate=CertificateSpec(
+            mode="local-ca",
+            organization="regwizard lab upstream",
+            common_name=UPSTREAM_DOMAIN,
+            days=825,
+            key="ecdsa-p256",
+        ),
+        users=[_lab_user(state)],
+        verify=VerifySpec(user=state.verify_user),
+    )
+    return dump_plan(plan)
+
+
+def upstream_plans() -> tuple[str, str, list[str]]:
+    """(upstream plan, mirror plan, lines saying what they are) for the running lab.
+    Builds nothing; LabError when the lab is not up."""
+    state = LabState.load()
+    if state is None or "node1" not in state.nodes:
+        raise LabError("the lab is not up", "run `regwizard lab up` first")
+    url = upstream_url(state)
+    return (
+        lab_upstream_plan_text(state),
+        lab_plan_text(state, mirror=True),
+        [
+            f"upstream: {UPSTREAM_CONTAINER} on node1, {UPSTREAM_DOMAIN}:{UPSTREAM_PORT} "
+            f"(the mirror uses {url})",
+            f"mirror: {DOMAIN} on node1 mirrors {url}, trusting {upstream_ca_on_node0()} "
+            "(written on node0 when the upstream plan is applied); verify pulls "
+            f"{MIRROR_IMAGE}",
+        ],
+    )
+
+
+def _lab_conn(state: LabState, n: Node):  # noqa: ANN202 - plan.Connection
+    from regwizard.plan import Connection
+
+    return Connection(
+        address=n.ip,
+        user="root",
+        auth="key",
+        key_file=state.key_file,
+        host_key=n.host_key,
+        label=n.name,
+        runtimes=list(n.runtimes),
+        manage_containerd_config="containerd" in n.runtimes,
+    )
+
+
+def lab_plan_text(
+    state: LabState, clients: list[str] | None = None, *, mirror: bool = False
+) -> str:
     """A ready plan that targets the lab: registry on node1, clients node0 and node2.
 
     ``clients`` names the lab nodes to use as clients instead ("node0" is this machine),
-    for example the extra clients from ``ensure_clients``.
+    for example the extra clients from ``ensure_clients``. ``mirror``: the registry is a
+    pull-through cache of the lab's upstream (``lab_upstream_plan_text``), trusting its
+    CA from node0's certs.d, and verify pulls MIRROR_IMAGE through it.
     """
     from regwizard.plan import (
         CertificateSpec,
@@ -745,19 +846,16 @@ def lab_plan_text(state: LabState, clients: list[str] | None = None) -> str:
     n1 = state.nodes["node1"]
 
     def conn(n: Node) -> Connection:
-        return Connection(
-            address=n.ip,
-            user="root",
-            auth="key",
-            key_file=state.key_file,
-            host_key=n.host_key,
-            label=n.name,
-            runtimes=list(n.runtimes),
-            manage_containerd_config="containerd" in n.runtimes,
-        )
+        return _lab_conn(state, n)
 
     plan = Plan(
-        registry=RegistrySpec(domain=DOMAIN, ip=n1.ip, storage="/opt/docker-image"),
+        registry=RegistrySpec(
+            domain=DOMAIN,
+            ip=n1.ip,
+            storage="/opt/docker-image",
+            proxy_remote_url=upstream_url(state) if mirror else "",
+            proxy_ca_file=upstream_ca_on_node0() if mirror else "",
+        ),
         host=conn(n1),
         clients=[
             Connection() if name == "node0" else conn(state.nodes[name])
@@ -776,7 +874,7 @@ def lab_plan_text(state: LabState, clients: list[str] | None = None) -> str:
             key="ecdsa-p256",
         ),
         users=[_lab_user(state)],
-        verify=VerifySpec(user=state.verify_user),
+        verify=VerifySpec(user=state.verify_user, mirror_image=MIRROR_IMAGE if mirror else ""),
     )
     return dump_plan(plan)
 

@@ -13,6 +13,10 @@ On the registry host, under ``config_dir`` (0700, root only)::
     registry/config.yml       0600; registry/ mounted read-only at /etc/distribution.
                               It holds the http secret, which docker inspect never shows.
     ca/ca.crt, ca/ca.key      local-CA mode: never mounted into the container
+    upstream/ca.crt           a mirror's upstream CA (proxy_ca_file); upstream/ mounted
+                              read-only at /upstream-ca, named by SSL_CERT_DIR
+    restart-pending           a mirror's upstream login changed in config.yml: the
+                              container step restarts the registry, then removes it
     backups/                  every replaced key, certificate and file, root only
     maintenance               while `regwizard gc` holds the registry read-only (who, when);
                               one left behind means a gc was cut: apply restores read-write
@@ -33,6 +37,10 @@ C_AUTH = "/auth"
 C_CONFIG_DIR = "/etc/distribution"
 C_CONFIG = f"{C_CONFIG_DIR}/config.yml"
 C_DATA = REGISTRY_DATA
+# a mirror's upstream CA. Go reads SSL_CERT_DIR instead of its default directories but
+# still loads its default bundle file (/etc/ssl/certs/ca-certificates.crt): an image
+# with system roots keeps them, one FROM scratch trusts this CA alone
+C_UPSTREAM_CA = "/upstream-ca"
 CURRENT = "current"
 
 
@@ -89,6 +97,18 @@ class Layout:
     @property
     def config_path(self) -> str:
         return f"{self.registry_dir}/config.yml"
+
+    @property
+    def upstream_dir(self) -> str:
+        return f"{self.config_dir}/upstream"
+
+    @property
+    def upstream_ca_path(self) -> str:
+        return f"{self.upstream_dir}/ca.crt"
+
+    @property
+    def restart_pending(self) -> str:
+        return f"{self.config_dir}/restart-pending"
 
     @property
     def backups_dir(self) -> str:

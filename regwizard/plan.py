@@ -75,6 +75,15 @@ class RegistrySpec:
     storage: str = "/opt/docker-image"
     config_dir: str = "/etc/regwizard"
     realm: str = "Registry Realm"
+    # a pull-through cache of this upstream ("" = an ordinary registry); its credentials
+    # are never in the plan (Secrets.upstream_*)
+    proxy_remote_url: str = ""
+    proxy_ca_file: str = ""  # local PEM: the CA of the upstream's certificate ("" = system)
+
+    @property
+    def is_mirror(self) -> bool:
+        return bool(self.proxy_remote_url)
+
     allow_delete: bool = False  # storage.delete.enabled: manifests may be deleted (API, rm)
 
     @property
@@ -109,6 +118,8 @@ class User:
 @dataclass
 class VerifySpec:
     user: str = ""  # empty = the first user
+    # a mirror refuses pushes: verify pulls this repository:tag (it must exist upstream)
+    mirror_image: str = ""
 
 
 @dataclass
@@ -151,9 +162,18 @@ class Secrets:
     sudo_passwords: dict[str, str] = field(default_factory=dict)  # by Connection address
     verify_password: str = ""
     accepted_host_keys: set[str] = field(default_factory=set)  # "SHA256:..." accepted this run
+    # a mirror's upstream login; both empty = keep what the registry host's config has
+    upstream_user: str = ""
+    upstream_password: str = ""
+    upstream_anonymous: bool = False  # "none" was chosen: drop stored upstream credentials
 
     def all_values(self) -> list[str]:
-        vals = [*self.ssh_passwords.values(), *self.sudo_passwords.values(), self.verify_password]
+        vals = [
+            *self.ssh_passwords.values(),
+            *self.sudo_passwords.values(),
+            self.verify_password,
+            self.upstream_password,
+        ]
         return [v for v in vals if v]
 
 
@@ -665,6 +685,102 @@ def check_verify_user(v: object) -> str | None:
     return None if v == "" else check_username(v)
 
 
+def redacted_url(url: str) -> str:
+    """A URL for a message, with any user:password@ part replaced."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}{sep}{netloc}{slash}{tail}"
+
+
+def check_proxy_remote_url(v: object) -> str | None:
+    """Empty (no mirror), or ``https://host[:port]`` of the upstream registry: no path,
+    no query and never credentials (they would be saved in the plan)."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    msg = _text(v, max_len=2048)
+    if msg:
+        return f"Upstream URL {msg}"
+    scheme, sep, rest = v.partition("://")
+    if not sep:
+        return "Upstream URL must start with https:// (e.g. https://registry-1.docker.io)"
+    netloc, _, tail = rest.partition("/")
+    for cut in "?#":
+        netloc = netloc.split(cut, 1)[0]
+    if "@" in rest.split("/", 1)[0]:
+        return (
+            "Upstream URL must not hold a user name or password: the plan is shared and "
+            "kept in git; give them when the plan runs instead"
+        )
+    if scheme.lower() != "https":
+        return f"Upstream URL must use https, not {_show(scheme)}: the mirror would send its login in clear"
+    if tail.strip("/") or "?" in rest or "#" in rest:
+        return f"Upstream URL must be https://host[:port] with no path; {_show(redacted_url(v))} has more"
+    host, port = netloc, ""
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        if end < 0:
+            return "Upstream URL has an unclosed [ in its host"
+        host, after = netloc[1:end], netloc[end + 1 :]
+        if after and not after.startswith(":"):
+            return f"Upstream URL host {_show(netloc)} is not [IPv6]:port"
+        port = after[1:]
+        ip = _ip_or_none(host)
+        if ip is None or ip.version != 6:
+            return "Upstream URL: brackets hold an IPv6 address"
+    else:
+        if netloc.count(":") > 1:
+            return "Upstream URL: write an IPv6 address in brackets, e.g. https://[fd00::1]:5000"
+        host, _, port = netloc.partition(":")
+        if ":" in netloc and not port:
+            return "Upstream URL has a colon but no port"
+        if _ip_or_none(host) is None:
+            problem = _hostname_problem(host)
+            if problem:
+                return f"Upstream URL host {problem}"
+    if port:
+        if not (port.isascii() and port.isdigit()) or not 1 <= int(port[:6]) <= 65535:
+            return f"Upstream URL port {_show(port)} must be a number from 1 to 65535"
+    return None
+
+
+_MIRROR_RE = re.compile(rf"(?P<name>{_PATH_COMP}(?:/{_PATH_COMP})*):(?P<tag>{_TAG})", re.ASCII)
+
+
+def check_mirror_image(v: object) -> str | None:
+    """Empty, or ``repository:tag`` as the upstream names it (no registry host: the
+    mirror's address goes in front), e.g. ``library/busybox:latest``."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    msg = _text(v, max_len=512)
+    if msg:
+        return f"Mirror image {msg}"
+    first = v.split("/", 1)[0]
+    if "/" in v and ("." in first or ":" in first or first == "localhost"):
+        return (
+            f"Mirror image {_show(v)} names a registry host; give only repository:tag as the "
+            "upstream names it (the mirror's address is put in front)"
+        )
+    if "@" in v:
+        return (
+            "Mirror image must be repository:tag, not a digest (the digest is what verify reports)"
+        )
+    if _MIRROR_RE.fullmatch(v):
+        return None
+    if _MIRROR_RE.fullmatch(v.lower()):
+        return "Mirror image repository names must be lowercase"
+    if ":" not in v:
+        return f"Mirror image {_show(v)} needs a tag, e.g. {_show(v + ':latest')}"
+    return f"{_show(v)} is not repository:tag, e.g. library/busybox:latest"
+
+
 def check_bool(v: object) -> str | None:
     return None if isinstance(v, bool) else "must be true or false"
 
@@ -681,6 +797,8 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "registry.storage": check_storage,
     "registry.config_dir": check_config_dir,
     "registry.realm": check_realm,
+    "registry.proxy_remote_url": check_proxy_remote_url,
+    "registry.proxy_ca_file": check_local_path,
     "registry.allow_delete": check_bool,
     "host.address": check_address,
     "host.port": check_port,
@@ -707,6 +825,7 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "users.name": check_username,
     "users.bcrypt": check_bcrypt,
     "verify.user": check_verify_user,
+    "verify.mirror_image": check_mirror_image,
 }
 
 _FIXES: dict[str, str] = {
@@ -748,6 +867,12 @@ _FIXES: dict[str, str] = {
     "certificate.key_file": "give a PEM private key file on this machine",
     "certificate.extra_sans": 'list host names or IP addresses, e.g. ["registry.lan"]',
     "verify.user": 'name one of the plan\'s [[users]], or "" for the first',
+    "registry.proxy_remote_url": 'write https://host[:port] of the upstream registry, or "" '
+    "for no mirror; its login comes from REGWIZARD_UPSTREAM_USER/REGWIZARD_UPSTREAM_PASSWORD, "
+    "--upstream-credentials-file or a prompt",
+    "registry.proxy_ca_file": 'give a PEM file on this machine with the upstream\'s CA, or ""',
+    "verify.mirror_image": "give repository:tag of an image that exists upstream, e.g. "
+    '"library/busybox:latest"',
     "policy.remove_users": "list only htpasswd users that are not in [[users]]",
 }
 
@@ -863,6 +988,25 @@ def validate_plan(plan: Plan) -> list[PlanError]:
             known = ", ".join(sorted(names)) or "none"
             msg = f"{_show(v)} is not one of the plan's users ({known})"
         add("verify.user", msg)
+    add("verify.mirror_image", check_mirror_image(plan.verify.mirror_image))
+
+    if (
+        reg.proxy_remote_url
+        and not plan.verify.mirror_image
+        and not check_proxy_remote_url(reg.proxy_remote_url)
+    ):
+        add(
+            "verify.mirror_image",
+            "is required for a mirror (proxy_remote_url is set): a mirror refuses pushes, so "
+            "verification pulls an image that exists upstream through it",
+            "verify.mirror_image",
+        )
+    if reg.proxy_ca_file and not reg.proxy_remote_url:
+        add(
+            "registry.proxy_ca_file",
+            "is only used by a mirror, and proxy_remote_url is empty",
+            fix='set registry.proxy_remote_url, or write proxy_ca_file = ""',
+        )
     return errors
 
 
@@ -1451,6 +1595,13 @@ image_archive = ""                 # optional local .tar (docker save) for hosts
 storage = "/opt/docker-image"      # image data on the host (mounted at /var/lib/registry)
 config_dir = "/etc/regwizard"      # certs/ and auth/htpasswd on the host
 realm = "Registry Realm"           # shown in the 401 WWW-Authenticate header
+proxy_remote_url = ""              # a mirror (pull-through cache) of this upstream, e.g.
+                                   # "https://registry-1.docker.io"; "" = an ordinary registry.
+                                   # A mirror refuses pushes. Its upstream login is never in
+                                   # the plan: REGWIZARD_UPSTREAM_USER + REGWIZARD_UPSTREAM_PASSWORD,
+                                   # --upstream-credentials-file FILE ("user:password") or a prompt
+proxy_ca_file = ""                 # local PEM with the CA of the upstream's certificate
+                                   # ("" = the image's system roots)
 allow_delete = false               # true: images can be deleted (regwizard images rm, Browse);
                                    # changing it rewrites config.yml and restarts the registry
 
@@ -1511,4 +1662,6 @@ remove_users = []                  # htpasswd users to delete; others not in the
 
 [verify]
 user = "testuser"                  # log in, push and pull as this user ("" = first user)
+mirror_image = ""                  # a mirror: pull this repository:tag through it instead
+                                   # of pushing, e.g. "library/busybox:latest" (required then)
 """

@@ -357,11 +357,18 @@ STORAGE_DRIVER = _k(
 PROXY = _k(
     "proxy-unsupported", "storage", "fail",
     "the registry is a pull-through cache of {url} (proxy.remoteurl), which a plan cannot "
-    "express",
+    "express: {why}",
     "keep it as it is; regwizard will not replace this container",
     "configuration: proxy.remoteurl = {url}",
     unsupported=True,
 )  # fmt: skip
+PROXY_DIFFERS = _k(
+    "proxy-differs", "mirror", "warn",
+    "the registry {running}, but the plan {planned}",
+    "{fix}",
+    "configuration: proxy.remoteurl = {url}",
+)  # fmt: skip
+MIRROR_NOTE = "mirror of {url}: pushes are refused by design (a pull-through cache)"
 CONFIG_UNREADABLE = _k(
     "config-unreadable", "storage", "fail",
     "the registry's configuration {where} cannot be read: {error}",
@@ -539,12 +546,44 @@ def unsupported(facts: RegistryFacts) -> list[Problem]:
         params = ", ".join(f"{k} {v}" for k, v in sorted(st.params.items()) if v) or "no settings"
         out.append(STORAGE_DRIVER(driver=st.driver or "(none)", params=params))
     if facts.proxy_remote:
-        out.append(PROXY(url=facts.proxy_remote))
+        from regwizard.plan import check_proxy_remote_url, redacted_url
+
+        why = check_proxy_remote_url(facts.proxy_remote)
+        if why:
+            out.append(PROXY(url=redacted_url(facts.proxy_remote), why=why))
     if facts.auth.kind not in ("", "htpasswd"):
         out.append(TOKEN_AUTH(kind=facts.auth.kind))
     if facts.tls.letsencrypt:
         out.append(LETSENCRYPT())
     return out
+
+
+def proxy(facts: RegistryFacts, plan_url: str) -> list[Problem]:
+    """A mirror the plan does not describe, or the other way round."""
+    from regwizard.plan import check_proxy_remote_url, redacted_url
+
+    have = facts.proxy_remote
+    if have == plan_url or (have and check_proxy_remote_url(have)):
+        return []  # the same; or one a plan cannot express (unsupported() says it)
+    url = redacted_url(have)
+    if have and not plan_url:
+        return [
+            PROXY_DIFFERS(
+                running=f"mirrors {url} (a pull-through cache)",
+                planned="has no proxy_remote_url",
+                fix=f'set registry.proxy_remote_url = "{url}" in the plan to keep the mirror '
+                "(regwizard adopt writes it); else apply makes it an ordinary registry",
+                url=url,
+            )
+        ]
+    return [
+        PROXY_DIFFERS(
+            running=f"mirrors {url}" if have else "is not a mirror",
+            planned=f"mirrors {plan_url}",
+            fix=f"regwizard apply recreates it as a mirror of {plan_url}",
+            url=url or "(none)",
+        )
+    ]
 
 
 def maintenance(marker: bytes | None, config_read_only: bool, where: str) -> list[Problem]:

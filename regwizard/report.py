@@ -147,6 +147,9 @@ def plan_summary(plan: Plan) -> list[tuple[str, str]]:
     ]
     if reg.image_archive:
         rows.append(("Offline image", reg.image_archive))
+    if reg.proxy_remote_url:
+        ca = f"; upstream CA {reg.proxy_ca_file}" if reg.proxy_ca_file else ""
+        rows.append(("Mirror of", f"{reg.proxy_remote_url} (pushes refused by design){ca}"))
     rows += [
         ("Storage", reg.storage),
         ("Certificate", _cert_mode(cert.mode)),
@@ -194,6 +197,8 @@ def verification_lines(v: Verification | None, *, short: bool = False) -> list[t
     if v is None:
         return [(False, "no verification ran")]
     shown = short_digest if short else (lambda d: d)
+    if v.mirror_of:
+        return _mirror_lines(v, shown)
     matches = bool(v.pull_digest) and v.pull_digest == v.push_digest
     lines = [
         (v.login_ok, f"login as {v.user or '?'}"),
@@ -218,6 +223,29 @@ def verification_lines(v: Verification | None, *, short: bool = False) -> list[t
     return lines
 
 
+def _mirror_lines(v: Verification, shown) -> list[tuple[bool, str]]:  # noqa: ANN001
+    """A mirror's proof: a pull through it, since it refuses pushes by design."""
+    lines = [
+        (True, f"mirror of {v.mirror_of}: pushes are refused by design"),
+        (v.login_ok, f"login as {v.user or '?'}"),
+        (v.anonymous_refused, "anonymous pull refused"),
+        (
+            bool(v.pull_digest),
+            f"pull {v.image_ref or 'mirror image'} through the mirror: "
+            + (shown(v.pull_digest) if v.pull_digest else "failed"),
+        ),
+    ]
+    if v.catalog:
+        lines.append((True, f"cached: {', '.join(v.catalog)}"))
+    for client, ok in v.trust.items():
+        lines.append((ok, f"trust on {client}: {'pull worked' if ok else 'pull failed'}"))
+    for p in v.proofs:
+        lines.append((p.ok, f"{p.runtime} on {p.client}: {p.how}"))
+    if v.cert_expires:
+        lines.append(expiry_line(v.cert_expires, v.cert_days_left))
+    return lines
+
+
 def expiry_line(expires: str, days_left: int) -> tuple[bool, str]:
     """(ok, text): when the served certificate ends; not ok inside the renewal window."""
     if days_left < 0:
@@ -229,6 +257,9 @@ def expiry_line(expires: str, days_left: int) -> tuple[bool, str]:
 
 def next_steps(plan: Plan, image: str = "myimage:latest") -> list[str]:
     addr = plan.registry.address
+    if plan.registry.proxy_remote_url:  # a mirror refuses pushes: pull through it
+        image = plan.verify.mirror_image or "library/busybox:latest"
+        return [f"docker login {addr}", f"docker pull {addr}/{image}"]
     return [
         f"docker login {addr}",
         f"docker tag {image} {addr}/{image}",

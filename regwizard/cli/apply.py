@@ -6,7 +6,12 @@ import json
 import sys
 from dataclasses import asdict
 
-from regwizard.cli.common import read_connection_secrets, read_verify_password, stderr_printer
+from regwizard.cli.common import (
+    read_connection_secrets,
+    read_upstream_credentials,
+    read_verify_password,
+    stderr_printer,
+)
 from regwizard.events import RunResult
 
 
@@ -21,12 +26,26 @@ def result_json(result: RunResult) -> dict:
         "login": bool(v and v.login_ok),
         "login_user": v.user if v else "",
         "anonymous_refused": bool(v and v.anonymous_refused),
+        "mirror_of": v.mirror_of if v else "",
+        "pushes": (
+            f"mirror of {v.mirror_of}: pushes are refused by design"
+            if v and v.mirror_of
+            else "allowed"
+        ),
+        "pulled": v.image_ref if v and v.mirror_of else "",
         "push_digest": v.push_digest if v else "",
         "pull_digest": v.pull_digest if v else "",
         "catalog": v.catalog if v else [],
         "trust": v.trust if v else {},
         "runtimes": [
-            {"client": c, "runtime": "docker", "ok": ok, "how": "pulled the pushed digest"}
+            {
+                "client": c,
+                "runtime": "docker",
+                "ok": ok,
+                "how": "pulled the mirrored digest"
+                if v and v.mirror_of
+                else "pulled the pushed digest",
+            }
             for c, ok in (v.trust if v else {}).items()
         ]
         + [asdict(p) for p in (v.proofs if v else [])],
@@ -45,6 +64,7 @@ def apply_cli(args) -> int:  # noqa: ANN001
     plan = load_plan(args.plan)
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
     read_connection_secrets(plan, secrets)
+    read_upstream_credentials(plan, secrets, args.upstream_credentials_file, ask=not args.dry_run)
     if not args.dry_run:
         secrets.verify_password = read_verify_password(args.password_file, plan.verify_user)
     if args.dry_run:
@@ -59,7 +79,18 @@ def apply_cli(args) -> int:  # noqa: ANN001
         print("\n# equivalent shell commands")
         for line in engine.shell_commands(plan):
             print(line)
-    if result.ok and v and not args.dry_run:
+    if result.ok and v and v.mirror_of and not args.dry_run:
+        print(
+            f"verified in {result.seconds:.1f}s: mirror of {v.mirror_of} (pushes are refused "
+            f"by design); login as {v.user} ok, anonymous pull refused, pulled {v.image_ref} "
+            f"{v.pull_digest} on {', '.join(v.trust)}"
+            + "".join(f"; {p.runtime} on {p.client}: {p.how}" for p in v.proofs)
+            + (f"; certificate valid until {v.cert_expires}" if v.cert_expires else "")
+            + f"; {len(result.changed)} step(s) changed",
+            file=sys.stderr,
+        )
+        print(f"next: docker login {plan.registry.address}", file=sys.stderr)
+    elif result.ok and v and not args.dry_run:
         print(
             f"verified in {result.seconds:.1f}s: login as {v.user} ok, anonymous push refused, "
             f"pushed {v.push_digest}, pulled the same digest on {', '.join(v.trust)}"

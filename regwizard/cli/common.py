@@ -144,6 +144,112 @@ def read_password_file(name: str, whose: str = "the verify user's", env: str = "
     return pw
 
 
+UPSTREAM_FILE_FIX = (
+    'give --upstream-credentials-file a readable UTF-8 file whose first line is "user:password" '
+    '(or "none" for an anonymous upstream), or set REGWIZARD_UPSTREAM_USER and '
+    "REGWIZARD_UPSTREAM_PASSWORD"
+)
+
+
+def read_upstream_credentials(plan, secrets, credentials_file: str | None, *, ask: bool = True):  # noqa: ANN001, ANN201
+    """A mirror's login on its upstream, into ``secrets`` (never into the plan).
+
+    From ``--upstream-credentials-file`` (first line ``user:password``, or ``none``), else
+    REGWIZARD_UPSTREAM_USER + REGWIZARD_UPSTREAM_PASSWORD (user ``none`` = anonymous),
+    else a prompt on a terminal (Enter keeps the login the registry host already has,
+    ``none`` = anonymous). Nothing given: the stored login is kept. RegwizardError for
+    bad input, and for credentials given to a plan that is not a mirror."""
+    url = plan.registry.proxy_remote_url
+    if credentials_file and not url:
+        raise RegwizardError(
+            "--upstream-credentials-file was given, but the plan is not a mirror "
+            "(registry.proxy_remote_url is empty)",
+            "set registry.proxy_remote_url in the plan, or leave the option out",
+        )
+    if not url:
+        return
+    if credentials_file:
+        line = _read_secret_line(credentials_file, "upstream credentials file", UPSTREAM_FILE_FIX)
+        if line.strip().lower() == "none":
+            _set_upstream(secrets, "", "", anonymous=True)
+            return
+        user, sep, pw = line.partition(":")
+        if not sep:
+            raise RegwizardError(
+                f'the upstream credentials file {credentials_file} holds no "user:password" line',
+                UPSTREAM_FILE_FIX,
+            )
+        _set_upstream(secrets, user, pw, where=f"the file {credentials_file}")
+        return
+    env_user = os.environ.get("REGWIZARD_UPSTREAM_USER", "")
+    env_pw = os.environ.get("REGWIZARD_UPSTREAM_PASSWORD", "")
+    if env_user.strip().lower() == "none":
+        _set_upstream(secrets, "", "", anonymous=True)
+        return
+    if env_user or env_pw:
+        if not (env_user and env_pw):
+            missing = "REGWIZARD_UPSTREAM_PASSWORD" if env_user else "REGWIZARD_UPSTREAM_USER"
+            raise RegwizardError(
+                f"{missing} is not set, but the other half of the upstream login is",
+                "set both REGWIZARD_UPSTREAM_USER and REGWIZARD_UPSTREAM_PASSWORD (user none "
+                "for an anonymous upstream)",
+            )
+        _set_upstream(secrets, env_user, env_pw, where="REGWIZARD_UPSTREAM_USER")
+        return
+    if ask and stdin_is_tty():
+        try:
+            user = input(
+                f"upstream user for {url} (Enter: keep the login the registry host has; "
+                "none: anonymous): "
+            ).strip()
+        except EOFError:
+            user = ""
+        if user.lower() == "none":
+            _set_upstream(secrets, "", "", anonymous=True)
+        elif user:
+            _set_upstream(secrets, user, ask_password(f"upstream password of {user}: "))
+
+
+def _set_upstream(secrets, user: str, pw: str, *, anonymous: bool = False, where: str = "") -> None:  # noqa: ANN001
+    fix = "give the upstream's user name and password (user:password), or none"
+    if not anonymous:
+        if not user or ":" in user or any(not c.isprintable() for c in user):
+            raise RegwizardError(
+                f"the upstream user name from {where or 'the prompt'} is empty or holds a "
+                "colon or a control character",
+                fix,
+            )
+        if not pw:
+            raise RegwizardError(
+                f"the upstream password from {where or 'the prompt'} is empty", fix
+            )
+    secrets.upstream_user, secrets.upstream_password = user, pw
+    secrets.upstream_anonymous = anonymous
+
+
+def _read_secret_line(name: str, what: str, fix: str) -> str:
+    """The first line of a small secret file (a pipe works too); RegwizardError else."""
+    path = Path(os.path.expanduser(name))
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_SECRET_BYTES + 2)
+    except FileNotFoundError:
+        raise RegwizardError(f"the {what} {name} does not exist", fix) from None
+    except IsADirectoryError:
+        raise RegwizardError(f"the {what} {name} is a directory", fix) from None
+    except PermissionError:
+        raise RegwizardError(
+            f"the {what} {name} is not readable (permission denied)", fix
+        ) from None
+    except (OSError, ValueError) as e:
+        reason = getattr(e, "strerror", None) or str(e)
+        raise RegwizardError(f"cannot read the {what} {name}: {reason}", fix) from None
+    line = _first_line(data, f"the {what} {name}", fix)
+    if not line:
+        raise RegwizardError(f"the {what} {name} is empty", fix)
+    return line
+
+
 def output_path(name: str, *, overwrite: bool = False, make_parents: bool = False) -> Path:
     """Where ``-o NAME`` will write, checked before any work is done (adopt connects and
     reads a host first; lab up builds the lab for minutes): not a directory, not an

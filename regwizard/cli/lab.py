@@ -48,6 +48,16 @@ def lab_cli(args) -> int:
             write_private_text(out, lab.lab_plan_text(state, clients=["node0", *names]))
             print(f"plan: {out.resolve()} (registry on node1, clients node0, {', '.join(names)})")
         return 0
+    if args.lab_cmd == "upstream":
+        out = output_path(args.output, overwrite=True)
+        mirror = None if args.mirror_plan is None else output_path(args.mirror_plan, overwrite=True)
+        upstream_text, mirror_text, about = lab.upstream_plans()
+        write_private_text(out, upstream_text)
+        print(f"upstream plan: {out.resolve()} ({about[0]})")
+        if mirror is not None:
+            write_private_text(mirror, mirror_text)
+            print(f"mirror plan: {mirror.resolve()} ({about[1]})")
+        return 0
     if args.lab_cmd == "down":
         lab.down()
         return 0

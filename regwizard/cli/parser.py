@@ -129,6 +129,13 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     a.add_argument("--password-file", help="file holding the verify user's password")
     a.add_argument(
+        "--upstream-credentials-file",
+        metavar="FILE",
+        help='a mirror\'s login on its upstream: first line "user:password" (or "none"); '
+        "else REGWIZARD_UPSTREAM_USER/REGWIZARD_UPSTREAM_PASSWORD, else asked on a terminal; "
+        "nothing given keeps the login the registry host has",
+    )
+    a.add_argument(
         "--lock-wait",
         type=seconds,
         default=120.0,
@@ -272,6 +279,15 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "runtimes", help="add podman1 (Docker + podman) and k8s1 (containerd only) to the lab"
     )
     lr.add_argument("-o", "--output", help="write a plan whose clients are node0, podman1, k8s1")
+    lp = labsub.add_parser(
+        "upstream",
+        help="write plans for mirror tests: an upstream registry on node1 (port 5443) and "
+        "a mirror of it (builds nothing)",
+    )
+    lp.add_argument("-o", "--output", required=True, help="where to write the upstream's plan")
+    lp.add_argument(
+        "--mirror-plan", metavar="FILE", help="also write the lab plan as a mirror of that upstream"
+    )
     labsub.add_parser("down", help="tear the lab down")
     ls = labsub.add_parser("status", help="show the lab's state")
     ls.add_argument("--json", action="store_true")

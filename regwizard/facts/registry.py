@@ -368,6 +368,7 @@ class RegistryFacts:
     auth: Auth = field(default_factory=Auth)
     http_secret: Literal["env", "file", ""] = ""
     proxy_remote: str = ""  # proxy.remoteurl: a pull-through cache
+    proxy_login: bool = False  # proxy.username/password set (their values are never kept)
     delete_enabled: bool = False  # storage.delete.enabled: DELETE of a manifest works (else 405)
     env_names: tuple[str, ...] = ()  # names only: values may be secret
     mounts: tuple[Mount, ...] = ()
@@ -510,6 +511,7 @@ def interpret(attrs: dict, read: Reader) -> RegistryFacts:
         auth=auth,
         http_secret=secret,
         proxy_remote=s.get("proxy", "remoteurl"),
+        proxy_login=bool(s.get("proxy", "username") or s.get("proxy", "password")),
         delete_enabled=go_bool(s.get("storage", "delete", "enabled")),
         env_names=tuple(sorted(env)),
         mounts=tuple(mounts),

@@ -21,6 +21,7 @@ from regwizard.steps.storage import Storage
 from regwizard.steps.trust import Trust
 from regwizard.steps.trust_containerd import TrustContainerd
 from regwizard.steps.trust_podman import TrustPodman
+from regwizard.steps.upstream_ca import UpstreamCA
 from regwizard.steps.verify import Verify
 
 STEPS: list[Step] = [
@@ -34,6 +35,7 @@ STEPS: list[Step] = [
     Htpasswd(),
     Storage(),
     Config(),
+    UpstreamCA(),
     Image(),
     Container(),
     Health(),
@@ -70,6 +72,7 @@ __all__ = [
     "TrustContainerd",
     "TrustPodman",
     "Unchanged",
+    "UpstreamCA",
     "Verify",
     "named",
 ]

@@ -37,8 +37,14 @@ def _yaml_str(v: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def render(ctx: Ctx, secret: str, *, readonly: bool = False) -> str:
-    """The configuration the plan wants, with ``secret`` as the http secret.
+Upstream = tuple[str, str]  # a mirror's (username, password) on its upstream
+
+
+def render(
+    ctx: Ctx, secret: str, upstream: Upstream | None = None, *, readonly: bool = False
+) -> str:
+    """The configuration the plan wants, with ``secret`` as the http secret (and, for a
+    mirror, ``upstream`` as its login on the upstream: None = anonymous).
 
     ``readonly``: only `regwizard gc` asks for it (never a plan key): pushes are refused
     while garbage-collect runs, pulls go on."""
@@ -68,11 +74,44 @@ def render(ctx: Ctx, secret: str, *, readonly: bool = False) -> str:
         "  htpasswd:\n"
         f"    realm: {_yaml_str(reg.realm)}\n"
         f"    path: {_yaml_str(f'{C_AUTH}/htpasswd')}\n"
-    )
+    ) + _proxy(ctx, upstream)
+
+
+def _proxy(ctx: Ctx, upstream: Upstream | None) -> str:
+    """A mirror's ``proxy:`` section ("" for an ordinary registry)."""
+    url = ctx.plan.registry.proxy_remote_url
+    if not url:
+        return ""
+    out = f"proxy:\n  remoteurl: {_yaml_str(url)}\n"
+    if upstream is not None:
+        out += f"  username: {_yaml_str(upstream[0])}\n  password: {_yaml_str(upstream[1])}\n"
+    return out
+
+
+def _stored_upstream(parsed: dict, url: str) -> Upstream | None:
+    """The upstream login config.yml holds for ``url`` (None: none, or another upstream)."""
+    proxy = parsed.get("proxy") if isinstance(parsed.get("proxy"), dict) else {}
+    user, pw = proxy.get("username"), proxy.get("password")
+    if proxy.get("remoteurl") != url or not isinstance(user, str) or not user:
+        return None
+    return (user, pw if isinstance(pw, str) else "")
+
+
+def wanted_upstream(ctx: Ctx, parsed: dict) -> Upstream | None:
+    """The login to write: the one given for this run, else the one stored for the same
+    upstream (a rerun without credentials changes nothing), else anonymous."""
+    reg, sec = ctx.plan.registry, ctx.secrets
+    if not reg.proxy_remote_url or sec.upstream_anonymous:
+        return None
+    if sec.upstream_user:
+        return (sec.upstream_user, sec.upstream_password)
+    return _stored_upstream(parsed, reg.proxy_remote_url)
 
 
 def content_hash(ctx: Ctx) -> str:
-    """A hash of the configuration without its secret: changes when a setting changes."""
+    """A hash of the configuration without its secrets (the http secret, a mirror's
+    upstream login): changes when a setting changes. A changed upstream login restarts
+    the registry through ``restart-pending`` instead (layout.Layout.restart_pending)."""
     return hashlib.sha256(render(ctx, "-").encode()).hexdigest()[:16]
 
 
@@ -80,6 +119,7 @@ def content_hash(ctx: Ctx) -> str:
 class ConfigChange(Change):
     text: str = ""  # the whole new file (holds the secret: never shown)
     retire_legacy_secret: bool = False
+    restart: bool = False  # a mirror's upstream login changed: the registry must reload it
     was_read_only: bool = False  # the running registry refuses pushes until it restarts
 
 
@@ -107,24 +147,41 @@ class Config(Step[ConfigChange]):
         secret = http.get("secret") if isinstance(http.get("secret"), str) else ""
         # keep the secret the running registry uses (an earlier version's file included)
         secret = secret or legacy or _secrets.token_hex(32)
-        want = render(ctx, secret)
+        upstream = wanted_upstream(ctx, parsed)
+        want = render(ctx, secret, upstream)
         if have is not None and have.decode(errors="replace") == want and not legacy:
             return Unchanged(f"{lay.config_path} is current")
+        url = ctx.plan.registry.proxy_remote_url
+        # a login is read once, at start; a new URL recreates the container anyway
+        restart = (
+            have is not None
+            and bool(url)
+            and isinstance(parsed.get("proxy"), dict)
+            and _stored_upstream(parsed, url) != upstream
+        )
         if have is None:
             detail = f"write {lay.config_path}"
         elif read_only(parsed):
             detail = f"rewrite {lay.config_path}: read-write again (a cut `regwizard gc` left it read-only)"
         elif have.decode(errors="replace") != want:
-            detail = f"rewrite {lay.config_path} (settings differ)"
+            detail = f"rewrite {lay.config_path} (" + (
+                "the upstream login changed: the registry restarts to load it)"
+                if restart
+                else "settings differ)"
+            )
         else:
             detail = f"retire {lay.legacy_secret} (the secret is in {lay.config_path})"
-        return ConfigChange(detail, self.script(ctx), want, bool(legacy), read_only(parsed))
+        return ConfigChange(
+            detail, self.script(ctx), want, bool(legacy), restart, read_only(parsed)
+        )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ConfigChange) -> str:
         lay = ctx.layout
         e.host.makedirs(lay.config_dir, 0o700)
         e.host.makedirs(lay.registry_dir, 0o700)
         backup(ctx, e, lay.config_path, self.name, into=lay.backups_dir)
+        if change.restart:  # first: a run cut after the write still restarts next time
+            e.host.write_file(lay.restart_pending, b"upstream login changed\n", 0o600)
         if change.was_read_only and not e.host.exists(lay.maintenance_marker):
             # the marker makes the container step restart the registry (config is read at start)
             e.host.write_file(lay.maintenance_marker, b"reason: config.yml was read-only\n", 0o600)

@@ -3,7 +3,7 @@
 The container's settings are hashed into a label; a container whose label differs (or a
 hand-made one) is replaced, after its images are copied into the plan's storage when they
 live elsewhere. Nothing is deleted: the old volume or directory is kept, and a setup the
-plan cannot express (S3 storage, a pull-through cache, token auth) is refused, never
+plan cannot express (S3 storage, a plain-http upstream, token auth) is refused, never
 replaced. A running registry that serves another certificate than the one on disk (a
 renewal cut short) is restarted: TLS is loaded at start.
 """
@@ -21,8 +21,9 @@ from regwizard import problems
 from regwizard.diagnose import clean
 from regwizard.errors import RegwizardError
 from regwizard.facts import read
+from regwizard.facts.read import snapshot
 from regwizard.facts.registry import LABEL_HASH, LABEL_MANAGED, RegistryFacts
-from regwizard.layout import C_AUTH, C_CERTS, C_CONFIG, C_CONFIG_DIR, C_DATA
+from regwizard.layout import C_AUTH, C_CERTS, C_CONFIG, C_CONFIG_DIR, C_DATA, C_UPSTREAM_CA
 from regwizard.steps.base import (
     Change,
     Ctx,
@@ -36,6 +37,7 @@ from regwizard.steps.base import (
 )
 from regwizard.steps.certificate import tls_files
 from regwizard.steps.config import content_hash
+from regwizard.steps.upstream_ca import upstream_ca_hash
 
 SPACE_MARGIN = 64 * 2**20  # left free after a copy: the registry must still write uploads
 PROGRESS_EVERY = 3.0  # seconds between "copied X of Y" lines while images are copied
@@ -60,6 +62,12 @@ def desired(ctx: Ctx) -> dict:
         "restart_policy": {"Name": "always"},
         "config": content_hash(ctx),
     }
+    if reg.proxy_remote_url and reg.proxy_ca_file:
+        # a mirror's upstream CA: Go reads SSL_CERT_DIR (a path, never a secret), and the
+        # roots only at start, so the CA's hash is part of the label
+        spec["volumes"][lay.upstream_dir] = {"bind": C_UPSTREAM_CA, "mode": "ro"}
+        spec["env"]["SSL_CERT_DIR"] = C_UPSTREAM_CA
+        spec["upstream_ca"] = upstream_ca_hash(ctx)
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     spec["labels"] = {LABEL_MANAGED: "true", LABEL_HASH: digest}
     return spec
@@ -173,6 +181,14 @@ class Container(Step[ContainerChange]):
                 fix_policy,
                 end_maintenance=True,
             )
+        if self._restart_pending(ctx, e):
+            return ContainerChange(
+                f"restart {name}: its upstream login changed in {ctx.layout.config_path} "
+                f"(read at start){pol_text}",
+                restart,
+                "restart",
+                fix_policy,
+            )
         stale = self._serves_old_certificate(ctx)
         if stale:
             return ContainerChange(f"restart: {stale}{pol_text}", restart, "restart", fix_policy)
@@ -185,6 +201,13 @@ class Container(Step[ContainerChange]):
                 True,
             )
         return Unchanged(f"{name} running as planned")
+
+    def _restart_pending(self, ctx: Ctx, e: HostEntry) -> bool:
+        """The config step left a restart-pending mark (a mirror's new upstream login)."""
+        if not ctx.plan.registry.proxy_remote_url:
+            return False
+        path = ctx.layout.restart_pending
+        return snapshot(e.host, files=[path]).files.get(path) is not None
 
     def _serves_old_certificate(self, ctx: Ctx) -> str:
         """Why the running registry must reload its certificate ("" when it need not)."""
@@ -217,6 +240,7 @@ class Container(Step[ContainerChange]):
                 if change.action != "policy":
                     (c.start if change.action == "start" else c.restart)()
                     done.append(f"{change.action}ed {name}")
+                    _clear_restart_pending(ctx, e)
                 end_maintenance(ctx, e, change)
                 return f"{'; '.join(done)} ({change.detail})"
             want = desired(ctx)
@@ -264,6 +288,7 @@ class Container(Step[ContainerChange]):
                     "see its last log lines",
                     clean(logs),
                 )
+            _clear_restart_pending(ctx, e)
             end_maintenance(ctx, e, change)
             mig = change.migrate
             if mig is not None:
@@ -273,6 +298,12 @@ class Container(Step[ContainerChange]):
             return f"{change.action}d {name}"
         finally:
             ctx.forget(e)
+
+
+def _clear_restart_pending(ctx: Ctx, e: HostEntry) -> None:
+    """The registry (re)started and read config.yml: a pending restart is done."""
+    if ctx.plan.registry.proxy_remote_url:
+        e.host.run(["rm", "-f", "--", ctx.layout.restart_pending], check=False, timeout=30)
 
 
 def maintenance_left(ctx: Ctx, e: HostEntry) -> bool:

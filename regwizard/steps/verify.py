@@ -1,6 +1,11 @@
 """11. Verification, from the first client: anonymous push refused, login, push of a tiny
 probe image, pull with the same digest on every client, and the catalog. Proving is not
-a change."""
+a change.
+
+A mirror (``registry.proxy_remote_url``) refuses pushes by design (distribution answers
+"unsupported"), so it is proved by pulling ``verify.mirror_image`` through it instead:
+an anonymous pull refused, login, a pull that reports the digest, the same digest on
+every other client and runtime."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from regwizard import pki
 from regwizard.diagnose import clean
 from regwizard.errors import Cancelled
 from regwizard.events import Proof, Verification
+from regwizard.facts.tls import Untrusted
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, explained
 from regwizard.steps.trust import anchor
 
@@ -95,6 +101,39 @@ def _await_stale_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
         raise Cancelled()
 
 
+def _anonymous_pull(client, ref: str) -> str:
+    """A pull with no credentials at all; the error it ends with ("" = it worked)."""
+    import docker.auth
+    import docker.errors
+
+    api = client.api
+    saved = api._auth_configs
+    api._auth_configs = docker.auth.AuthConfig({})
+    repo, _, tag = ref.rpartition(":")
+    err = ""
+    try:
+        for item in api.pull(repo, tag=tag, stream=True, decode=True, auth_config=None):
+            if "errorDetail" in item or "error" in item:
+                err = str((item.get("errorDetail") or {}).get("message") or item.get("error"))
+    except docker.errors.APIError as ex:  # the daemon answers a 401 before any stream
+        err = str(ex.explanation or ex)
+    finally:
+        api._auth_configs = saved
+    return err
+
+
+AUTH_REFUSALS = ("unauthorized", "no basic auth", "authentication required")
+
+
+def _remove_local(client, ref: str) -> None:
+    import docker.errors
+
+    try:
+        client.images.remove(ref, force=True)
+    except docker.errors.ImageNotFound:
+        pass
+
+
 def _anonymous_push(client, ref: str) -> tuple[str, str]:
     """A push with no credentials at all (none of the client's saved logins)."""
     import docker.auth
@@ -118,10 +157,16 @@ class Verify(Step[VerifyChange]):
 
     def script(self, ctx: Ctx) -> tuple[str, ...]:
         addr = ctx.plan.registry.address
-        ref = f"{addr}/{PROBE_REPO}:verify"
+        ref = _ref(ctx)
         login = shlex.join(["docker", "login", addr, "-u", ctx.plan.verify_user])
         push, pull = shlex.join(["docker", "push", ref]), shlex.join(["docker", "pull", ref])
-        out = [f"{login} && {push} && {pull}"]
+        if ctx.plan.registry.proxy_remote_url:
+            out = [
+                f"{login} && {pull}   # a mirror of {ctx.plan.registry.proxy_remote_url}: "
+                "pushes are refused by design"
+            ]
+        else:
+            out = [f"{login} && {push} && {pull}"]
         used = {r for c in ctx.clients for r in c.runtimes}
         if "podman" in used:
             podman = shlex.join(["podman", "login", addr, "-u", ctx.plan.verify_user])
@@ -139,9 +184,9 @@ class Verify(Step[VerifyChange]):
 
     def apply(self, ctx: Ctx, e: HostEntry, change: VerifyChange) -> str:
         reg = ctx.plan.registry
-        v = Verification(user=ctx.plan.verify_user)
+        v = Verification(user=ctx.plan.verify_user, mirror_of=reg.proxy_remote_url)
         ctx.verification = v
-        ref = f"{reg.address}/{PROBE_REPO}:verify"
+        ref = _ref(ctx)
         v.image_ref = ref
         _note_expiry(ctx, v)
         client = e.host.docker(300)
@@ -153,7 +198,8 @@ class Verify(Step[VerifyChange]):
         others = [o for o in ctx.clients if o is not e and o.uses("docker")]
         pool = ThreadPoolExecutor(max_workers=len(others) + len(ctx.clients) * 2 + 2)
         try:
-            return self._prove(ctx, e, v, client, ref, others, pool)
+            prove = self._prove_mirror if v.mirror_of else self._prove
+            return prove(ctx, e, v, client, ref, others, pool)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -288,6 +334,106 @@ class Verify(Step[VerifyChange]):
             f"client(s){more}"
         )
 
+    def _prove_mirror(
+        self, ctx: Ctx, e: HostEntry, v: Verification, client, ref, others, pool
+    ) -> str:
+        """A mirror: anonymous pull refused, login, pull through it (the digest), the same
+        digest on every other client and runtime. Nothing is pushed."""
+        user, password = ctx.plan.verify_user, ctx.secrets.verify_password
+        reg = ctx.plan.registry
+        ctx.log(self.name, e, f"mirror of {v.mirror_of}: pushes are refused by design")
+        _await_resolver(ctx, self.name, e)
+        _remove_local(client, ref)  # every pull below goes through the mirror
+        # 1. an anonymous pull must be refused
+        err = _anonymous_pull(client, ref)
+        if _stale_lookup(ctx, err):
+            _await_stale_resolver(ctx, self.name, e)
+            err = _anonymous_pull(client, ref)
+        v.anonymous_refused = bool(err) and any(w in err.lower() for w in AUTH_REFUSALS)
+        ctx.log(
+            self.name,
+            e,
+            f"anonymous pull: {'refused' if v.anonymous_refused else 'NOT refused'} "
+            f"({clean(err, 120) or 'it worked'})",
+        )
+        if not err:
+            _remove_local(client, ref)
+            raise StepError(
+                "the mirror served an anonymous pull",
+                "enable htpasswd auth (REGISTRY_AUTH=htpasswd): rerun `regwizard apply`",
+            )
+        if not v.anonymous_refused:
+            raise explained(
+                f"pull from {e.label} failed before auth", err, shown=clean(err, 200),
+                evidence=clean(err),
+            )  # fmt: skip
+        # 2. login, 3. pull through the mirror: it fetches the image from the upstream
+        self._login(ctx, e, client, user, password)
+        v.login_ok = True
+        ctx.log(self.name, e, f"login as {user}: ok")
+        auth = {"username": user, "password": password}
+        fix = (
+            f"check that {ctx.plan.verify.mirror_image} exists on {v.mirror_of}; the mirror's "
+            f"own reason is in `docker logs {reg.container}` on the registry host (the upstream "
+            "login, its CA in registry.proxy_ca_file, or the upstream unreachable from there)"
+        )
+        try:
+            digest = self._pull(ctx, e, ref, auth, client)
+        except StepError as ex:
+            raise StepError(ex.cause, fix, ex.evidence) from ex
+        if not digest:
+            raise StepError(f"the pull of {ref} reported no digest", fix)
+        v.pull_digest = digest
+        v.trust[e.label] = True
+        ctx.log(self.name, e, f"pulled {ref} through the mirror: {digest}")
+        # 4. every other client pulls it too, and every other runtime proves trust
+        pulls = [pool.submit(self._pull_other, ctx, o, ref, auth) for o in others]
+        proofs = [
+            pool.submit(RUNTIME_PROOFS[r], ctx, o, ref, user, password, digest)
+            for o in ctx.clients
+            for r in RUNTIME_PROOFS
+            if o.uses(r)
+        ]
+        catalog = pool.submit(
+            ctx.net.request,
+            reg.domain,
+            ctx.target,
+            reg.port,
+            anchor(ctx),
+            "/v2/_catalog?n=1000",
+            auth=(user, password),
+        )
+        for other, fut in zip(others, pulls, strict=True):
+            got = fut.result()
+            v.trust[other.label] = got == digest
+            if got != digest:
+                raise StepError(
+                    f"{other.label} pulled digest {got}, not {digest}",
+                    "check that every client resolves the domain to this registry",
+                )
+            ctx.log(self.name, other, f"pull on {other.label}: ok")
+        v.proofs = [f.result() for f in proofs]
+        for p in v.proofs:
+            ctx.log(self.name, e, f"{p.runtime} on {p.client}: {p.how}")
+        bad = [p for p in v.proofs if not p.ok]
+        if bad:
+            raise explained(
+                f"{bad[0].runtime} on {bad[0].client} cannot use the registry",
+                bad[0].how,
+                fix="see the evidence; rerun `regwizard apply` to rewrite its trust files",
+            )
+        try:  # the cache's content, for the report: not a proof, never a failure
+            status, _, body = catalog.result()
+            if status == 200:
+                v.catalog = json.loads(body).get("repositories", [])
+        except (OSError, ValueError, Untrusted) as ex:
+            ctx.log(self.name, e, f"catalog not read: {clean(str(ex), 120)}")
+        more = "".join(f", {p.runtime} on {p.client} ok" for p in v.proofs)
+        return (
+            f"mirror of {v.mirror_of} (pushes refused by design): login, anonymous pull "
+            f"refused, pulled {digest[:19]}… on {len(v.trust)} client(s){more}"
+        )
+
     def _login(self, ctx: Ctx, e: HostEntry, client, user: str, password: str) -> None:
         """``docker login`` on a client, forcing a real round trip to the registry."""
         import docker.errors
@@ -338,6 +484,14 @@ class Verify(Step[VerifyChange]):
             if rd.startswith(repo + "@"):
                 return rd.split("@", 1)[1]
         return ""
+
+
+def _ref(ctx: Ctx) -> str:
+    """What verification pushes and pulls: the probe; for a mirror, verify.mirror_image."""
+    reg = ctx.plan.registry
+    if reg.proxy_remote_url:
+        return f"{reg.address}/{ctx.plan.verify.mirror_image}"
+    return f"{reg.address}/{PROBE_REPO}:verify"
 
 
 # --------------------------------------------------------------------------- other runtimes

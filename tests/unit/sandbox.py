@@ -343,10 +343,17 @@ def fake_lab(state_dir: Path, calls: list[str]) -> types.ModuleType:
     def client_names(st) -> list[str]:  # noqa: ANN001
         return sorted((n for n in st.nodes if n.startswith("client")), key=lambda n: int(n[6:]))
 
-    def lab_plan_text(st, clients=None) -> str:  # noqa: ANN001
+    def lab_plan_text(st, clients=None, *, mirror=False) -> str:  # noqa: ANN001
         from regwizard.plan import dump_plan
 
         return dump_plan(loopback_plan())
+
+    def upstream_plans():  # noqa: ANN202
+        from regwizard.plan import dump_plan
+
+        calls.append("lab.upstream_plans")
+        text = dump_plan(loopback_plan())
+        return text, text, ["upstream", "mirror"]
 
     class Lab(types.ModuleType):
         def __getattr__(self, name: str):  # noqa: ANN204
@@ -356,7 +363,7 @@ def fake_lab(state_dir: Path, calls: list[str]) -> types.ModuleType:
 
     mod = Lab("regwizard.lab")
     for fn in (up, down, ensure_clients, ensure_runtime_clients, status, require_linux_root,
-               client_names, lab_plan_text):  # fmt: skip
+               client_names, lab_plan_text, upstream_plans):  # fmt: skip
         setattr(mod, fn.__name__, fn)
     mod.RUNTIME_NODES = runtime_nodes
     mod.LabError = LabError

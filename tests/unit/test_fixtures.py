@@ -17,6 +17,7 @@ Expectations (``expect``):
 - steps: ``{"unchanged": "detail substring"}``, or ``{"change": "ContainerChange",
   "detail": "substring" | [...], "fields": {"action": "recreate", "migrate.kind":
   "volume"}, "commands": ["substring of command 1", ...]}``, or ``{"error": "substring"}``;
+  ``"text_contains": ["..."]``: the change's new file text holds these;
   ``"toml": {"text": {...}}``: a field holding TOML parses to exactly that document;
   ``"apply": {"records": [{"op": "docker.pull", "tag": "sha256:..."}], "result": "..."}``
   runs apply on the change and looks for those operations, in order, on the host;
@@ -120,6 +121,8 @@ def test_step_fixture(path: Path, tmp_path: Path, produced: set[str]) -> None:
             assert len(cmds) >= len(want), cmds
             for got, w in zip(cmds, want, strict=False):
                 assert w in got, f"{w!r} not in command {got!r}"
+            if "text_contains" in expect:  # a written file's whole new text
+                _substrings(outcome.text, expect["text_contains"], "text")
             for path, doc in expect.get("toml", {}).items():
                 assert tomllib.loads(world.get_path(outcome, path)) == doc, path
     _assert_untouched(case)
