@@ -301,25 +301,8 @@ class Verify(Step[VerifyChange]):
                 f"pulled digest {v.pull_digest} differs from pushed {digest}",
                 "check the storage path on the registry host",
             )
-        for other, fut in zip(others, pulls, strict=True):
-            got = fut.result()
-            v.trust[other.label] = got == digest
-            if got != digest:
-                raise StepError(
-                    f"{other.label} pulled digest {got}, not the pushed {digest}",
-                    "check that every client resolves the domain to this registry",
-                )
-            ctx.log(self.name, other, f"pull on {other.label}: ok")
-        v.proofs = [f.result() for f in proofs]
-        for p in v.proofs:
-            ctx.log(self.name, e, f"{p.runtime} on {p.client}: {p.how}")
-        bad = [p for p in v.proofs if not p.ok]
-        if bad:
-            raise explained(
-                f"{bad[0].runtime} on {bad[0].client} cannot use the registry",
-                bad[0].how,
-                fix="see the evidence; rerun `regwizard apply` to rewrite its trust files",
-            )
+        _other_clients_agree(ctx, self.name, e, v, zip(others, pulls, strict=True), digest)
+        _runtime_proofs(ctx, self.name, e, v, proofs)
         status, _, body = catalog.result()
         if status == 200:
             v.catalog = json.loads(body).get("repositories", [])
@@ -403,25 +386,8 @@ class Verify(Step[VerifyChange]):
             "/v2/_catalog?n=1000",
             auth=(user, password),
         )
-        for other, fut in zip(others, pulls, strict=True):
-            got = fut.result()
-            v.trust[other.label] = got == digest
-            if got != digest:
-                raise StepError(
-                    f"{other.label} pulled digest {got}, not {digest}",
-                    "check that every client resolves the domain to this registry",
-                )
-            ctx.log(self.name, other, f"pull on {other.label}: ok")
-        v.proofs = [f.result() for f in proofs]
-        for p in v.proofs:
-            ctx.log(self.name, e, f"{p.runtime} on {p.client}: {p.how}")
-        bad = [p for p in v.proofs if not p.ok]
-        if bad:
-            raise explained(
-                f"{bad[0].runtime} on {bad[0].client} cannot use the registry",
-                bad[0].how,
-                fix="see the evidence; rerun `regwizard apply` to rewrite its trust files",
-            )
+        _other_clients_agree(ctx, self.name, e, v, zip(others, pulls, strict=True), digest)
+        _runtime_proofs(ctx, self.name, e, v, proofs)
         try:  # the cache's content, for the report: not a proof, never a failure
             status, _, body = catalog.result()
             if status == 200:
@@ -565,3 +531,32 @@ def _note_expiry(ctx: Ctx, v: Verification) -> None:
     if info is not None:
         v.cert_expires = f"{info.not_after:%Y-%m-%d}"
         v.cert_days_left = info.days_left
+
+
+def _other_clients_agree(
+    ctx: Ctx, step: str, e: HostEntry, v: Verification, pulls, digest: str
+) -> None:  # noqa: ANN001
+    """Every other Docker client pulled ``digest``: trust, name and login work there."""
+    for other, fut in pulls:
+        got = fut.result()
+        v.trust[other.label] = got == digest
+        if got != digest:
+            raise StepError(
+                f"{other.label} pulled digest {got}, not {digest}",
+                "check that every client resolves the domain to this registry",
+            )
+        ctx.log(step, other, f"pull on {other.label}: ok")
+
+
+def _runtime_proofs(ctx: Ctx, step: str, e: HostEntry, v: Verification, proofs) -> None:  # noqa: ANN001
+    """Each other runtime's own proof (podman, containerd); the first failure stops."""
+    v.proofs = [f.result() for f in proofs]
+    for p in v.proofs:
+        ctx.log(step, e, f"{p.runtime} on {p.client}: {p.how}")
+    bad = [p for p in v.proofs if not p.ok]
+    if bad:
+        raise explained(
+            f"{bad[0].runtime} on {bad[0].client} cannot use the registry",
+            bad[0].how,
+            fix="see the evidence; rerun `regwizard apply` to rewrite its trust files",
+        )
