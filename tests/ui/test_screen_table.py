@@ -53,7 +53,7 @@ def test_each_flow_has_its_step_bar_order_and_labels():
         ("results", "Results"),
     ]
     assert KEPT == ["welcome", "hosts", "certificate", "storage", "repair", "review"]
-    assert FRESH == ["discovered", "fixes", "run", "results", "users"]
+    assert FRESH == ["discovered", "fixes", "run", "results", "gc", "users"]
 
 
 def steps_bar(pilot) -> tuple[list[str], str, list[str]]:
