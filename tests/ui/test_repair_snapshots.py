@@ -9,7 +9,7 @@ from __future__ import annotations
 from textual.widgets import Input
 
 from .conftest import SIZE, WIDE, make_app
-from .walk import activate, enter_value, next_step, settle
+from .walk import activate, enter_value, next_step, screen_name, settle
 
 
 async def on_connect(pilot) -> None:
@@ -23,7 +23,10 @@ async def on_connect(pilot) -> None:
 async def on_findings(pilot) -> None:
     await on_connect(pilot)
     await next_step(pilot)
-    await settle(pilot)
+    for _ in range(50):  # the adopt worker's result lands a message later; a busy machine is slower
+        await settle(pilot)
+        if screen_name(pilot) == "DiscoveredScreen":
+            break
     await pilot.press("down")  # the storage finding: evidence with literal markup
     await settle(pilot)
 
