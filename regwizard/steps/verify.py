@@ -203,6 +203,18 @@ class Verify(Step[VerifyChange]):
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def _fan_out(self, ctx: Ctx, pool, others, ref: str, auth: dict, digest: str):  # noqa: ANN001, ANN202
+        """Start every other Docker client's pull and every other runtime's own proof."""
+        user, password = ctx.plan.verify_user, ctx.secrets.verify_password
+        pulls = [pool.submit(self._pull_other, ctx, o, ref, auth) for o in others]
+        proofs = [
+            pool.submit(RUNTIME_PROOFS[r], ctx, o, ref, user, password, digest)
+            for o in ctx.clients
+            for r in RUNTIME_PROOFS
+            if o.uses(r)
+        ]
+        return pulls, proofs
+
     def _prove(self, ctx: Ctx, e: HostEntry, v: Verification, client, ref, others, pool) -> str:
         import docker.auth
         import docker.errors
@@ -271,14 +283,8 @@ class Verify(Step[VerifyChange]):
         ctx.log(self.name, e, f"pushed {ref} {digest}")
         # 5. the other clients pull and 6. the catalog is read, while 4. this client
         # pulls back what it pushed
-        pulls = [pool.submit(self._pull_other, ctx, o, ref, auth) for o in others]
         # 7. every other runtime proves trust with its own client
-        proofs = [
-            pool.submit(RUNTIME_PROOFS[r], ctx, o, ref, user, password, digest)
-            for o in ctx.clients
-            for r in RUNTIME_PROOFS
-            if o.uses(r)
-        ]
+        pulls, proofs = self._fan_out(ctx, pool, others, ref, auth, digest)
         reg = ctx.plan.registry
         catalog = pool.submit(
             ctx.net.request,
@@ -370,13 +376,7 @@ class Verify(Step[VerifyChange]):
         v.trust[e.label] = True
         ctx.log(self.name, e, f"pulled {ref} through the mirror: {digest}")
         # 4. every other client pulls it too, and every other runtime proves trust
-        pulls = [pool.submit(self._pull_other, ctx, o, ref, auth) for o in others]
-        proofs = [
-            pool.submit(RUNTIME_PROOFS[r], ctx, o, ref, user, password, digest)
-            for o in ctx.clients
-            for r in RUNTIME_PROOFS
-            if o.uses(r)
-        ]
+        pulls, proofs = self._fan_out(ctx, pool, others, ref, auth, digest)
         catalog = pool.submit(
             ctx.net.request,
             reg.domain,
