@@ -79,21 +79,20 @@ def apply_cli(args) -> int:  # noqa: ANN001
         print("\n# equivalent shell commands")
         for line in engine.shell_commands(plan):
             print(line)
-    if result.ok and v and v.mirror_of and not args.dry_run:
+    if result.ok and v and not args.dry_run:
+        if v.mirror_of:
+            proved = (
+                f"mirror of {v.mirror_of} (pushes are refused by design); login as {v.user} ok, "
+                f"anonymous pull refused, pulled {v.image_ref} {v.pull_digest} on "
+                f"{', '.join(v.trust)}"
+            )
+        else:
+            proved = (
+                f"login as {v.user} ok, anonymous push refused, pushed {v.push_digest}, "
+                f"pulled the same digest on {', '.join(v.trust)}"
+            )
         print(
-            f"verified in {result.seconds:.1f}s: mirror of {v.mirror_of} (pushes are refused "
-            f"by design); login as {v.user} ok, anonymous pull refused, pulled {v.image_ref} "
-            f"{v.pull_digest} on {', '.join(v.trust)}"
-            + "".join(f"; {p.runtime} on {p.client}: {p.how}" for p in v.proofs)
-            + (f"; certificate valid until {v.cert_expires}" if v.cert_expires else "")
-            + f"; {len(result.changed)} step(s) changed",
-            file=sys.stderr,
-        )
-        print(f"next: docker login {plan.registry.address}", file=sys.stderr)
-    elif result.ok and v and not args.dry_run:
-        print(
-            f"verified in {result.seconds:.1f}s: login as {v.user} ok, anonymous push refused, "
-            f"pushed {v.push_digest}, pulled the same digest on {', '.join(v.trust)}"
+            f"verified in {result.seconds:.1f}s: {proved}"
             + "".join(f"; {p.runtime} on {p.client}: {p.how}" for p in v.proofs)
             + (f"; certificate valid until {v.cert_expires}" if v.cert_expires else "")
             + f"; {len(result.changed)} step(s) changed",
