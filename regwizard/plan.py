@@ -1580,7 +1580,7 @@ def write_private_text(path: Path, text: str, *, mode: int = 0o600) -> None:
 
 EXAMPLE_PLAN = f"""\
 # regwizard plan: a private Docker registry with TLS and htpasswd logins.
-# Check it:  regwizard plan check PLAN      Run it:  regwizard run PLAN
+# Check it:  regwizard plan check PLAN      Run it:  regwizard apply PLAN
 # No passwords go in this file: users carry bcrypt hashes, and SSH, sudo and
 # verify passwords are asked for when the plan runs.
 

@@ -14,12 +14,15 @@ from regwizard.cli.common import (
 )
 from regwizard.events import RunResult
 
+DRY_RUN_PENDING = 3  # the exit code of a dry run that would change something
+
 
 def result_json(result: RunResult) -> dict:
     v = result.verification
     return {
         "ok": result.ok,
         "dry_run": result.dry_run,
+        "pending": [f"{s.step}@{s.host}" for s in result.steps if s.status == "would-change"],
         "seconds": round(result.seconds, 3),
         "changed": [f"{s.step}@{s.host}" for s in result.changed],
         "steps": [asdict(s) for s in result.steps],
@@ -99,4 +102,13 @@ def apply_cli(args) -> int:  # noqa: ANN001
             file=sys.stderr,
         )
         print(f"next: docker login {plan.registry.address}", file=sys.stderr)
+    if args.dry_run and result.ok:
+        pending = [s for s in result.steps if s.status == "would-change"]
+        print(
+            f"dry run: {len(pending)} change(s) pending"
+            if pending
+            else "dry run: nothing to change",
+            file=sys.stderr,
+        )
+        return DRY_RUN_PENDING if pending else 0
     return 0 if result.ok else 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 import sys
+from pathlib import Path
 
 from regwizard.cli.common import ask_password, output_path, read_stdin_line, stdin_is_tty
 from regwizard.errors import RegwizardError
@@ -17,6 +19,59 @@ def plan_new(args) -> int:  # noqa: ANN001
         print(f"wrote {path}", file=sys.stderr)
     else:
         sys.stdout.write(EXAMPLE_PLAN)
+    return 0
+
+
+def field_line(text: str, field: str) -> int | None:
+    """The 1-based line where ``field`` ("registry.port", "clients[1].address") is set in
+    the TOML ``text``: the key's line, else its table's header, else None."""
+    m = re.fullmatch(r"([a-z_]+)(?:\[(\d+)\])?(?:\.([a-z_]+))?", field)
+    if not m:
+        return None
+    table, index, key = m.group(1), int(m.group(2) or 0), m.group(3)
+    header = None
+    seen = -1
+    current = ""
+    for no, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        h = re.fullmatch(r"\[\[?\s*([a-z_]+)\s*\]\]?\s*(#.*)?", line)
+        if h:
+            current = h.group(1)
+            if current == table:
+                seen += 1
+                if seen == index:
+                    header = no
+            continue
+        if current == table and seen == index and key and re.match(rf"{key}\s*=", line):
+            return no
+    return header
+
+
+def plan_check(args) -> int:  # noqa: ANN001
+    """Validate offline: parse and check every field; nothing is contacted."""
+    from regwizard.errors import PlanError
+    from regwizard.plan import PlanErrors, load_plan
+
+    try:
+        plan = load_plan(args.plan)
+    except PlanError as e:
+        errors = e.errors if isinstance(e, PlanErrors) else [e]
+        try:
+            text = Path(args.plan).expanduser().read_text(errors="replace")
+        except OSError:
+            text = ""
+        for err in errors:
+            line = field_line(text, err.field) if err.field and text else None
+            where = f"{args.plan}:{line}" if line else str(args.plan)
+            print(f"regwizard: {where}: {err.cause}", file=sys.stderr)
+            if err.fix:
+                print(f"  fix: {err.fix}", file=sys.stderr)
+        return 2
+    reg = plan.registry
+    print(
+        f"{args.plan}: valid: {reg.address} on {plan.host.label or plan.host.address}, "
+        f"{len(plan.clients)} client(s), {len(plan.users)} user(s)"
+    )
     return 0
 
 

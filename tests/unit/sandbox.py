@@ -143,7 +143,11 @@ class Sandbox:
         # the front ends' back ends: fakes that record the call
         def engine_run(plan, secrets, **kw):  # noqa: ANN001, ANN003, ANN202
             calls.append("engine.run")
-            return RunResult(ok=self.engine_result.ok, dry_run=bool(kw.get("dry_run")))
+            return RunResult(
+                ok=self.engine_result.ok,
+                steps=list(self.engine_result.steps),
+                dry_run=bool(kw.get("dry_run")),
+            )
 
         def diagnose(plan, secrets, *, emit=None, **kw):  # noqa: ANN001, ANN003, ANN202
             from regwizard.doctor import DoctorReport, Finding
