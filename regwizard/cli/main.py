@@ -62,6 +62,10 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.images import images_cli
 
             return images_cli(args)
+        if args.cmd == "completion":
+            from regwizard.cli.completion import completion_cli
+
+            return completion_cli(args)
         if args.cmd == "plan" and args.plan_cmd == "check":
             from regwizard.cli.plans import plan_check
 

@@ -224,6 +224,12 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     im.add_argument("--repo", help="only this repository")
     _registry_options(im)
 
+    co = sub.add_parser(
+        "completion",
+        help="print a shell completion script: source <(regwizard completion bash)",
+    )
+    co.add_argument("shell", choices=("bash", "zsh", "fish"))
+
     pl = sub.add_parser("plan", help="plan files")
     plsub = pl.add_subparsers(dest="plan_cmd", metavar="ACTION", required=True)
     pn = plsub.add_parser("new", help="write a commented example plan")
