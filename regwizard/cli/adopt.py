@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from regwizard.cli.common import output_path, read_connection_secrets
@@ -33,8 +34,11 @@ def adopt_cli(args) -> int:  # noqa: ANN001
                 e.fix = "choose another -o path, or pass --force"
             raise
     adoption = adopt(conn, secrets, args.container)
-    for n in adoption.notes:
-        print(f"- {n}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(adoption_json(adoption), indent=2))
+    else:
+        for n in adoption.notes:
+            print(f"- {n}", file=sys.stderr)
     if adoption.refused:
         print(
             "adopt: regwizard cannot take this registry over as it is: "
@@ -46,6 +50,27 @@ def adopt_cli(args) -> int:  # noqa: ANN001
         save_plan(adoption.plan, out)
         print(f"wrote {out}", file=sys.stderr)
         print(f"next: regwizard doctor {out}   then   regwizard apply {out}", file=sys.stderr)
-    else:
+    elif not args.json:
         sys.stdout.write(dump_plan(adoption.plan))
     return 0
+
+
+def adoption_json(adoption) -> dict:  # noqa: ANN001 - adopt.Adoption
+    """What adopt found, for scripts: the plan (as data and as TOML), notes, refusals.
+    Nothing secret: the plan holds bcrypt hashes, never passwords."""
+    from dataclasses import asdict
+
+    from regwizard.plan import dump_plan, plan_to_dict
+
+    return {
+        "plan": plan_to_dict(adoption.plan),
+        "plan_toml": dump_plan(adoption.plan),
+        "notes": list(adoption.notes),
+        "refused": list(adoption.refused),
+        "ignored_users": [{"name": n, "kind": k} for n, k in adoption.ignored_users],
+        "plain_http": adoption.plain_http,
+        "certificate": asdict(adoption.certificate) if adoption.certificate else None,
+        "unpersisted_data": asdict(adoption.unpersisted_data)
+        if adoption.unpersisted_data
+        else None,
+    }

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from regwizard.errors import RegwizardError
-from regwizard.events import Event, Notice, StepFailed, StepFinished
+from regwizard.events import Event, LogLine, Notice, StepFailed, StepFinished
 
 
 def read_connection_secrets(plan, secrets) -> None:
@@ -282,10 +282,16 @@ def output_path(name: str, *, overwrite: bool = False, make_parents: bool = Fals
     return path
 
 
+VERBOSITY = 0  # -1 --quiet, 0 default, 1 -v, 2 -vv; set once by main from the arguments
+
+
 def stderr_printer():  # noqa: ANN201
-    """emit(event) for headless runs: one line per finished step, the failure in full."""
+    """emit(event) for headless runs: one line per finished step, the failure in full;
+    --quiet keeps only failures (and what the command prints last), -v adds every log line."""
 
     def emit(ev: Event) -> None:
+        if VERBOSITY < 0 and not isinstance(ev, StepFailed):
+            return
         if isinstance(ev, StepFinished):
             mark = {"changed": "~", "unchanged": "=", "would-change": "?", "skipped": "-"}.get(
                 ev.status, "*"
@@ -295,8 +301,14 @@ def stderr_printer():  # noqa: ANN201
                 file=sys.stderr,
                 flush=True,
             )
+            if VERBOSITY > 1:  # -vv: the shell equivalent of what the step did or would do
+                for c in ev.commands:
+                    print(f"    $ {c}", file=sys.stderr, flush=True)
         elif isinstance(ev, Notice):
             print(f"! {ev.step:<12} {ev.host:<16} {ev.text}", file=sys.stderr, flush=True)
+        elif isinstance(ev, LogLine) and VERBOSITY > 0:
+            print(f"  {ev.step:<12} {ev.host:<16} {ev.text}", file=sys.stderr, flush=True)
+
         elif isinstance(ev, StepFailed):
             print(f"x {ev.step:<12} {ev.host:<16} failed", file=sys.stderr)
             print(f"  cause: {ev.cause}", file=sys.stderr)

@@ -118,6 +118,7 @@ def images_rm_parser() -> argparse.ArgumentParser:
     p.add_argument("ref", metavar="REPO:TAG", help="e.g. team/app:1.0 (or REPO@sha256:...)")
     p.add_argument("-y", "--yes", action="store_true", help="delete without asking")
     _registry_options(p)
+    _add_verbosity(p)
     return p
 
 
@@ -167,6 +168,9 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     ad.add_argument("target", metavar="HOST", help="[user@]host[:port], e.g. root@10.0.0.2")
     ad.add_argument("--container", help="the registry container (default: found by image)")
     ad.add_argument("-o", "--output", help="write the plan here instead of stdout")
+    ad.add_argument(
+        "--json", action="store_true", help="print the plan, notes and refusals as JSON on stdout"
+    )
     ad.add_argument("--force", action="store_true", help="overwrite the -o file")
     ad.add_argument(
         "--port", type=port_number, help="SSH port, 1..65535 (default 22, or the one in HOST)"
@@ -316,4 +320,23 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     ls.add_argument("--json", action="store_true")
 
     sub.add_parser("demo", help="lab up, then the wizard pre-filled for the lab")
+    _add_verbosity(p)
     return p
+
+
+def _add_verbosity(p: argparse.ArgumentParser) -> None:
+    """-v / --quiet on the top level and on every subcommand, at any depth. SUPPRESS: a
+    subcommand's default must never overwrite what the top level parsed."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS,
+        help="more detail: every log line of every step (-vv: also what each host ran)",
+    )  # fmt: skip
+    g.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+        help="only failures and the final result",
+    )  # fmt: skip
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sp in action.choices.values():
+                _add_verbosity(sp)

@@ -112,3 +112,59 @@ def test_every_named_command_exists(box: Sandbox, source: str) -> None:
             if o.rc == 0:
                 break
         assert o.rc == 0, (source, words, o.err[-300:])
+
+
+def _all_parsers(p):  # noqa: ANN001, ANN202
+    import argparse
+
+    yield p
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sp in action.choices.values():
+                yield from _all_parsers(sp)
+
+
+def test_every_subcommand_takes_verbose_and_quiet() -> None:
+    from regwizard.cli.parser import images_rm_parser, parser
+
+    every = [*_all_parsers(parser()), images_rm_parser()]
+    assert len(every) > 20
+    for p in every:
+        opts = {o for a in p._actions for o in a.option_strings}
+        assert {"-v", "--verbose", "-q", "--quiet"} <= opts, p.prog
+
+
+def test_quiet_and_verbose_reach_the_printer(capsys) -> None:  # noqa: ANN001
+    from regwizard.cli import common
+    from regwizard.cli.main import _set_verbosity
+    from regwizard.cli.parser import parser
+    from regwizard.events import LogLine, StepFailed, StepFinished
+
+    events = [
+        StepFinished("trust", "node2", "changed", 0.1, "wrote ca.crt", ("mkdir -p /x",)),
+        LogLine("trust", "node2", "a log line"),
+        StepFailed("verify", "node2", "it broke", "fix it"),
+    ]
+    seen = {}
+    for argv in (["-q", "apply", "p"], ["apply", "p"], ["apply", "p", "-v"], ["apply", "p", "-vv"]):
+        _set_verbosity(parser().parse_args(argv))
+        emit = common.stderr_printer()
+        for ev in events:
+            emit(ev)
+        seen[" ".join(argv)] = capsys.readouterr().err
+    common.VERBOSITY = 0
+    quiet, plain, v, vv = seen.values()
+    assert "wrote ca.crt" not in quiet and "it broke" in quiet
+    assert "wrote ca.crt" in plain and "a log line" not in plain
+    assert "a log line" in v and "$ mkdir -p /x" not in v
+    assert "$ mkdir -p /x" in vv
+
+
+def test_adopt_json_prints_the_plan_notes_and_refusals(box: Sandbox) -> None:
+    import json
+
+    o = box.run(["adopt", "root@10.0.0.2", "--json"])
+    assert o.rc == 0, o.err
+    doc = json.loads(o.out)
+    assert {"plan", "plan_toml", "notes", "refused"} <= set(doc)
+    assert doc["plan"]["registry"]["domain"] and "[registry]" in doc["plan_toml"]
