@@ -1709,13 +1709,20 @@ class SSHHost(Host):
 
     def _open_channel(self, timeout: float) -> paramiko.Channel:
         t = self._live()
-        try:
-            return t.open_session(timeout=max(min(timeout, 30.0), self._timeout))
-        except (paramiko.SSHException, EOFError, OSError) as e:
-            raise ConnectFailed(
-                f"{self.label}: cannot open an SSH session ({str(e) or type(e).__name__})",
-                "the server may limit sessions (MaxSessions) or the connection dropped; rerun",
-            ) from None
+        wait = max(min(timeout, 30.0), self._timeout)
+        for attempt in (1, 2):
+            try:
+                return t.open_session(timeout=wait)
+            except (paramiko.SSHException, EOFError, OSError) as e:
+                # Opening a session runs nothing yet, so a busy sshd that did not answer in
+                # time gets one more try (seen once in CI: "Timeout opening channel.").
+                if attempt == 1 and "timeout opening channel" in str(e).lower() and t.is_active():
+                    continue
+                raise ConnectFailed(
+                    f"{self.label}: cannot open an SSH session ({str(e) or type(e).__name__})",
+                    "the server may limit sessions (MaxSessions) or the connection dropped; rerun",
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _exec(
         self,
