@@ -285,6 +285,11 @@ def output_path(name: str, *, overwrite: bool = False, make_parents: bool = Fals
 VERBOSITY = 0  # -1 --quiet, 0 default, 1 -v, 2 -vv; set once by main from the arguments
 
 
+def set_verbosity(args) -> None:  # noqa: ANN001
+    global VERBOSITY
+    VERBOSITY = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0) or 0
+
+
 def stderr_printer():  # noqa: ANN201
     """emit(event) for headless runs: one line per finished step, the failure in full;
     --quiet keeps only failures (and what the command prints last), -v adds every log line."""

@@ -30,13 +30,9 @@ def main(argv: list[str] | None = None) -> int:
             stdout.reconfigure(errors="strict")
 
 
-def _set_verbosity(args) -> None:  # noqa: ANN001
-    from regwizard.cli import common
-
-    common.VERBOSITY = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0) or 0
-
-
 def _main(argv: list[str]) -> int:
+    from regwizard.cli.common import set_verbosity
+
     try:
         if not argv or (argv[0].endswith(".toml") and len(argv) == 1):
             from regwizard.cli.wizard import wizard
@@ -47,10 +43,10 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.parser import images_rm_parser
 
             rm_args = images_rm_parser().parse_args(argv[2:])
-            _set_verbosity(rm_args)
+            set_verbosity(rm_args)
             return images_rm_cli(rm_args)
         args = parser(argv).parse_args(argv)
-        _set_verbosity(args)
+        set_verbosity(args)
         if args.cmd == "apply":
             from regwizard.cli.apply import apply_cli
 

@@ -136,7 +136,6 @@ def test_every_subcommand_takes_verbose_and_quiet() -> None:
 
 def test_quiet_and_verbose_reach_the_printer(capsys) -> None:  # noqa: ANN001
     from regwizard.cli import common
-    from regwizard.cli.main import _set_verbosity
     from regwizard.cli.parser import parser
     from regwizard.events import LogLine, StepFailed, StepFinished
 
@@ -147,7 +146,7 @@ def test_quiet_and_verbose_reach_the_printer(capsys) -> None:  # noqa: ANN001
     ]
     seen = {}
     for argv in (["-q", "apply", "p"], ["apply", "p"], ["apply", "p", "-v"], ["apply", "p", "-vv"]):
-        _set_verbosity(parser().parse_args(argv))
+        common.set_verbosity(parser().parse_args(argv))
         emit = common.stderr_printer()
         for ev in events:
             emit(ev)
