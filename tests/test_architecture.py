@@ -70,9 +70,9 @@ def _imports(name: str, path: Path, *, typing: bool = True) -> set[str]:
                 mod = ".".join(base + ([node.module] if node.module else []))
             else:
                 mod = node.module or ""
-            for a in node.names:
-                sub = f"{mod}.{a.name}"
-                out.add(sub if sub in MODULES else mod)
+            # `from pkg import sub` runs pkg's __init__ as well as sub: both count
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names if f"{mod}.{a.name}" in MODULES}
     return out
 
 
