@@ -308,18 +308,29 @@ class ErrorDialog(Dialog[None]):
         self.dismiss(None)
 
 
-class AddUserDialog(Dialog[tuple[str, str] | None]):
-    """A new registry user: name + password (typed twice, or generated and shown once)."""
+T_PW = TypeVar("T_PW")
 
-    def __init__(self, existing: list[str] | tuple[str, ...] = ()) -> None:
+
+class NewPasswordDialog(Dialog[T_PW]):
+    """A new password typed twice (#user-password, #user-confirm), or generated and shown
+    once; the submit button's id is SUBMIT_ID. Subclasses add fields and build the result."""
+
+    TITLE_TEXT = ""
+    SUBMIT_LABEL = "OK"
+    SUBMIT_ID = "submit"
+
+    def __init__(self) -> None:
         super().__init__()
-        self.existing = set(existing)
         self._generated = ""
+
+    def compose_fields(self) -> ComposeResult:
+        """Fields shown above the password pair."""
+        yield from ()
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
-            yield Label("Add a registry user", classes="dialog-title")
-            yield form_field("User name", Input(placeholder="e.g. alice", id="user-name"))
+            yield Label(self.TITLE_TEXT, classes="dialog-title", markup=False)
+            yield from self.compose_fields()
             yield form_field(
                 "Password",
                 Input(password=True, placeholder="at least 8 characters", id="user-password"),
@@ -329,22 +340,10 @@ class AddUserDialog(Dialog[tuple[str, str] | None]):
             )
             yield Static("", id="generated", markup=False)
             yield _buttons(
-                Button("Add", id="add", variant="primary"),
+                Button(self.SUBMIT_LABEL, id=self.SUBMIT_ID, variant="primary"),
                 Button("Generate", id="generate"),
                 Button("Cancel", id="cancel"),
             )
-
-    def _set_error(self, field: str, message: str | None) -> None:
-        show_field_error(self, field, message)
-
-    def _name_problem(self, name: str) -> str | None:
-        if name in self.existing:
-            return f"User {name} already exists"
-        return check_username(name)
-
-    @on(Input.Changed, "#user-name")
-    def name_changed(self, event: Input.Changed) -> None:
-        self._set_error("user-name", self._name_problem(event.value))
 
     @on(Input.Changed, "#user-password, #user-confirm")
     def password_changed(self) -> None:
@@ -352,8 +351,8 @@ class AddUserDialog(Dialog[tuple[str, str] | None]):
         if self._generated and pw != self._generated:
             self._generated = ""
             self._show_generated("")
-        self._set_error("user-password", None)
-        self._set_error("user-confirm", None)
+        show_field_error(self, "user-password", None)
+        show_field_error(self, "user-confirm", None)
 
     def _show_generated(self, text: str) -> None:
         box = self.query_one("#generated", Static)
@@ -369,33 +368,73 @@ class AddUserDialog(Dialog[tuple[str, str] | None]):
         self._show_generated(
             f"Generated password: {pw}\nCopy it now: it is shown only this once and never saved."
         )
-        self.query_one("#add", Button).focus()
+        self.query_one(f"#{self.SUBMIT_ID}", Button).focus()
 
-    @on(Button.Pressed, "#add")
-    def add(self) -> None:
-        name = self.query_one("#user-name", Input).value.strip()
+    def checked_password(self) -> str | None:
+        """The password when both fields agree and it is acceptable; else shows why."""
         pw = self.query_one("#user-password", Input).value
         confirm = self.query_one("#user-confirm", Input).value
-        name_problem = self._name_problem(name)
         pw_problem = "Enter a password, or press Generate" if not pw else check_new_password(pw)
         confirm_problem = "Passwords do not match" if pw and confirm != pw else None
-        self._set_error("user-name", name_problem)
-        self._set_error("user-password", pw_problem)
-        self._set_error("user-confirm", confirm_problem)
-        if name_problem or pw_problem or confirm_problem:
-            return
-        self.dismiss((name, pw))
+        show_field_error(self, "user-password", pw_problem)
+        show_field_error(self, "user-confirm", confirm_problem)
+        return None if pw_problem or confirm_problem else pw
+
+    def result(self) -> T_PW | None:
+        """What the dialog returns when submitted; None keeps it open."""
+        raise NotImplementedError
+
+    @on(Button.Pressed)
+    def submit_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == self.SUBMIT_ID:
+            self.submit()
+
+    def submit(self) -> None:
+        out = self.result()
+        if out is not None:
+            self.dismiss(out)
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "user-confirm":
-            self.add()
+            self.submit()
         else:
             self.focus_next()
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
         self.dismiss(None)
+
+
+class AddUserDialog(NewPasswordDialog[tuple[str, str]]):
+    """A new registry user: name + password (typed twice, or generated and shown once)."""
+
+    TITLE_TEXT = "Add a registry user"
+    SUBMIT_LABEL = "Add"
+    SUBMIT_ID = "add"
+
+    def __init__(self, existing: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__()
+        self.existing = set(existing)
+
+    def compose_fields(self) -> ComposeResult:
+        yield form_field("User name", Input(placeholder="e.g. alice", id="user-name"))
+
+    def _name_problem(self, name: str) -> str | None:
+        if name in self.existing:
+            return f"User {name} already exists"
+        return check_username(name)
+
+    @on(Input.Changed, "#user-name")
+    def name_changed(self, event: Input.Changed) -> None:
+        show_field_error(self, "user-name", self._name_problem(event.value))
+
+    def result(self) -> tuple[str, str] | None:
+        name = self.query_one("#user-name", Input).value.strip()
+        name_problem = self._name_problem(name)
+        show_field_error(self, "user-name", name_problem)
+        pw = self.checked_password()
+        return None if name_problem or pw is None else (name, pw)
 
 
 #: The runtimes a client can use, in the order the dialog shows them: (plan name, label).

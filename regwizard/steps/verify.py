@@ -204,7 +204,8 @@ class Verify(Step[VerifyChange]):
             pool.shutdown(wait=True, cancel_futures=True)
 
     def _fan_out(self, ctx: Ctx, pool, others, ref: str, auth: dict, digest: str):  # noqa: ANN001, ANN202
-        """Start every other Docker client's pull and every other runtime's own proof."""
+        """Start every other Docker client's pull, every other runtime's own proof and
+        the catalog read (as the verify user, over verified TLS)."""
         user, password = ctx.plan.verify_user, ctx.secrets.verify_password
         pulls = [pool.submit(self._pull_other, ctx, o, ref, auth) for o in others]
         proofs = [
@@ -213,7 +214,17 @@ class Verify(Step[VerifyChange]):
             for r in RUNTIME_PROOFS
             if o.uses(r)
         ]
-        return pulls, proofs
+        reg = ctx.plan.registry
+        catalog = pool.submit(
+            ctx.net.request,
+            reg.domain,
+            ctx.target,
+            reg.port,
+            anchor(ctx),
+            "/v2/_catalog?n=1000",
+            auth=(user, password),
+        )
+        return pulls, proofs, catalog
 
     def _prove(self, ctx: Ctx, e: HostEntry, v: Verification, client, ref, others, pool) -> str:
         import docker.auth
@@ -284,17 +295,7 @@ class Verify(Step[VerifyChange]):
         # 5. the other clients pull and 6. the catalog is read, while 4. this client
         # pulls back what it pushed
         # 7. every other runtime proves trust with its own client
-        pulls, proofs = self._fan_out(ctx, pool, others, ref, auth, digest)
-        reg = ctx.plan.registry
-        catalog = pool.submit(
-            ctx.net.request,
-            reg.domain,
-            ctx.target,
-            reg.port,
-            anchor(ctx),
-            "/v2/_catalog?n=1000",
-            auth=(user, password),
-        )
+        pulls, proofs, catalog = self._fan_out(ctx, pool, others, ref, auth, digest)
         # 4. remove the local tag, pull, compare digests
         try:
             client.images.remove(ref, force=True)
@@ -376,16 +377,7 @@ class Verify(Step[VerifyChange]):
         v.trust[e.label] = True
         ctx.log(self.name, e, f"pulled {ref} through the mirror: {digest}")
         # 4. every other client pulls it too, and every other runtime proves trust
-        pulls, proofs = self._fan_out(ctx, pool, others, ref, auth, digest)
-        catalog = pool.submit(
-            ctx.net.request,
-            reg.domain,
-            ctx.target,
-            reg.port,
-            anchor(ctx),
-            "/v2/_catalog?n=1000",
-            auth=(user, password),
-        )
+        pulls, proofs, catalog = self._fan_out(ctx, pool, others, ref, auth, digest)
         _other_clients_agree(ctx, self.name, e, v, zip(others, pulls, strict=True), digest)
         _runtime_proofs(ctx, self.name, e, v, proofs)
         try:  # the cache's content, for the report: not a proof, never a failure

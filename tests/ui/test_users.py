@@ -70,8 +70,8 @@ async def test_add_passwd_remove_then_apply(tmp_path: Path) -> None:
         await add_carol(pilot)
         await select(pilot, "bob")
         await activate(pilot, "#passwd-user")
-        await enter_value(pilot, "#new-password", OTHER_PASSWORD)
-        await enter_value(pilot, "#new-confirm", OTHER_PASSWORD)
+        await enter_value(pilot, "#user-password", OTHER_PASSWORD)
+        await enter_value(pilot, "#user-confirm", OTHER_PASSWORD)
         await activate(pilot, "#set")
         assert rows(pilot)["carol"] == "new: added on Apply"
         assert rows(pilot)["bob"] == "new password on Apply"
