@@ -162,3 +162,19 @@ def test_a_signal_ends_it_with_128_plus_the_signal(box: Sandbox, monkeypatch) ->
     monkeypatch.setattr(serve, "run_server", lambda *a: int(signal.SIGINT))
     o = box.run(["serve"])
     assert o.rc == 130 and "stopped" in o.err and "Traceback" not in o.err, o.err
+
+
+def test_the_web_server_is_imported_only_when_serving() -> None:
+    """textual-serve pulls in aiohttp, jinja2 and rich: `serve --help` and every other
+    command must not pay for them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, regwizard.cli.serve, regwizard.cli.main, regwizard.cli.parser\n"
+        "regwizard.cli.parser.parser()\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}"
+        " & {'aiohttp', 'textual_serve', 'jinja2', 'rich', 'textual'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
