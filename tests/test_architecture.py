@@ -15,7 +15,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # the wheel maps screens/ and assets/ inside the package (pyproject.toml)
 PACKAGES = {"regwizard": ROOT / "regwizard", "regwizard.screens": ROOT / "screens"}
-UI = ("regwizard.app", "regwizard.screens", "regwizard.cli.wizard")
+# cli.webserver runs textual-serve, which imports rich (cli.serve imports it lazily)
+UI = ("regwizard.app", "regwizard.screens", "regwizard.cli.wizard", "regwizard.cli.webserver")
 CLI = ("regwizard.cli", "regwizard.__main__")
 FORBIDDEN_FOR_ENGINE = ("textual", "rich")
 

@@ -91,6 +91,10 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.lab import lab_cli
 
             return lab_cli(args)
+        if args.cmd == "serve":
+            from regwizard.cli.serve import serve_cli
+
+            return serve_cli(args)
         if args.cmd == "demo":
             from regwizard.cli.lab import demo
 

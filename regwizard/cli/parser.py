@@ -319,6 +319,29 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     ls = labsub.add_parser("status", help="show the lab's state")
     ls.add_argument("--json", action="store_true")
 
+    sv = sub.add_parser(
+        "serve",
+        help="the wizard in a web browser (textual-serve); listens on 127.0.0.1 unless told",
+        description="Serve the wizard to web browsers: each browser tab gets its own wizard. "
+        "It speaks plain HTTP, so it listens on loopback by default; from another machine, "
+        "open an SSH tunnel (ssh -L 8000:127.0.0.1:8000 user@vm) rather than --host.",
+    )
+    sv.add_argument("plan", nargs="?", help="plan file (TOML): the wizard opens on Review")
+    sv.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (127.0.0.1). Any other address warns: passwords typed "
+        "into the wizard would cross the network as plain HTTP",
+    )
+    sv.add_argument(
+        "--port", type=port_number, default=8000, help="port to listen on, 1..65535 (8000)"
+    )
+    sv.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address browsers open (default http://HOST:PORT); needed with --host 0.0.0.0",
+    )
+
     sub.add_parser("demo", help="lab up, then the wizard pre-filled for the lab")
     _add_verbosity(p)
     return p

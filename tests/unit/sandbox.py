@@ -1,10 +1,10 @@
 """Run ``regwizard.cli.main`` in-process with every side effect made impossible.
 
-Deny by default: the engine, doctor, gc, adopt, the lab and the wizard are fakes that
-record their calls; SSH (hosts.connect), sockets, name lookups and subprocesses raise
-SandboxViolation; file writes and removals outside the sandbox directory raise too.
-A command that gets past its input checks meets a fake, never the machine or the
-network. Used by test_cli_input.py and test_cli_fuzz.py.
+Deny by default: the engine, doctor, gc, adopt, the lab, the wizard and `serve`'s web
+server are fakes that record their calls; SSH (hosts.connect), sockets, name lookups and
+subprocesses raise SandboxViolation; file writes and removals outside the sandbox
+directory raise too. A command that gets past its input checks meets a fake, never the
+machine or the network. Used by test_cli_input.py and test_cli_fuzz.py.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import regwizard.cli.common
 import regwizard.cli.doctor
 import regwizard.cli.lab
 import regwizard.cli.plans
+import regwizard.cli.serve
 import regwizard.cli.wizard
 import regwizard.doctor
 import regwizard.engine
@@ -205,7 +206,13 @@ class Sandbox:
 
             return RegistryApi(send, "reg.example.test", plan.verify_user)
 
+        def run_server(command, host, port, public_url, ready):  # noqa: ANN001, ANN202
+            calls.append(f"serve {host} {port} {public_url} {command}")
+            ready()
+            return 0
+
         mp.setattr(regwizard.registry_api, "open_api", open_api)
+        mp.setattr(regwizard.cli.serve, "run_server", run_server)
         mp.setattr(regwizard.engine, "run", engine_run)
         mp.setattr(regwizard.doctor, "diagnose", diagnose)
         mp.setattr(regwizard.gc, "collect", collect)
