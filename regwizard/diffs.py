@@ -35,6 +35,7 @@ SECRET_NAME = re.compile(
 SECRET_KEYS = {"auth"}  # containerd's registry.configs.NAME.auth: base64 of user:password
 _YAML_KEY = re.compile(r"^(\s*(?:-\s+)?)([^\s:#=\[\]{}\"'][^:#=]*?)\s*:(\s*)(.*)$")
 _TOML_KEY = re.compile(r"^(\s*)(\"?)([A-Za-z0-9_.\-]+)\2\s*=\s*(.*)$")
+_COMMENTED = re.compile(r"^(\s*#+\s*)([A-Za-z0-9_.\-\" ]+?)\s*([:=])\s*\S.*$")
 MIN_SECRET = 4  # known secret values shorter than this are not searched for in the text
 
 
@@ -103,6 +104,10 @@ def redact(text: str | None, secrets: Iterable[str] = ()) -> str | None:
             if value[:1] in "|>":
                 block_indent = indent
             out.append(f"{m.group(1)}{m.group(2)}: {REDACTED}")
+            continue
+        c = _COMMENTED.match(line)  # "# password: x", "# token = x": a comment may hold one
+        if c and is_secret_name(c.group(2)):
+            out.append(f"{c.group(1)}{c.group(2)}{c.group(3)} {REDACTED}")
             continue
         out.append(line)
     return scrub("\n".join(out) + ("\n" if out else ""), secrets)

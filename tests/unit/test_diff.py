@@ -166,12 +166,14 @@ def test_redact_by_key_in_yaml_and_toml() -> None:
         "http:\n  secret: abc123secret\n  tls:\n    key: /certs/x.key\n"
         "proxy:\n  password: |\n    line-one\n    line-two\n  username: u\n"
         "storage:\n  s3:\n    accesskey: AKIA1\n    secretkey: SK1\n"
+        "# old secret: was-this-one\n#password = p2\n# a comment: kept\n"
     )
     got = diffs.redact(yml)
     assert "secret: <redacted>" in got and "password: <redacted>" in got
     assert "key: /certs/x.key" in got and "username: u" in got
-    for gone in ("abc123secret", "line-one", "line-two", "AKIA1", "SK1"):
+    for gone in ("abc123secret", "line-one", "line-two", "AKIA1", "SK1", "was-this", "p2"):
         assert gone not in got
+    assert "# a comment: kept" in got
     toml = (
         '[x.auth]\n  username = "u"\n  password = "p4ss"\n  auth = "dTpw"\n'
         '[h.header]\n  Authorization = [\n    "Basic Zm9v"\n  ]\nca = "/a.crt"\n'
