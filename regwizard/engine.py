@@ -62,7 +62,8 @@ def _run_unit(ctx: Ctx, step: Step, e: HostEntry, records: list[StepRecord]) -> 
         status = "unchanged" if step.reads_only else "changed"
     secs = time.monotonic() - t0
     records.append(StepRecord(step.name, e.label, step.title, status, secs, detail))
-    ctx.emit(StepFinished(step.name, e.label, status, secs, detail, tuple(outcome.commands)))
+    diffs = tuple(outcome.diffs) if status == "would-change" else ()
+    ctx.emit(StepFinished(step.name, e.label, status, secs, detail, tuple(outcome.commands), diffs))
 
 
 def run(

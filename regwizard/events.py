@@ -33,6 +33,22 @@ class Notice(LogLine):
 
 
 @dataclass(frozen=True)
+class FileDiff:
+    """One file a change would write, as a reviewer may see it (``apply --dry-run --diff``).
+
+    ``before``/``after`` are display texts, already cleaned by the step that made them:
+    secret values redacted, htpasswd reduced to user names, certificates summarised
+    (never a key). None: the file does not exist (before) or goes away (after); both None:
+    ``note`` says in words what happens (a directory made, data copied, a file moved)."""
+
+    host: str  # host label
+    path: str  # the file on that host, or a name such as "container registry"
+    before: str | None
+    after: str | None
+    note: str = ""  # one line, shown above the diff
+
+
+@dataclass(frozen=True)
 class StepFinished(Event):
     step: str
     host: str
@@ -40,6 +56,7 @@ class StepFinished(Event):
     seconds: float
     detail: str = ""  # one line: what changed / why unchanged
     commands: tuple[str, ...] = ()  # equivalent shell commands (for --dry-run and review)
+    diffs: tuple[FileDiff, ...] = ()  # "would-change": the files the change would write
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from dataclasses import asdict
 
@@ -12,7 +13,9 @@ from regwizard.cli.common import (
     read_verify_password,
     stderr_printer,
 )
-from regwizard.events import RunResult
+from regwizard.diffs import unified
+from regwizard.errors import RegwizardError
+from regwizard.events import Event, FileDiff, RunResult, StepFinished
 
 DRY_RUN_PENDING = 3  # the exit code of a dry run that would change something
 
@@ -60,10 +63,42 @@ def result_json(result: RunResult) -> dict:
     }
 
 
+def diffs_json(diffs: list[FileDiff]) -> list[dict]:
+    """``--json --diff``: one entry per file that would change (its diff non-empty)."""
+    out = []
+    for d in diffs:
+        text = unified(d)
+        if text:
+            out.append({"host": d.host, "path": d.path, "note": d.note, "diff": text})
+    return out
+
+
+def print_diffs(diffs: list[FileDiff], out=None) -> None:  # noqa: ANN001
+    """The unified diff of each file, to stdout; + and - lines coloured on a terminal
+    (unless NO_COLOR is set)."""
+    out = out or sys.stdout
+    colour = out.isatty() and not os.environ.get("NO_COLOR")
+    texts = [t for t in (unified(d) for d in diffs) if t]
+    if not texts:
+        return
+    print("\n# what would change, file by file (secrets redacted)", file=out)
+    for text in texts:
+        for line in text.splitlines():
+            if colour and line.startswith(("+", "-")) and not line.startswith(("+++", "---")):
+                line = f"\033[{32 if line[0] == '+' else 31}m{line}\033[0m"
+            print(line, file=out)
+
+
 def apply_cli(args) -> int:  # noqa: ANN001
     from regwizard import engine
     from regwizard.plan import Secrets, load_plan
 
+    want_diff = bool(getattr(args, "diff", False))
+    if want_diff and not args.dry_run:
+        raise RegwizardError(
+            "--diff needs --dry-run: it shows what a dry run would change",
+            "run `regwizard apply PLAN --dry-run --diff`",
+        )
     plan = load_plan(args.plan)
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
     read_connection_secrets(plan, secrets)
@@ -72,16 +107,27 @@ def apply_cli(args) -> int:  # noqa: ANN001
         secrets.verify_password = read_verify_password(args.password_file, plan.verify_user)
     if args.dry_run:
         print("dry run: nothing will be changed", file=sys.stderr)
-    result = engine.run(
-        plan, secrets, emit=stderr_printer(), dry_run=args.dry_run, lock_wait=args.lock_wait
-    )
+    printer = stderr_printer()
+    diffs: list[FileDiff] = []
+
+    def emit(ev: Event) -> None:
+        if isinstance(ev, StepFinished) and ev.status == "would-change":
+            diffs.extend(ev.diffs)
+        printer(ev)
+
+    result = engine.run(plan, secrets, emit=emit, dry_run=args.dry_run, lock_wait=args.lock_wait)
     v = result.verification
     if args.json:
-        print(json.dumps(result_json(result), indent=2))
+        doc = result_json(result)
+        if want_diff:
+            doc["diffs"] = diffs_json(diffs)
+        print(json.dumps(doc, indent=2))
     elif args.dry_run:
         print("\n# equivalent shell commands")
         for line in engine.shell_commands(plan):
             print(line)
+        if want_diff:
+            print_diffs(diffs)
     if result.ok and v and not args.dry_run:
         if v.mirror_of:
             proved = (

@@ -140,6 +140,12 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     a = sub.add_parser("apply", help="run a plan headless: converge every step, then verify")
     a.add_argument("plan", help="plan file (TOML)")
     a.add_argument("--dry-run", action="store_true", help="change nothing; show what would change")
+    a.add_argument(
+        "--diff",
+        action="store_true",
+        help="with --dry-run: also print a unified diff of each file that would change "
+        "(secrets redacted, user names only, certificates summarised)",
+    )
     a.add_argument("--json", action="store_true", help="print the results as JSON on stdout")
     a.add_argument("--password-file", help="file holding the verify user's password")
     a.add_argument(

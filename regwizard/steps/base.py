@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from regwizard.diagnose import explain
 from regwizard.errors import Cancelled, RegwizardError
-from regwizard.events import Event, LogLine, Verification
+from regwizard.events import Event, FileDiff, LogLine, Verification
 from regwizard.layout import Layout, layout
 from regwizard.plan import Connection, Plan, Secrets
 
@@ -66,10 +66,15 @@ class Unchanged:
 
 @dataclass(frozen=True)
 class Change:
-    """What apply will do, in words and as the equivalent shell commands (no secrets)."""
+    """What apply will do, in words and as the equivalent shell commands (no secrets).
+
+    ``diffs``: the files it would write, before and after, made from what check already
+    read, cleaned of secrets (regwizard/diffs.py); keyword-only, so every subclass keeps
+    its positional fields."""
 
     detail: str
     commands: tuple[str, ...] = ()
+    diffs: tuple[FileDiff, ...] = field(default=(), kw_only=True)
 
 
 Outcome = Unchanged | Change

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from regwizard import pki
+from regwizard.diffs import cert_summary
+from regwizard.events import FileDiff
 from regwizard.facts.read import NO_OPENSSL, Snapshot, snapshot
 from regwizard.layout import CURRENT, Layout
 from regwizard.plan import san_list
@@ -217,6 +219,7 @@ class Certificate(Step[CertificateChange]):
             if same and f.pair == "current" and not moves:
                 return Unchanged("the provided certificate is installed")
             detail = "; ".join(([] if same else ["install the provided certificate"]) + moves)
+            diffs = () if same else _issue_diffs(ctx, e, f, cert_summary(want_cert))
             return CertificateChange(
                 detail or "install the provided certificate",
                 self.script(ctx) if not same else (),
@@ -225,6 +228,7 @@ class Certificate(Step[CertificateChange]):
                 move_ca=move_ca,
                 move_legacy=same and f.pair == "legacy",
                 tidy=tidy,
+                diffs=diffs + _notes(ctx, e, moves),
             )
         reasons: list[str] = []
         info = None
@@ -259,6 +263,16 @@ class Certificate(Step[CertificateChange]):
             return Unchanged(f"valid, {info.days_left} days left")  # type: ignore[union-attr]
         if not reasons and f.pair == "legacy":
             moves.insert(0, f"move the certificate into {lay.current_link}/ (switched as one pair)")
+        diffs: tuple[FileDiff, ...] = ()
+        if new_ca:
+            diffs += (
+                FileDiff(
+                    e.label, lay.ca_path, cert_summary(f.ca), planned_summary(ctx, ca=True),
+                    "a new local CA; its key is made on this machine and never shown",
+                ),
+            )  # fmt: skip
+        if reasons:
+            diffs += _issue_diffs(ctx, e, f, planned_summary(ctx))
         return CertificateChange(
             "; ".join(reasons + moves),
             self.script(ctx) if reasons else (),
@@ -267,6 +281,7 @@ class Certificate(Step[CertificateChange]):
             move_ca=move_ca and not new_ca,
             move_legacy=not reasons and f.pair == "legacy",
             tidy=tidy,
+            diffs=diffs + _notes(ctx, e, moves),
         )
 
     @staticmethod
@@ -421,3 +436,46 @@ def subject_text(ctx: Ctx) -> str:
         ("CN", pki.subject_cn(cert, reg.domain)),
     )
     return _subj(parts)
+
+
+# --------------------------------------------------------------------------- diffs
+
+
+def planned_summary(ctx: Ctx, *, ca: bool = False) -> str:
+    """What apply will make (it does not exist yet), in ``diffs.cert_summary``'s form."""
+    spec, plan = ctx.plan.certificate, ctx.plan
+    if ca:
+        lines = [
+            "certificate 1 of 1 (a CA) (new: made by apply)",
+            f"  subject: {ca_subject_text(ctx)}",
+            "  issuer:  itself (self-signed)",
+            f"  valid:   {pki.CA_DAYS} days from apply",
+            f"  key:     {spec.key}",
+        ]
+    else:
+        lines = [
+            "certificate 1 of 1 (new: made by apply)",
+            f"  subject: {subject_text(ctx)}",
+            "  issuer:  "
+            + (ca_subject_text(ctx) if spec.mode == "local-ca" else "itself (self-signed)"),
+            f"  SANs:    {', '.join(san_list(plan))}",
+            f"  valid:   {spec.days} days from apply",
+            f"  key:     {spec.key}",
+        ]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _issue_diffs(ctx: Ctx, e: HostEntry, f: TlsFiles, after: str | None) -> tuple[FileDiff, ...]:
+    """A new pair: the certificate's summary before and after; the key only named."""
+    lay = ctx.layout
+    return (
+        FileDiff(e.label, lay.cert_path, cert_summary(f.cert), after),
+        FileDiff(
+            e.label, lay.key_path, None, None,
+            "its private key, written 0600 next to it (never shown)",
+        ),
+    )  # fmt: skip
+
+
+def _notes(ctx: Ctx, e: HostEntry, moves: list[str]) -> tuple[FileDiff, ...]:
+    return tuple(FileDiff(e.label, ctx.layout.certs_dir, None, None, m) for m in moves)

@@ -13,6 +13,8 @@ import secrets as _secrets
 import shlex
 from dataclasses import dataclass
 
+from regwizard.diffs import redact
+from regwizard.events import FileDiff
 from regwizard.facts.read import snapshot
 from regwizard.facts.registry import parse_config, read_only
 from regwizard.layout import C_AUTH, C_DATA
@@ -172,7 +174,13 @@ class Config(Step[ConfigChange]):
         else:
             detail = f"retire {lay.legacy_secret} (the secret is in {lay.config_path})"
         return ConfigChange(
-            detail, self.script(ctx), want, bool(legacy), restart, read_only(parsed)
+            detail,
+            self.script(ctx),
+            want,
+            bool(legacy),
+            restart,
+            read_only(parsed),
+            diffs=config_diffs(ctx, e, have, want, parsed, secret, legacy, upstream),
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ConfigChange) -> str:
@@ -192,3 +200,36 @@ class Config(Step[ConfigChange]):
                 ctx.log(self.name, e, f"moved {lay.legacy_secret} -> {moved}")
         ctx.forget(e)
         return change.detail
+
+
+def config_diffs(
+    ctx: Ctx,
+    e: HostEntry,
+    have: bytes | None,
+    want: str,
+    parsed: dict,
+    secret: str,
+    legacy: str,
+    upstream: Upstream | None,
+) -> tuple[FileDiff, ...]:
+    """config.yml before and after with every secret redacted: secret-like keys by name,
+    and the values known here (the http secret kept or made, the legacy file's, the
+    upstream login stored and wanted) wherever else they appear."""
+    lay = ctx.layout
+    proxy = parsed.get("proxy") if isinstance(parsed.get("proxy"), dict) else {}
+    known = [secret, legacy, ctx.secrets.upstream_password, proxy.get("password")]
+    known += [upstream[1]] if upstream else []
+    known = [k for k in known if isinstance(k, str) and k]
+    before = None if have is None else redact(have.decode(errors="replace"), known)
+    out = [FileDiff(e.label, lay.config_path, before, redact(want, known))]
+    if legacy:
+        out.append(
+            FileDiff(
+                e.label,
+                lay.legacy_secret,
+                None,
+                None,
+                f"moved into {lay.backups_dir} (the secret is in {lay.config_path})",
+            )  # fmt: skip
+        )
+    return tuple(out)

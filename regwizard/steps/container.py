@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from regwizard import problems
 from regwizard.diagnose import clean
+from regwizard.diffs import settings
 from regwizard.errors import RegwizardError
+from regwizard.events import FileDiff
 from regwizard.facts import read
 from regwizard.facts.read import snapshot
 from regwizard.facts.registry import LABEL_HASH, LABEL_MANAGED, RegistryFacts
@@ -71,6 +73,54 @@ def desired(ctx: Ctx) -> dict:
     digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     spec["labels"] = {LABEL_MANAGED: "true", LABEL_HASH: digest}
     return spec
+
+
+def desired_settings(spec: dict) -> list[tuple[str, str]]:
+    """The container ``desired`` describes, as (key, value) lines for a diff."""
+    items = [("image", spec["image"]), ("command", shlex.join(spec["command"]))]
+    items += [("port", f"{hp} -> {cp}") for cp, hp in sorted(spec["ports"].items())]
+    items += sorted(
+        ("mount", f"{src.rstrip('/') or '/'} -> {v['bind']} ({v['mode']})")
+        for src, v in spec["volumes"].items()
+    )
+    items.append(("restart", spec["restart_policy"]["Name"]))
+    items += sorted(("env", f"{k}={v}") for k, v in spec["env"].items())
+    items += sorted(("label", f"{k}={v}") for k, v in spec["labels"].items())
+    return items
+
+
+IMAGE_ENV = {"PATH"}  # set by the image, not by whoever ran the container
+
+
+def observed_settings(facts: RegistryFacts, c) -> list[tuple[str, str]]:  # noqa: ANN001
+    """The running container's settings as ``desired_settings`` lists them, from what
+    docker inspect already gave (nothing more is read)."""
+    attrs = getattr(c, "attrs", None)
+    cfg = attrs.get("Config") if isinstance(attrs, dict) else None
+    cfg = cfg if isinstance(cfg, dict) else {}
+    items = [("image", facts.image)]
+    cmd = cfg.get("Cmd")
+    if isinstance(cmd, list):
+        items.append(("command", shlex.join(str(x) for x in cmd)))
+    if facts.host_network:
+        items.append(("network", "host"))
+    for cp, hps in sorted(facts.published.items()):
+        items += [("port", f"{hp} -> {cp}/tcp") for hp in sorted(set(hps))]
+    mounts = []
+    for m in facts.mounts:
+        if m.kind == "bind":
+            src = m.source.rstrip("/") or "/"
+        elif m.kind == "volume":
+            src = f"volume {m.name[:12] if m.anonymous else m.name}"
+        else:
+            src = m.kind
+        mounts.append(("mount", f"{src} -> {m.destination} ({'rw' if m.rw else 'ro'})"))
+    items += sorted(mounts)
+    items.append(("restart", facts.restart_policy))
+    env = cfg.get("Env") if isinstance(cfg.get("Env"), list) else []
+    items += sorted(("env", str(v)) for v in env if str(v).partition("=")[0] not in IMAGE_ENV)
+    items += sorted(("label", f"{k}={v}") for k, v in facts.labels.items())
+    return items
 
 
 def docker_run_command(ctx: Ctx) -> str:
@@ -131,9 +181,14 @@ class Container(Step[ContainerChange]):
         facts, c = registry_facts(ctx, e)
         replace = (shlex.join(["docker", "rm", "-f", name]), docker_run_command(ctx))
         left = maintenance_left(ctx, e)
+        where = f"container {name}"
         if facts is None:
             return ContainerChange(
-                f"create {name}", self.script(ctx), "create", end_maintenance=left
+                f"create {name}",
+                self.script(ctx),
+                "create",
+                end_maintenance=left,
+                diffs=(FileDiff(e.label, where, None, settings(desired_settings(want))),),
             )
         labelled = facts.config_hash == want["labels"][LABEL_HASH]
         seen = observed_drift(facts, want, ctx.plan.registry.port) if labelled else ""
@@ -144,12 +199,22 @@ class Container(Step[ContainerChange]):
             mig = plan_migration(ctx, e, facts, c)
             detail = f"recreate {name}: {why}"
             cmds = replace
+            now = settings(observed_settings(facts, c))
+            diffs = (FileDiff(e.label, where, now, settings(desired_settings(want))),)
             if mig is not None:
                 size = f" ({_mib(mig.size)})" if mig.size else ""
                 storage = ctx.plan.registry.storage
                 detail += f"; first copy its images from {mig.what} to {storage}{size}"
                 cmds = (mig.command, *cmds)
-            return ContainerChange(detail, cmds, "recreate", migrate=mig, end_maintenance=left)
+                diffs += (
+                    FileDiff(
+                        e.label, storage, None, None,
+                        f"images copied here from {mig.what}{size}; the source is kept",
+                    ),
+                )  # fmt: skip
+            return ContainerChange(
+                detail, cmds, "recreate", migrate=mig, end_maintenance=left, diffs=diffs
+            )
         fix_policy = facts.restart_policy != "always"
         pol_cmd = (
             (shlex.join(["docker", "update", "--restart=always", name]),) if fix_policy else ()
@@ -193,12 +258,15 @@ class Container(Step[ContainerChange]):
         if stale:
             return ContainerChange(f"restart: {stale}{pol_text}", restart, "restart", fix_policy)
         if fix_policy:
+            now = observed_settings(facts, c)
+            after = [(k, "always" if k == "restart" else v) for k, v in now]
             return ContainerChange(
                 f"restart policy of {name} is {facts.restart_policy}: set always (survives "
                 "reboots)",
                 pol_cmd,
                 "policy",
                 True,
+                diffs=(FileDiff(e.label, where, settings(now), settings(after)),),
             )
         return Unchanged(f"{name} running as planned")
 

@@ -12,6 +12,8 @@ import shlex
 import time
 from dataclasses import dataclass
 
+from regwizard.diffs import redact
+from regwizard.events import FileDiff
 from regwizard.facts import read, runtimes
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchanged, backup
 
@@ -92,7 +94,16 @@ class ContainerdConfig(Step[ContainerdConfigChange]):
             f'config_path = "{runtimes.CONTAINERD_CERTS_D}"',
             "systemctl restart containerd",
         )
-        return ContainerdConfigChange(f"{why}; set it and restart containerd", cmds, text)
+        diff = FileDiff(
+            e.label,
+            runtimes.CONTAINERD_CONFIG,
+            redact(f.text) if f.text else None,
+            redact(text),
+            "containerd restarts once to read it",
+        )
+        return ContainerdConfigChange(
+            f"{why}; set it and restart containerd", cmds, text, diffs=(diff,)
+        )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ContainerdConfigChange) -> str:
         path = runtimes.CONTAINERD_CONFIG

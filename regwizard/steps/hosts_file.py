@@ -7,6 +7,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
+from regwizard.events import FileDiff
 from regwizard.facts import hostfile, read
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged, backup
 
@@ -50,10 +51,12 @@ class HostsFile(Step[HostsFileChange]):
             return Unchanged(f"{reg.domain} already resolves to {reg.ip}")
         wrong = hf.entry.wrong(reg.ip)
         why = f"maps to {', '.join(wrong)}" if wrong else "missing"
+        text = hostfile.with_mapping(hf.text, reg.domain, reg.ip)
         return HostsFileChange(
             f"{reg.domain} {why}; want {reg.ip}",
             self.script(ctx),
-            hostfile.with_mapping(hf.text, reg.domain, reg.ip),
+            text,
+            diffs=(FileDiff(e.label, HOSTS, hf.text, text),),
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: HostsFileChange) -> str:

@@ -9,6 +9,8 @@ import shlex
 from dataclasses import dataclass
 
 from regwizard import htpasswd
+from regwizard.diffs import htpasswd_users
+from regwizard.events import FileDiff
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged, backup
 
 
@@ -37,7 +39,8 @@ class Htpasswd(Step[HtpasswdChange]):
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | HtpasswdChange:
         lay = ctx.layout
-        text = (e.host.read_file(lay.htpasswd_path) or b"").decode(errors="replace")
+        raw = e.host.read_file(lay.htpasswd_path)
+        text = (raw or b"").decode(errors="replace")
         res = htpasswd.merge(text, ctx.plan.users, ctx.plan.remove_users)
         if res.non_bcrypt:
             ctx.log(
@@ -53,7 +56,14 @@ class Htpasswd(Step[HtpasswdChange]):
             if names:
                 parts.append(f"{label} {', '.join(names)}")
         commands = self._commands(ctx, [*res.added, *res.updated], list(res.removed))
-        return HtpasswdChange("; ".join(parts) or "rewrite", commands, res.text)
+        diff = FileDiff(  # user names only: never a hash
+            e.label,
+            lay.htpasswd_path,
+            None if raw is None else htpasswd_users(text, non_bcrypt=res.non_bcrypt),
+            htpasswd_users(res.text, res.updated, res.non_bcrypt),
+            "user names only (hashes are never shown)",
+        )
+        return HtpasswdChange("; ".join(parts) or "rewrite", commands, res.text, diffs=(diff,))
 
     def apply(self, ctx: Ctx, e: HostEntry, change: HtpasswdChange) -> str:
         lay = ctx.layout

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from regwizard.events import FileDiff
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged
 
 
@@ -26,7 +27,11 @@ class Storage(Step[StorageChange]):
         path = ctx.plan.registry.storage
         if e.host.exists(path):
             return Unchanged(f"{path} exists (data is never moved or deleted)")
-        return StorageChange(f"create {path}", self.script(ctx))
+        return StorageChange(
+            f"create {path}",
+            self.script(ctx),
+            diffs=(FileDiff(e.label, path, None, None, "a new directory (mode 0755)"),),
+        )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: StorageChange) -> str:
         e.host.makedirs(ctx.plan.registry.storage, 0o755)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
+from regwizard.diffs import cert_summary
+from regwizard.events import FileDiff
 from regwizard.facts import read
 from regwizard.facts.certsd import CertsD
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchanged, backup
-from regwizard.steps.certificate import trust_anchor
+from regwizard.steps.certificate import planned_summary, trust_anchor
 
 
 @dataclass(frozen=True)
@@ -51,20 +53,30 @@ class Trust(Step[TrustChange]):
         path = ctx.layout.trust_file
         if not want:
             if ctx.dry_run:
-                return TrustChange("the certificate will be created first", self.script(ctx))
+                return TrustChange(
+                    "the certificate will be created first",
+                    self.script(ctx),
+                    diffs=(unread_diff(ctx, e, path),),
+                )
             raise StepError("no certificate to trust yet", "run the certificate step first")
         cd = certs_d(ctx, e)
         if cd.ca == want and not cd.stray:
             return Unchanged(f"{path} is current")
-        why, cmds = [], ()
+        why, cmds, diffs = [], (), []
         if cd.ca != want:
             why.append(f"{path} {'missing' if cd.ca is None else 'differs'}")
             cmds = self.script(ctx)
+            diffs.append(FileDiff(e.label, path, cert_summary(cd.ca), cert_summary(want)))
         for name, err in cd.stray:
             why.append(f"{name} breaks the directory ({err})")
             stray = f"{ctx.layout.trust_dir}/{name}"
             cmds += (shlex.join(["mv", stray, f"{stray}.bak"]),)
-        return TrustChange("; ".join(why), cmds, write=cd.ca != want, stray=cd.stray)
+            diffs.append(
+                FileDiff(e.label, stray, None, None, f"moved aside (Docker refuses it: {err})")
+            )
+        return TrustChange(
+            "; ".join(why), cmds, write=cd.ca != want, stray=cd.stray, diffs=tuple(diffs)
+        )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: TrustChange) -> str:
         lay = ctx.layout
@@ -81,3 +93,10 @@ class Trust(Step[TrustChange]):
             done.append(f"moved {name} aside (a CA file must end in .crt)")
         ctx.forget(e)
         return "; ".join(done)
+
+
+def unread_diff(ctx: Ctx, e: HostEntry, path: str) -> FileDiff:
+    """A dry run with no certificate yet: ``path`` gets what the certificate step makes
+    (the local CA, else the self-signed certificate); the file there now is not read."""
+    after = planned_summary(ctx, ca=ctx.plan.certificate.mode == "local-ca")
+    return FileDiff(e.label, path, None, after, "now: not read (the certificate is made first)")

@@ -6,10 +6,12 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from regwizard.diffs import cert_summary, redact
+from regwizard.events import FileDiff
 from regwizard.facts import runtimes
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchanged, backup
 from regwizard.steps.containerd_config import containerd_facts
-from regwizard.steps.trust import anchor
+from regwizard.steps.trust import anchor, unread_diff
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,21 @@ class TrustContainerd(Step[ContainerdTrustChange]):
         want = anchor(ctx)
         f = containerd_facts(ctx, e)
         d = self._dir(f.hosts_dir, ctx)
+        toml = runtimes.hosts_toml(ctx.plan.registry.address, f"{d}/ca.crt")
+        toml_diff = FileDiff(e.label, f"{d}/hosts.toml", _text(f.hosts_toml), toml)
         if not want:
             if ctx.dry_run:
+                ca_diff = FileDiff(
+                    e.label,
+                    f"{d}/ca.crt",
+                    cert_summary(f.ca),
+                    unread_diff(ctx, e, f"{d}/ca.crt").after,
+                )
                 return ContainerdTrustChange(
-                    "the certificate will be created first", self._commands(ctx, f.hosts_dir), d
+                    "the certificate will be created first",
+                    self._commands(ctx, f.hosts_dir),
+                    d,
+                    diffs=(ca_diff, toml_diff),
                 )
             raise StepError("no certificate to trust yet", "run the certificate step first")
         toml_problem = runtimes.hosts_toml_names(
@@ -61,8 +74,18 @@ class TrustContainerd(Step[ContainerdTrustChange]):
             why.append(f"{d}/ca.crt {'missing' if f.ca is None else 'differs'}")
         if toml_problem:
             why.append(toml_problem)
+        diffs = ()
+        if f.ca != want:
+            diffs += (FileDiff(e.label, f"{d}/ca.crt", cert_summary(f.ca), cert_summary(want)),)
+        if toml_problem:
+            diffs += (toml_diff,)
         return ContainerdTrustChange(
-            "; ".join(why), self._commands(ctx, f.hosts_dir), d, f.ca != want, bool(toml_problem)
+            "; ".join(why),
+            self._commands(ctx, f.hosts_dir),
+            d,
+            f.ca != want,
+            bool(toml_problem),
+            diffs=diffs,
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ContainerdTrustChange) -> str:
@@ -85,3 +108,8 @@ class TrustContainerd(Step[ContainerdTrustChange]):
 def _anchor_source(ctx: Ctx) -> str:
     lay = ctx.layout
     return lay.ca_path if ctx.plan.certificate.mode == "local-ca" else lay.cert_path
+
+
+def _text(data: bytes | None) -> str | None:
+    """A TOML file as it is, for a diff (secret-like values redacted); None: missing."""
+    return None if data is None else redact(data.decode(errors="replace"))

@@ -7,9 +7,11 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
+from regwizard.diffs import cert_summary
+from regwizard.events import FileDiff
 from regwizard.facts import read, runtimes
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchanged, backup
-from regwizard.steps.trust import anchor
+from regwizard.steps.trust import anchor, unread_diff
 from regwizard.steps.trust_containerd import _anchor_source
 
 
@@ -40,13 +42,19 @@ class TrustPodman(Step[PodmanTrustChange]):
         d = runtimes.podman_trust_dir(ctx.plan.registry.address)
         if not want:
             if ctx.dry_run:
-                return PodmanTrustChange("the certificate will be created first", self.script(ctx))
+                return PodmanTrustChange(
+                    "the certificate will be created first",
+                    self.script(ctx),
+                    diffs=(unread_diff(ctx, e, f"{d}/ca.crt"),),
+                )
             raise StepError("no certificate to trust yet", "run the certificate step first")
         f = podman_facts(ctx, e)
         if f.ca == want:
             return Unchanged(f"{d}/ca.crt is current")
         return PodmanTrustChange(
-            f"{d}/ca.crt {'missing' if f.ca is None else 'differs'}", self.script(ctx)
+            f"{d}/ca.crt {'missing' if f.ca is None else 'differs'}",
+            self.script(ctx),
+            diffs=(FileDiff(e.label, f"{d}/ca.crt", cert_summary(f.ca), cert_summary(want)),),
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: PodmanTrustChange) -> str:

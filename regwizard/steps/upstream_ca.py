@@ -13,7 +13,9 @@ import shlex
 from dataclasses import dataclass
 
 from regwizard import pki
+from regwizard.diffs import cert_summary
 from regwizard.errors import RegwizardError
+from regwizard.events import FileDiff
 from regwizard.facts.read import snapshot
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchanged, backup
 
@@ -86,8 +88,12 @@ class UpstreamCA(Step[UpstreamCAChange]):
         if have == want:
             return Unchanged(f"{lay.upstream_ca_path} is current")
         verb = "write" if have is None else "replace"
+        diff = FileDiff(e.label, lay.upstream_ca_path, cert_summary(have), cert_summary(want))
         return UpstreamCAChange(
-            f"{verb} {lay.upstream_ca_path} from {reg.proxy_ca_file}", self.script(ctx), want
+            f"{verb} {lay.upstream_ca_path} from {reg.proxy_ca_file}",
+            self.script(ctx),
+            want,
+            diffs=(diff,),
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: UpstreamCAChange) -> str:

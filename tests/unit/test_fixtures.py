@@ -19,6 +19,9 @@ Expectations (``expect``):
   "volume"}, "commands": ["substring of command 1", ...]}``, or ``{"error": "substring"}``;
   ``"text_contains": ["..."]``: the change's new file text holds these;
   ``"toml": {"text": {...}}``: a field holding TOML parses to exactly that document;
+  ``"diff": ["..."]``: the unified diffs of the change (``apply --dry-run --diff``)
+  hold these substrings, ``"no_diff": ["..."]`` never these (every change's diffs are
+  also checked for passwords, hashes, the http secret, keys and whole PEM blocks);
   ``"apply": {"records": [{"op": "docker.pull", "tag": "sha256:..."}], "result": "..."}``
   runs apply on the change and looks for those operations, in order, on the host;
   ``"writes": [{"op": ...}, ...]`` there lists every write apply makes, in order (nothing
@@ -39,6 +42,7 @@ from pathlib import Path
 import pytest
 
 from regwizard import adopt, doctor, problems, steps
+from regwizard.diffs import unified
 from regwizard.plan import Connection, validate_plan
 from regwizard.steps.base import Change, StepError, Unchanged
 from tests.fixtures import world
@@ -84,6 +88,26 @@ def _records(ops: list[dict], want: list[dict]) -> None:
         i += 1
 
 
+NEVER_IN_A_DIFF = (
+    "$2",  # a bcrypt hash
+    "$apr1$",
+    world.FIXED_SECRET,
+    world.ALICE_PASSWORD,
+    "bob-password-22",
+    "PRIVATE KEY-----",
+    "BEGIN CERTIFICATE",
+)
+
+
+def _diff_text(case: world.Case, outcome: Change) -> str:
+    """The change's diffs as ``apply --dry-run --diff`` prints them, checked for secrets."""
+    text = "".join(unified(d) for d in outcome.diffs)
+    secrets = [s for s in (case.secrets.upstream_password, case.secrets.verify_password) if s]
+    for bad in (*NEVER_IN_A_DIFF, *secrets):
+        assert bad not in text, f"{bad!r} in the diff:\n{text}"
+    return text
+
+
 def _assert_untouched(case: world.Case) -> None:
     assert case.writes() == {}, "a read-only pass changed a host"
     assert case.key_reads() == {}, "a private key was read"
@@ -125,6 +149,10 @@ def test_step_fixture(path: Path, tmp_path: Path, produced: set[str]) -> None:
                 _substrings(outcome.text, expect["text_contains"], "text")
             for path, doc in expect.get("toml", {}).items():
                 assert tomllib.loads(world.get_path(outcome, path)) == doc, path
+            diff = _diff_text(case, outcome)
+            _substrings(diff, expect.get("diff", []), "diff")
+            for w in expect.get("no_diff", []):
+                assert w not in diff, f"{w!r} in the diff:\n{diff}"
     _assert_untouched(case)
     assert set(case.data.get("produces", [])) <= produced
     if "apply" in expect:
