@@ -71,8 +71,25 @@ class StepFailed(Event):
 
 @dataclass(frozen=True)
 class Progress(Event):
+    """The whole run's progress: steps done of steps planned (the run screen's top bar)."""
+
     done: int
     total: int
+
+
+@dataclass(frozen=True)
+class StepProgress(Event):
+    """How far one long piece of work inside a step has got: an image archive sent, images
+    copied by a migration, a gc's phases. Live until its step finishes (StepFinished or
+    StepFailed for the same step and host) or the run ends; ``regwizard.progress.Reporter``
+    emits it, throttled, with ``done`` never going back."""
+
+    step: str
+    host: str
+    what: str  # in words: "loading registry image", "copying images"
+    done: int
+    total: int | None  # None: unknown
+    unit: str = "B"  # "B": bytes; else a noun counted ("phases", "blobs")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from regwizard.events import (
     StepStarted,
 )
 from regwizard.plan import Plan, Secrets
+from regwizard.progress import Reporter
 
 if TYPE_CHECKING:
     from regwizard.steps.base import Ctx, HostEntry
@@ -53,6 +54,14 @@ DU_TIMEOUT = 600
 RESTART_TIMEOUT = 30  # docker restart: seconds before SIGKILL
 WAIT_SECONDS = 30  # for the registry to answer after a restart
 KEEP_LINES = 40  # the collector's last lines kept in the result
+PHASE_WORDS = {
+    "connect": "connecting",
+    "check": "checking the registry",
+    "measure": "measuring the storage",
+    "read-only": "switching to read-only",
+    "collect": "collecting",
+    "read-write": "restoring read-write",
+}
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
@@ -145,6 +154,12 @@ class _Run:
         self.failed_at: tuple[str, str] | None = None  # the phase that raised first
         self.tally = Tally()
         self.restore_failure: StepFailed | None = None
+        # the phases as one progress (step "gc", live until GcFinished): connect, check,
+        # measure, collect, and for a real run read-only, read-write and measure again
+        self.progress = Reporter(
+            ctx.emit, "gc", ctx.registry.label, "gc", 4 if result.dry_run else 7, "phases"
+        )
+        self.phases_done = 0
 
     @contextlib.contextmanager
     def step(self, name: str, title: str) -> Iterator[list[str]]:
@@ -152,6 +167,7 @@ class _Run:
         host = self.ctx.registry.label
         self.phase = (name, host)
         self.ctx.emit(StepStarted(name, host, title))
+        self.progress.update(self.phases_done, f"gc: {PHASE_WORDS.get(name, name)}", force=True)
         t0 = time.monotonic()
         detail: list[str] = []
         try:
@@ -161,6 +177,8 @@ class _Run:
             raise
         secs = time.monotonic() - t0
         self.ctx.emit(StepFinished(name, host, "changed", secs, "; ".join(detail)))
+        self.phases_done += 1
+        self.progress.update(self.phases_done, force=True)  # a few phases: each one said
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -290,6 +308,8 @@ def _collect(run: _Run) -> None:
     run.check_cancel()
     switched = False
     must_restore = marker is not None or text == read_only
+    if must_restore and result.dry_run:  # a dry run restores what a cut gc left read-only
+        run.progress.total = (run.progress.total or 0) + 1
     started_ro = 0.0
     try:
         if not result.dry_run:
@@ -454,6 +474,9 @@ def _exec(run: _Run, e: HostEntry, name: str, argv: list[str]) -> None:
         if kind != "mark":
             kept = [*kept[-(KEEP_LINES - 1) :], line]
         ctx.emit(GcOutput("collect", e.label, line, tally.blobs, tally.manifests))
+        if tally.blobs:
+            verb = "eligible" if result.dry_run else "to delete"
+            run.progress.update(run.phases_done, f"gc: collecting, {tally.blobs} blob(s) {verb}")
     result.output = kept
     rc = api.exec_inspect(exec_id).get("ExitCode")
     if rc != 0:

@@ -13,8 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Static
 
+from regwizard.events import StepProgress
+from regwizard.progress import text as progress_text
 from regwizard.screens.table import flow_of, flow_steps
 
 if TYPE_CHECKING:
@@ -53,6 +55,42 @@ class StepsBar(Horizontal):
             elif reached and i < names.index(self.current):
                 classes += " -done"
             yield Label(step.label, classes=classes)
+
+
+class WorkProgress(Vertical):
+    """One step's long work (``events.StepProgress``): its words and a ProgressBar.
+
+    Hidden (by its style) until ``show(ev)``; ``hide()`` when the step finishes. ``live`` is the
+    (step, host) shown, so a screen hides it only for the step it belongs to."""
+
+    def __init__(self, id: str) -> None:  # noqa: A002
+        super().__init__(id=id, classes="work-progress")
+        self.live: tuple[str, str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Label("", classes="work-progress-what", markup=False)
+        yield ProgressBar(total=100, show_eta=False, classes="work-progress-bar")
+
+    def show(self, ev: StepProgress) -> None:
+        self.live = (ev.step, ev.host)
+        self.query_one(".work-progress-what", Label).update(
+            f"{ev.host}: {plain(progress_text(ev))}"
+        )
+        bar = self.query_one(".work-progress-bar", ProgressBar)
+        if ev.total is None:
+            bar.update(total=None)  # unknown: the bar pulses
+        else:
+            bar.update(total=max(ev.total, 1), progress=ev.done)
+        self.display = True
+
+    def hide(self) -> None:
+        self.live = None
+        self.display = False
+
+    def ends_with(self, step: str, host: str) -> None:
+        """The step (step, host) finished or failed: hide if it is the one shown."""
+        if self.live == (step, host):
+            self.hide()
 
 
 def form_field(label: str, widget: Widget, *, hint: str = "", classes: str = "") -> Horizontal:

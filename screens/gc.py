@@ -25,10 +25,11 @@ from regwizard.events import (
     LogLine,
     StepFailed,
     StepFinished,
+    StepProgress,
     StepStarted,
 )
 from regwizard.gc import report_lines
-from regwizard.screens.base import WizardScreen, plain
+from regwizard.screens.base import WizardScreen, WorkProgress, plain
 
 FLUSH_INTERVAL = 0.1
 MAX_LOG_LINES = 5000
@@ -63,6 +64,7 @@ class GcScreen(WizardScreen):
         super().__init__()
         self._cancel = threading.Event()
         self._pending: list[str] = []
+        self._pending_work: StepProgress | None = None
         self._status = ""
 
     def compose_steps(self) -> ComposeResult:
@@ -89,6 +91,7 @@ class GcScreen(WizardScreen):
                 yield Button("Reclaim", id="reclaim", variant="warning", compact=True)
                 yield Checkbox("Also delete untagged manifests", id="untagged", compact=True)
             yield Label("", id="gc-status", markup=False)
+            yield WorkProgress(id="gc-progress")
             yield Static("", id="gc-report", markup=False)
             yield Log(max_lines=MAX_LOG_LINES, id="gc-log")
         with Horizontal(id="nav"):
@@ -124,6 +127,8 @@ class GcScreen(WizardScreen):
         self._busy(True)
         self.query_one("#gc-log", Log).clear()
         self.query_one("#gc-report").display = False
+        self._pending_work = None
+        self.query_one(WorkProgress).hide()
         self._set_status("Dry run: listing what would go …" if dry_run else "Collecting …")
         untagged = self.query_one("#untagged", Checkbox).value
         self.collect(dry_run, untagged, self._cancel)
@@ -166,7 +171,9 @@ class GcScreen(WizardScreen):
 
     def on_gc_event(self, message: GcEvent) -> None:
         ev = message.event
-        if isinstance(ev, GcOutput):
+        if isinstance(ev, StepProgress):
+            self._pending_work = ev  # shown at the next flush: a burst costs one update
+        elif isinstance(ev, GcOutput):
             if " marking " not in ev.text:
                 self._pending.append(f"  {plain(ev.text)}")
             self._set_status(f"Collecting … {ev.blobs} blob(s) eligible so far")
@@ -177,19 +184,25 @@ class GcScreen(WizardScreen):
         elif isinstance(ev, StepFinished) and ev.detail:
             self._pending.append(f"   {plain(ev.detail)}")
         elif isinstance(ev, StepFailed):
+            self.query_one(WorkProgress).ends_with(ev.step, ev.host)
             self._pending.append(f"x  {plain(ev.cause)}")
             if ev.fix:
                 self._pending.append(f"   fix: {plain(ev.fix)}")
         elif isinstance(ev, GcFinished):
-            pass  # GcDone carries the result
+            self._pending_work = None  # GcDone carries the result
+            self.query_one(WorkProgress).hide()
 
     def _flush(self) -> None:
         if self._pending:
             lines, self._pending = self._pending, []
             self.query_one("#gc-log", Log).write_lines(lines)
+        if self._pending_work is not None:
+            w, self._pending_work = self._pending_work, None
+            self.query_one(WorkProgress).show(w)
 
     def on_gc_done(self, message: GcDone) -> None:
         self._flush()
+        self.query_one(WorkProgress).hide()
         self.state.running = False
         self.state.run_cancel = None
         self._busy(False)

@@ -26,9 +26,10 @@ from regwizard.events import (
     RunResult,
     StepFailed,
     StepFinished,
+    StepProgress,
     StepStarted,
 )
-from regwizard.screens.base import WizardScreen, cell, plain
+from regwizard.screens.base import WizardScreen, WorkProgress, cell, plain
 from regwizard.screens.dialogs import ConfirmDialog, ErrorDialog, ask_and_save_plan
 
 FLUSH_INTERVAL = 0.1
@@ -62,6 +63,7 @@ class RunScreen(WizardScreen):
         self._cancel = threading.Event()
         self._pending_lines: list[str] = []
         self._pending_progress: Progress | None = None
+        self._pending_work: StepProgress | None = None
         self._run_worker: Worker | None = None
         self._finished = False
         self._failure: StepFailed | None = None
@@ -73,6 +75,7 @@ class RunScreen(WizardScreen):
         with Vertical(id="run-body"):
             yield Label("Setting up the registry", id="run-title", classes="page-title")
             yield ProgressBar(total=100, show_eta=False, id="progress")
+            yield WorkProgress(id="work-progress")
             yield DataTable(id="steps", cursor_type="row", zebra_stripes=True)
             with Vertical(id="failure"):
                 yield Label("", id="failure-title", classes="section-title", markup=False)
@@ -113,6 +116,8 @@ class RunScreen(WizardScreen):
         self._failure = None
         self._pending_lines.clear()
         self._pending_progress = None
+        self._pending_work = None
+        self.query_one(WorkProgress).hide()
         self._titles.clear()
         self.query_one("#steps", DataTable).clear()
         self.query_one("#log", Log).clear()
@@ -160,6 +165,9 @@ class RunScreen(WizardScreen):
         if isinstance(event, Progress):
             self._pending_progress = event
             return
+        if isinstance(event, StepProgress):
+            self._pending_work = event
+            return
         self._flush()
         table = self.query_one("#steps", DataTable)
         if isinstance(event, StepStarted):
@@ -177,12 +185,14 @@ class RunScreen(WizardScreen):
                 )
             table.move_cursor(row=table.get_row_index(key))
         elif isinstance(event, StepFinished):
+            self.query_one(WorkProgress).ends_with(event.step, event.host)
             self._set_row(event.step, event.host, event.status, event.seconds)
             if event.detail:
                 self.query_one("#log", Log).write_line(
                     f"   {plain(event.detail)}", scroll_end=False
                 )
         elif isinstance(event, StepFailed):
+            self.query_one(WorkProgress).ends_with(event.step, event.host)
             self._set_row(event.step, event.host, "failed", event.seconds)
             self._failure = event
         elif isinstance(event, RunFinished):
@@ -207,6 +217,9 @@ class RunScreen(WizardScreen):
         if self._pending_progress is not None:
             p, self._pending_progress = self._pending_progress, None
             self.query_one("#progress", ProgressBar).update(total=max(p.total, 1), progress=p.done)
+        if self._pending_work is not None:
+            w, self._pending_work = self._pending_work, None
+            self.query_one(WorkProgress).show(w)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place run outcomes from the worker are routed."""
@@ -236,6 +249,7 @@ class RunScreen(WizardScreen):
         if self._finished:
             return
         self._flush()
+        self.query_one(WorkProgress).hide()
         self.state.result = result
         if result.ok:
             self._finished = True
@@ -268,6 +282,7 @@ class RunScreen(WizardScreen):
 
     def _show_failure(self, title: str, cause: str, fix: str, evidence: str) -> None:
         self._finished = True
+        self.query_one(WorkProgress).hide()
         self.state.running = False
         self.refresh_bindings()
         self.add_class("-failed")

@@ -8,7 +8,17 @@ import sys
 from pathlib import Path
 
 from regwizard.errors import RegwizardError
-from regwizard.events import Event, LogLine, Notice, StepFailed, StepFinished
+from regwizard.events import (
+    Event,
+    GcFinished,
+    LogLine,
+    Notice,
+    RunFinished,
+    StepFailed,
+    StepFinished,
+    StepProgress,
+)
+from regwizard.progress import text as progress_text
 
 
 def read_connection_secrets(plan, secrets) -> None:
@@ -290,36 +300,96 @@ def set_verbosity(args) -> None:  # noqa: ANN001
     VERBOSITY = -1 if getattr(args, "quiet", False) else getattr(args, "verbose", 0) or 0
 
 
-def stderr_printer():  # noqa: ANN201
+class StderrPrinter:
     """emit(event) for headless runs: one line per finished step, the failure in full;
-    --quiet keeps only failures (and what the command prints last), -v adds every log line."""
+    --quiet keeps only failures (and what the command prints last), -v adds every log line.
 
-    def emit(ev: Event) -> None:
+    On a terminal (stderr is a TTY), a live ``StepProgress`` is one line at the bottom,
+    rewritten in place with ``\r``; other lines print above it, and it is cleared when
+    its step finishes (or fails, or the run ends). Piped, nothing extra is printed."""
+
+    def __init__(self, stream=None) -> None:  # noqa: ANN001
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = _isatty(self.stream)
+        self._progress: StepProgress | None = None
+        self._shown = 0  # characters of the progress line now on the terminal
+
+    def __call__(self, ev: Event) -> None:
         if VERBOSITY < 0 and not isinstance(ev, StepFailed):
             return
+        if isinstance(ev, StepProgress):
+            if self.tty:
+                self._progress = ev
+                self._draw()
+            return
+        if isinstance(ev, (StepFinished, StepFailed)) and self._progress is not None:
+            if (ev.step, ev.host) == (self._progress.step, self._progress.host):
+                self._progress = None
+        elif isinstance(ev, (RunFinished, GcFinished)):
+            self._progress = None
         if isinstance(ev, StepFinished):
             mark = {"changed": "~", "unchanged": "=", "would-change": "?", "skipped": "-"}.get(
                 ev.status, "*"
             )
-            print(
-                f"{mark} {ev.step:<12} {ev.host:<16} {ev.status:<12} {ev.seconds:5.1f}s  {ev.detail}",
-                file=sys.stderr,
-                flush=True,
+            self.line(
+                f"{mark} {ev.step:<12} {ev.host:<16} {ev.status:<12} {ev.seconds:5.1f}s  {ev.detail}"
             )
             if VERBOSITY > 1:  # -vv: the shell equivalent of what the step did or would do
                 for c in ev.commands:
-                    print(f"    $ {c}", file=sys.stderr, flush=True)
+                    self.line(f"    $ {c}")
         elif isinstance(ev, Notice):
-            print(f"! {ev.step:<12} {ev.host:<16} {ev.text}", file=sys.stderr, flush=True)
+            self.line(f"! {ev.step:<12} {ev.host:<16} {ev.text}")
         elif isinstance(ev, LogLine) and VERBOSITY > 0:
-            print(f"  {ev.step:<12} {ev.host:<16} {ev.text}", file=sys.stderr, flush=True)
-
+            self.line(f"  {ev.step:<12} {ev.host:<16} {ev.text}")
         elif isinstance(ev, StepFailed):
-            print(f"x {ev.step:<12} {ev.host:<16} failed", file=sys.stderr)
-            print(f"  cause: {ev.cause}", file=sys.stderr)
+            self.line(f"x {ev.step:<12} {ev.host:<16} failed")
+            self.line(f"  cause: {ev.cause}")
             if ev.fix:
-                print(f"  fix:   {ev.fix}", file=sys.stderr)
+                self.line(f"  fix:   {ev.fix}")
             if ev.evidence and ev.evidence != ev.cause:
-                print(f"  evidence: {ev.evidence.splitlines()[-1][:300]}", file=sys.stderr)
+                self.line(f"  evidence: {ev.evidence.splitlines()[-1][:300]}")
+        elif isinstance(ev, (RunFinished, GcFinished)):
+            self._clear()  # the command's own report follows
 
-    return emit
+    def line(self, text: str) -> None:
+        """One line of text, above the progress line (which is drawn again below it)."""
+        self._clear()
+        print(text, file=self.stream, flush=True)
+        if self._progress is not None:
+            self._draw()
+
+    def _draw(self) -> None:
+        ev = self._progress
+        if ev is None:
+            return
+        width = max(20, _columns(self.stream) - 1)  # a wrapped line cannot be rewritten
+        text = f"  {ev.step:<12} {ev.host:<16} {progress_text(ev)}"[:width]
+        self.stream.write("\r" + text.ljust(self._shown))
+        self.stream.flush()
+        self._shown = len(text)
+
+    def _clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r" + " " * self._shown + "\r")
+            self.stream.flush()
+            self._shown = 0
+
+
+def _isatty(stream) -> bool:  # noqa: ANN001
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _columns(stream) -> int:  # noqa: ANN001
+    try:
+        cols = os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 80
+    return cols if cols > 0 else 80  # a terminal that does not say its size (0)
+
+
+def stderr_printer() -> StderrPrinter:
+    """The printer every command's events go through (see StderrPrinter)."""
+    return StderrPrinter()

@@ -43,7 +43,7 @@ def gc_cli(args) -> int:  # noqa: ANN001
     def emit(ev: Event) -> None:
         if isinstance(ev, GcOutput):
             if " marking " not in ev.text:  # thousands of them on a large registry
-                print(f"  {ev.text}", file=sys.stderr, flush=True)
+                steps.line(f"  {ev.text}")  # above the progress line, on a terminal
             return
         steps(ev)
 

@@ -26,6 +26,7 @@ from regwizard.facts import read
 from regwizard.facts.read import snapshot
 from regwizard.facts.registry import LABEL_HASH, LABEL_MANAGED, RegistryFacts
 from regwizard.layout import C_AUTH, C_CERTS, C_CONFIG, C_CONFIG_DIR, C_DATA, C_UPSTREAM_CA
+from regwizard.progress import Reporter
 from regwizard.steps.base import (
     Change,
     Ctx,
@@ -561,6 +562,8 @@ def _copy_with_progress(ctx: Ctx, e: HostEntry, argv: list[str], dst: str, total
         finally:
             done.set()
 
+    copied = Reporter(ctx.emit, "container", e.label, "copying images", total or None)
+    copied.update(0)
     t = threading.Thread(target=run, name="regwizard-copy", daemon=True)
     t.start()
     while not done.wait(PROGRESS_EVERY):
@@ -568,8 +571,11 @@ def _copy_with_progress(ctx: Ctx, e: HostEntry, argv: list[str], dst: str, total
             got = max(0, _du(e, dst) - start)
             pct = min(100, got * 100 // total)
             ctx.log("container", e, f"copied {_mib(got)} of {_mib(total)} ({pct}%)")
+            copied.update(got)
     t.join()
     out = result[0]
     if isinstance(out, BaseException):
         raise out
+    if out.rc == 0:
+        copied.finish()
     return out

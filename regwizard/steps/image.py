@@ -7,16 +7,40 @@ from __future__ import annotations
 import os
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from regwizard.diagnose import clean
 from regwizard.plan import split_image
+from regwizard.progress import Reporter
 from regwizard.steps.base import DOCKER_TIMEOUT, Change, Ctx, HostEntry, Step, StepError, Unchanged
 
 
 @dataclass(frozen=True)
 class ImageChange(Change):
     archive: str = ""  # load from this `docker save` tar instead of pulling
+
+
+class CountingReader:
+    """A file read by the Docker client as it sends it: every chunk read is progress.
+
+    ``len()`` gives requests the Content-Length (the body is streamed, not buffered)."""
+
+    def __init__(self, fh: BinaryIO, size: int, on_read: Callable[[int], None]) -> None:
+        self._fh = fh
+        self._size = size
+        self._on_read = on_read
+        self.read_bytes = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._fh.read(n)
+        self.read_bytes += len(data)
+        self._on_read(self.read_bytes)
+        return data
 
 
 def pull_args(image: str) -> tuple[str, str]:
@@ -91,7 +115,9 @@ class Image(Step[ImageChange]):
             size = os.path.getsize(path)
             with open(path, "rb") as fh:
                 ctx.log(self.name, e, f"loading {archive} ({size // 2**20} MiB)")
-                loaded = client.images.load(fh)
+                sent = Reporter(ctx.emit, self.name, e.label, "loading registry image", size)
+                sent.update(0)
+                loaded = client.images.load(CountingReader(fh, size, sent.update))
         except OSError as ex:
             raise StepError(
                 f"cannot read the image archive {archive}: {ex.strerror}",

@@ -22,6 +22,7 @@ from regwizard.events import (
     RunResult,
     StepFailed,
     StepFinished,
+    StepProgress,
     StepRecord,
     StepStarted,
     Verification,
@@ -589,6 +590,8 @@ class FakeBackend:
         else:
             result.bytes_after = 524_288_000 if self.gc_mode != "fail" else 734_003_200
             result.read_only_seconds = 4.2
+        # like gc.collect: the phases as one progress, live until GcFinished
+        emit(StepProgress("gc", host, "gc: collecting, 3 blob(s) to delete", 4, 7, "phases"))
         result.ok = result.failure is None
         result.seconds = 6.0
         emit(GcFinished(result))
