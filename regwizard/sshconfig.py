@@ -149,6 +149,8 @@ def _expand(path: str, text: str, base: str, depth: int, notes: list[str]) -> li
         if m is None or not m.group(1):
             raise _malformed(path, n, line)
         key, value = m.group(1).lower(), m.group(2).strip()
+        if not value:
+            raise _malformed(path, n, line)
         if key == "include":
             for pattern in value.split():
                 pattern = os.path.expanduser(pattern)
@@ -168,8 +170,6 @@ def _expand(path: str, text: str, base: str, depth: int, notes: list[str]) -> li
         if key in _DROPPED:
             notes.append(f"{path}:{n}: {m.group(1)} is ignored")
             continue
-        if not value:
-            raise _malformed(path, n, line)
         out.append(line)
     return out
 
