@@ -5,6 +5,10 @@ CONTRACT (implemented in this module; used by steps/engine/UI):
     connect(conn: Connection, secrets: Secrets, *, cancel: threading.Event | None = None,
             timeout: float = 10.0) -> Host
         - conn.is_local -> LocalHost (subprocess + local Docker socket).
+        - ~/.ssh/config (regwizard/sshconfig.py, SSHHost.route): HostName, Port, User,
+          IdentityFile, ProxyCommand (paramiko.ProxyCommand), ProxyJump (a nested SSHHost
+          for the jump, same host-key checks, then a direct-tcpip channel as the socket),
+          HostKeyAlias (the known_hosts name). Plan values other than the defaults win.
         - else SSHHost: ONE paramiko Transport per host, reused for commands, SFTP and the
           Docker API. Auth by key (conn.key_file), agent, or password
           (secrets.ssh_passwords[conn.address]). Timeouts on connect, auth, every command.
