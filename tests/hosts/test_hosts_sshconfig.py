@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hostlab import Lab
 
-from regwizard.errors import HostKeyChanged, HostKeyUnknown
+from regwizard.errors import ConnectFailed, HostKeyChanged, HostKeyUnknown
 from regwizard.hosts import SSHHost, connect
 from regwizard.plan import Connection, Secrets
 
@@ -170,3 +170,22 @@ def test_proxy_jump_changed_jump_key_refused(
     with pytest.raises(HostKeyChanged) as info:
         connect(Connection(address="target"), trusting(sshlab), known_hosts=str(known_hosts))
     assert "jumpbox" in str(info.value)
+
+
+def test_proxy_command_that_fails_is_a_clear_error(
+    sshlab: Lab, isolated_home: Path, known_hosts: Path
+) -> None:
+    write_config(isolated_home, host_entry(sshlab, "viaproxy", "ProxyCommand false %h"))
+    with pytest.raises(ConnectFailed) as info:
+        connect(Connection(address="viaproxy"), trusting(sshlab), known_hosts=str(known_hosts))
+    assert "viaproxy" in info.value.cause and info.value.fix
+
+
+def test_proxy_jump_loop_ends(sshlab: Lab, isolated_home: Path, known_hosts: Path) -> None:
+    write_config(
+        isolated_home,
+        host_entry(sshlab, "a", "ProxyJump b") + host_entry(sshlab, "b", "ProxyJump a"),
+    )
+    with pytest.raises(ConnectFailed) as info:
+        connect(Connection(address="a"), trusting(sshlab), known_hosts=str(known_hosts))
+    assert "ProxyJump" in info.value.cause
