@@ -175,6 +175,10 @@ class Found:
     fingerprint: str = ""
     host_runtimes: tuple[str, ...] = ()  # what the registry host runs (as a client)
     local_runtimes: tuple[str, ...] = ()  # what this machine runs
+    # the host through ~/.ssh/config, when the plan's host is an alias there:
+    # route = "alias (→ user@hostname:port via ~/.ssh/config)", hostname = its HostName
+    route: str = ""
+    hostname: str = ""
 
 
 # --------------------------------------------------------------------------- reading
@@ -253,7 +257,16 @@ def read_found(host, container: str | None, check_cancel=lambda: None) -> Found:
         host_label=host.label,
         fingerprint=getattr(host, "fingerprint", "") or "",
         host_runtimes=host_runtimes,
+        **_route_of(host),
     )
+
+
+def _route_of(host) -> dict[str, str]:  # noqa: ANN001 - hosts.Host
+    """``route`` / ``hostname`` for Found when ~/.ssh/config changed where we connected."""
+    route = getattr(host, "route", None)
+    if route is None or not route.from_config:
+        return {}
+    return {"route": route.describe(), "hostname": route.hostname}
 
 
 def adopt(
@@ -409,12 +422,26 @@ def adoption(found: Found, conn: Connection) -> Adoption:
     if domain and check_domain(domain) is not None:
         notes.append(f"the certificate's name {domain!r} cannot be a plan's domain")
         domain = ""
-    ip = conn.address if is_ip(conn.address) else ""
+    # An ~/.ssh/config alias is only a name for SSH: the registry's name and IP come
+    # from the certificate, else from the HostName the alias stands for (never the alias).
+    real = found.hostname or conn.address
+    if found.route:
+        notes.append(
+            f"the host is {found.route}: the plan keeps the alias as its host, so it "
+            "keeps following your SSH config"
+        )
+    ip = real if is_ip(real) else ""
     if not ip and info and info.ip_sans:
         ip = info.ip_sans[0]
     if not domain:
-        if not is_ip(conn.address) and conn.address != "local" and "." in conn.address:
-            domain = conn.address
+        if not is_ip(real) and real != "local" and "." in real:
+            domain = real
+            if real != conn.address:
+                notes.append(
+                    f"no name in the certificate: the plan names the registry {domain} "
+                    f"(the HostName of {conn.address}); set registry.domain to the name "
+                    "clients use"
+                )
         else:
             domain = "registry.example.test"
             notes.append(

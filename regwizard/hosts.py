@@ -5,6 +5,10 @@ CONTRACT (implemented in this module; used by steps/engine/UI):
     connect(conn: Connection, secrets: Secrets, *, cancel: threading.Event | None = None,
             timeout: float = 10.0) -> Host
         - conn.is_local -> LocalHost (subprocess + local Docker socket).
+        - ~/.ssh/config (regwizard/sshconfig.py, SSHHost.route): HostName, Port, User,
+          IdentityFile, ProxyCommand (paramiko.ProxyCommand), ProxyJump (a nested SSHHost
+          for the jump, same host-key checks, then a direct-tcpip channel as the socket),
+          HostKeyAlias (the known_hosts name). Plan values other than the defaults win.
         - else SSHHost: ONE paramiko Transport per host, reused for commands, SFTP and the
           Docker API. Auth by key (conn.key_file), agent, or password
           (secrets.ssh_passwords[conn.address]). Timeouts on connect, auth, every command.
@@ -96,6 +100,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import errno
 import getpass
 import hashlib
@@ -115,7 +120,7 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 
-from . import dockerssh
+from . import dockerssh, sshconfig
 from .errors import (
     AuthFailed,
     Cancelled,
@@ -161,6 +166,12 @@ _EXIT_GRACE = 2.0  # after the exit status: wait this long for output EOF (daemo
 _MISSING = 100  # exit code our small sh snippets use for "path does not exist"
 
 OnLine = Callable[[str], None]
+_MAX_JUMPS = 4  # ProxyJump hosts in a row (a config loop ends here)
+
+
+def _jump_text(hop: sshconfig.Jump) -> str:
+    host = f"[{hop.host}]" if ":" in hop.host else hop.host
+    return (f"{hop.user}@" if hop.user else "") + host + (f":{hop.port}" if hop.port else "")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1305,19 +1316,36 @@ class SSHHost(Host):
         cancel: threading.Event | None = None,
         timeout: float = 10.0,
         known_hosts: str | None = None,
+        route: sshconfig.Route | None = None,
+        depth: int = 0,
     ) -> None:
         super().__init__(conn, secrets, cancel=cancel, timeout=timeout)
         self.known_hosts = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
-        self.where = conn.address if conn.port == 22 else f"{conn.address}:{conn.port}"
+        # where the plan's host really is (~/.ssh/config), see regwizard/sshconfig.py
+        self.route = route or sshconfig.resolve(conn)
+        self._addr, self._port, self._user = self.route.hostname, self.route.port, self.route.user
+        hp = self._addr if self._port == 22 else f"{self._addr}:{self._port}"
+        self.where = hp if self._addr == conn.address else f"{conn.address} ({hp})"
+        self._depth = depth  # how many jump hosts lie before this one
+        self._jump: SSHHost | None = None  # the ProxyJump host we tunnel through
         self._host_key: paramiko.PKey | None = None  # trusted at the first connect
         self._t_lock = threading.Lock()
         self._transport: paramiko.Transport | None = None
-        self._transport = self._open()
+        try:
+            self._transport = self._open()
+        except BaseException:
+            if self._jump is not None:
+                self._jump.close()
+            raise
 
     # -- connecting ----------------------------------------------------------------------
 
-    def _tcp_connect(self) -> socket.socket:
-        addr, port, timeout = self.conn.address, self.conn.port, self._timeout
+    def _tcp_connect(self) -> Any:
+        if self.route.proxy_jump:
+            return self._jump_channel()
+        if self.route.proxy_command:
+            return self._proxy_command()
+        addr, port, timeout = self._addr, self._port, self._timeout
         try:
             sock = socket.create_connection((addr, port), timeout=timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # small requests
@@ -1348,6 +1376,75 @@ class SSHHost(Host):
                 f"{self.where}: cannot connect ({e.strerror or e})",
                 "check the address and port, and that the host is up",
             ) from None
+
+    def _proxy_command(self) -> paramiko.ProxyCommand:
+        """The ProxyCommand's stdin/stdout as the socket (its reads time out)."""
+        cmd = self.route.proxy_command
+        try:
+            proxy = paramiko.ProxyCommand(cmd)
+        except Exception as e:
+            raise ConnectFailed(
+                f"{self.where}: cannot start the ProxyCommand from {self.route.path} ({e})",
+                f"check the ProxyCommand for {self.conn.address} (ssh -G {self.conn.address})",
+            ) from None
+        proxy.settimeout(self._timeout)
+        return proxy
+
+    def _jump_channel(self) -> paramiko.Channel:
+        """ProxyJump: connect to the (last) jump host, resolved through the same config and
+        checked the same way (known_hosts, accepted keys; never a silent trust), and open
+        a direct-tcpip channel from it to the target."""
+        hops = sshconfig.parse_jumps(self.route.proxy_jump, self.route.path, self.conn.address)
+        if self._depth + len(hops) > _MAX_JUMPS:
+            raise ConnectFailed(
+                f"{self.where}: more than {_MAX_JUMPS} ProxyJump hosts (a loop in the config?)",
+                f"check the ProxyJump lines in {self.route.path or '~/.ssh/config'}",
+            )
+        jump = self._jump
+        if jump is None or jump._transport is None or not jump._transport.is_active():
+            if jump is not None:
+                jump.close()
+            self._jump = jump = self._connect_jump(hops)
+        try:
+            return jump.transport.open_channel(
+                "direct-tcpip",
+                (self._addr, self._port),
+                ("127.0.0.1", 0),
+                timeout=self._timeout,
+            )
+        except (paramiko.SSHException, EOFError, OSError) as e:
+            raise ConnectFailed(
+                f"{self.where}: the jump host {jump.label} cannot reach "
+                f"{self._addr}:{self._port} ({str(e) or type(e).__name__})",
+                f"check that {jump.label} reaches the host, and that its sshd allows "
+                "TCP forwarding (AllowTcpForwarding yes)",
+            ) from None
+
+    def _connect_jump(self, hops: list[sshconfig.Jump]) -> SSHHost:
+        last = hops[-1]
+        conn = Connection(
+            address=last.host,
+            port=last.port or 22,
+            user=last.user or "",
+            auth=self.conn.auth if self.conn.auth != "password" else "key",
+            key_file=self.conn.key_file,
+        )
+        route = sshconfig.resolve(conn)
+        if not last.user and route.sources.get("user") != "config":
+            route = dataclasses.replace(route, user=self._user)  # like the target's login
+        if len(hops) > 1:  # the earlier hops carry this one
+            route = dataclasses.replace(
+                route, proxy_jump=",".join(_jump_text(h) for h in hops[:-1]), proxy_command=""
+            )
+        return SSHHost(
+            conn,
+            self.secrets,
+            cancel=self._cancel,
+            timeout=self._timeout,
+            known_hosts=self.known_hosts,
+            route=route,
+            depth=self._depth + 1,
+        )
 
     def _open(self) -> paramiko.Transport:
         self._check_cancel()
@@ -1411,13 +1508,13 @@ class SSHHost(Host):
             except (paramiko.SSHException, EOFError, OSError) as e:
                 raise ConnectFailed(
                     f"{self.where}: SSH handshake failed ({str(e) or type(e).__name__})",
-                    f"check that port {self.conn.port} on the host is an SSH server "
+                    f"check that port {self._port} on the host is an SSH server "
                     "and that it is reachable",
                 ) from None
             if not t.is_active() or not getattr(t, "initial_kex_done", True):
                 raise ConnectFailed(
                     f"{self.where}: SSH handshake did not finish within {self._timeout:g}s",
-                    f"check that port {self.conn.port} on the host is an SSH server "
+                    f"check that port {self._port} on the host is an SSH server "
                     "and that it is reachable",
                 )
             return t
@@ -1482,7 +1579,7 @@ class SSHHost(Host):
 
     @property
     def _kh_name(self) -> str:
-        return known_hosts_name(self.conn.address, self.conn.port)
+        return self.route.known_hosts_name
 
     def _judge(
         self, key: paramiko.PKey, pin: HostKeyPin | None
@@ -1524,12 +1621,13 @@ class SSHHost(Host):
             ) from None
 
     def _authenticate(self, t: paramiko.Transport) -> None:
-        user, method = self.conn.user, self.conn.auth
+        user, method = self._user, self.conn.auth
         who = f"{user}@{self.where}"
+        key_file = self._key_paths()[0]
         fixes = {
-            "key": f"check that the public key of {self.conn.key_file} is in "
+            "key": f"check that the public key of {key_file} is in "
             f"~{user}/.ssh/authorized_keys on the host "
-            f"(ssh-copy-id -i {self.conn.key_file} -p {self.conn.port} {user}@{self.conn.address})",
+            f"(ssh-copy-id -i {key_file} -p {self._port} {user}@{self.conn.address})",
             "agent": "load the right key into your ssh-agent (ssh-add) and check that it is "
             f"in ~{user}/.ssh/authorized_keys on the host",
             "password": f"check the user name and the password for {who}",
@@ -1573,16 +1671,23 @@ class SSHHost(Host):
                 "allow a single method for this user (key or password) in sshd_config",
             )
 
+    def _key_paths(self) -> list[str]:
+        """The plan's key file; when the plan leaves the default, the config's
+        IdentityFiles first (those that exist), then the default."""
+        own = os.path.expanduser(self.conn.key_file or sshconfig.DEFAULTS.key_file)
+        found = [p for p in self.route.identity_files if os.path.exists(p)]
+        return list(dict.fromkeys([*found, own])) if found else [own]
+
     def _load_key(self) -> paramiko.PKey:
-        path = os.path.expanduser(self.conn.key_file or "~/.ssh/id_ed25519")
+        path = self._key_paths()[0]
         try:
             return paramiko.PKey.from_path(path)
         except FileNotFoundError:
             raise RegwizardError(
                 f"SSH key file {path} does not exist",
                 "choose an existing private key, or create one (ssh-keygen -t ed25519) and "
-                f"install it on the host (ssh-copy-id -i {path} -p {self.conn.port} "
-                f"{self.conn.user}@{self.conn.address})",
+                f"install it on the host (ssh-copy-id -i {path} -p {self._port} "
+                f"{self._user}@{self.conn.address})",
             ) from None
         except IsADirectoryError:
             raise RegwizardError(
@@ -1694,16 +1799,19 @@ class SSHHost(Host):
         return self._live()
 
     def _login_is_root(self) -> bool:
-        return self.conn.user == "root"
+        return self._user == "root"
 
     def _login_user(self) -> str:
-        return self.conn.user
+        return self._user
 
     def _close_transport(self) -> None:
         with self._t_lock:
             t, self._transport = self._transport, None
+            jump, self._jump = self._jump, None
         if t is not None:
             t.close()
+        if jump is not None:
+            jump.close()
 
     # -- commands ------------------------------------------------------------------------
 

@@ -13,15 +13,18 @@ dialog; any other error shows its cause and fix.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Checkbox, Input, Select
+from textual.widgets import Checkbox, Input, Select, Static
 from textual.worker import Worker, WorkerState
 
+from regwizard import sshconfig
 from regwizard.errors import Cancelled, HostKeyChanged, HostKeyUnknown, RegwizardError
 from regwizard.plan import (
     Connection,
@@ -62,8 +65,15 @@ def connection_checks() -> dict:
 def connection_fields(host: Connection, secrets: Secrets) -> Iterator[Widget]:
     """Address, port, user, login method, key file, password, sudo and its password."""
     yield form_field(
-        "Address", Input(host.address, placeholder="IP, host name or local", id="host-address")
+        "Address",
+        Input(
+            host.address,
+            placeholder="IP, host name, ~/.ssh/config Host or local",
+            id="host-address",
+        ),
     )
+    # where an ~/.ssh/config Host entry sends the address (filled by ssh_route_hint)
+    yield Static("", id="host-ssh-hint", classes="field-note", markup=False)
     yield form_field("SSH port", Input(str(host.port), id="host-port", type="integer"))
     yield form_field("SSH user", Input(host.user, placeholder="root", id="host-user"))
     yield form_field(
@@ -80,6 +90,89 @@ def connection_fields(host: Connection, secrets: Secrets) -> Iterator[Widget]:
         "sudo password",
         _secret_input(secrets.sudo_passwords.get(host.address, ""), "host-sudo-password"),
     )
+
+
+# ------------------------------------------------------------------- ~/.ssh/config
+
+
+class SshRouteFound(Message):
+    """A worker resolved ``address`` through ~/.ssh/config (see :func:`ssh_route_hint`)."""
+
+    def __init__(self, address: str, hint: str, route: sshconfig.Route | None, fill: bool) -> None:
+        super().__init__()
+        self.address = address
+        self.hint = hint
+        self.route = route
+        self.fill = fill
+
+
+def ssh_route_hint(address: str, auth: str) -> tuple[str, sshconfig.Route | None]:
+    """(one-line hint, route) for a typed address that an ~/.ssh/config Host entry
+    changes; ("", None) when it changes nothing. Reads a local file: call it in a worker."""
+    address = address.strip()
+    if not address or address == "local" or check_address(address) is not None:
+        return "", None
+    try:
+        route = sshconfig.resolve(Connection(address=address, auth=auth))
+    except RegwizardError as e:
+        return f"✗ {e.cause}", None
+    if not route.from_config:
+        return "", None
+    return f"~/.ssh/config: {route.target}{route.via}", route
+
+
+def _home_short(path: str) -> str:
+    home = os.path.expanduser("~")
+    return "~" + path[len(home) :] if path.startswith(home + os.sep) else path
+
+
+def show_ssh_route(
+    screen: FormScreen, found: SshRouteFound, filled: dict[str, str]
+) -> dict[str, str]:
+    """Show the hint; with ``found.fill``, put the config's user, port and key into the
+    fields that are empty, hold the default, or hold what an earlier hint put there.
+    Returns what is now filled from the config (field id -> value)."""
+    now = filled if not found.fill else _fill_from_route(screen, found.route, filled)
+    text = found.hint
+    route = found.route
+    if route is not None:  # what will be used: the fields as they now read
+        user = screen.field_value("host-user").strip() or route.user
+        port = screen.field_value("host-port").strip() or str(route.port)
+        text = f"~/.ssh/config: {user}@{route.hostname}:{port}{route.via}"
+    hint = screen.query_one("#host-ssh-hint", Static)
+    hint.update(text)
+    hint.set_class(bool(text), "-shown")
+    return now
+
+
+def _fill_from_route(
+    screen: FormScreen, route: sshconfig.Route | None, filled: dict[str, str]
+) -> dict[str, str]:
+    defaults = {
+        "host-user": sshconfig.DEFAULTS.user,
+        "host-port": str(sshconfig.DEFAULTS.port),
+        "host-key-file": sshconfig.DEFAULTS.key_file,
+    }
+    wanted: dict[str, str] = {}
+    if route is not None:
+        if route.sources.get("user") == "config":
+            wanted["host-user"] = route.user
+        if route.sources.get("port") == "config":
+            wanted["host-port"] = str(route.port)
+        if route.identity_files:
+            wanted["host-key-file"] = _home_short(route.identity_files[0])
+    now: dict[str, str] = {}
+    for field_id, default in defaults.items():
+        field = screen.query_one(f"#{field_id}", Input)
+        current = field.value.strip()
+        ours = current in ("", default, filled.get(field_id))
+        if field_id in wanted and ours:
+            if current != wanted[field_id]:
+                field.value = wanted[field_id]
+            now[field_id] = wanted[field_id]
+        elif field_id in filled and current == filled[field_id]:
+            field.value = default  # the hint no longer applies: back to the default
+    return now
 
 
 def _secret_input(value: str, id: str) -> Input:

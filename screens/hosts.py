@@ -28,9 +28,12 @@ from regwizard.screens.connection import (
     LABELS,
     Attempt,
     ConnectFlow,
+    SshRouteFound,
     connection_checks,
     connection_fields,
     save_host_secrets,
+    show_ssh_route,
+    ssh_route_hint,
     sync_login_visibility,
     typed_connection,
     where,
@@ -109,6 +112,8 @@ class HostsScreen(FormScreen):
     def __init__(self) -> None:
         super().__init__()
         self.clients: list[Connection] = []
+        self.ssh_filled: dict[str, str] = {}  # fields the ~/.ssh/config hint filled
+        self.ssh_route: SshRouteFound | None = None  # the last lookup for the address
         self.connect: ConnectFlow[HostFacts] = ConnectFlow(self, "probe")
         self.checks = {
             **connection_checks(),
@@ -176,6 +181,7 @@ class HostsScreen(FormScreen):
     def on_mount(self) -> None:
         self._fill_clients()
         self._sync_visibility()
+        self.lookup_ssh_route(self.field_value("host-address"), self.state.plan.host.auth, False)
         facts = self.state.host_facts
         if facts is not None:
             self._show_host_facts(
@@ -193,6 +199,33 @@ class HostsScreen(FormScreen):
     def _login_changed(self) -> None:
         self._sync_visibility()
         self.check_field("host-key-file")
+
+    # -- ~/.ssh/config ---------------------------------------------------------------
+
+    @on(Input.Changed, "#host-address")
+    def _address_typed(self, event: Input.Changed) -> None:
+        auth = str(self.query_one("#host-auth", Select).value)
+        self.lookup_ssh_route(event.value, auth, True)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ssh-config")
+    def lookup_ssh_route(self, address: str, auth: str, fill: bool) -> None:
+        hint, route = ssh_route_hint(address, auth)
+        self.post_message(SshRouteFound(address, hint, route, fill))
+
+    @on(SshRouteFound)
+    def _ssh_route_found(self, found: SshRouteFound) -> None:
+        if found.address != self.field_value("host-address"):
+            return  # typed on since: a newer lookup follows
+        self.ssh_route = found
+        self.ssh_filled = show_ssh_route(self, found, self.ssh_filled)
+
+    @on(Input.Changed, "#host-user")
+    @on(Input.Changed, "#host-port")
+    def _login_typed(self) -> None:
+        found = self.ssh_route
+        if found is not None and found.route is not None:  # the hint shows what is used
+            again = SshRouteFound(found.address, found.hint, found.route, fill=False)
+            show_ssh_route(self, again, self.ssh_filled)
 
     # -- clients ---------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from regwizard.cli.common import (
     read_connection_secrets,
     read_upstream_credentials,
     read_verify_password,
+    ssh_routes,
     stderr_printer,
 )
 from regwizard.diffs import unified
@@ -107,6 +108,8 @@ def apply_cli(args) -> int:  # noqa: ANN001
         secrets.verify_password = read_verify_password(args.password_file, plan.verify_user)
     if args.dry_run:
         print("dry run: nothing will be changed", file=sys.stderr)
+        for route in ssh_routes(plan):
+            print(f"ssh: {route}", file=sys.stderr)
     printer = stderr_printer()
     diffs: list[FileDiff] = []
 

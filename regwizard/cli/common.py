@@ -27,23 +27,40 @@ def read_connection_secrets(plan, secrets) -> None:
     REGWIZARD_SSH_PASSWORD and REGWIZARD_SUDO_PASSWORD serve every host that needs
     one; a sudo password defaults to the same user's SSH password.
     """
+    from regwizard import sshconfig
+
     conns = [plan.host, *plan.clients]
     for c in conns:
         if c.is_local:
             continue
-        who = f"{c.user}@{c.address}"
+        user = sshconfig.resolve(c).user  # ~/.ssh/config may name the login user
+        who = f"{user}@{c.address}"
         if c.auth == "password" and c.address not in secrets.ssh_passwords:
             pw = os.environ.get("REGWIZARD_SSH_PASSWORD") or _ask(
                 f"SSH password for {who}: ", "REGWIZARD_SSH_PASSWORD", who
             )
             secrets.ssh_passwords[c.address] = pw
-        if c.sudo and c.user != "root" and c.address not in secrets.sudo_passwords:
+        if c.sudo and user != "root" and c.address not in secrets.sudo_passwords:
             pw = (
                 os.environ.get("REGWIZARD_SUDO_PASSWORD")
                 or secrets.ssh_passwords.get(c.address)
                 or _ask(f"sudo password for {who}: ", "REGWIZARD_SUDO_PASSWORD", who)
             )
             secrets.sudo_passwords[c.address] = pw
+
+
+def ssh_routes(plan) -> list[str]:  # noqa: ANN001
+    """``alias (→ user@hostname:port via ~/.ssh/config)`` for each planned host that the
+    SSH config changes (once each); RegwizardError for a malformed config."""
+    from regwizard import sshconfig
+
+    out: list[str] = []
+    for c in [plan.host, *plan.clients]:
+        if not c.is_local:
+            route = sshconfig.resolve(c)
+            if route.from_config and route.describe() not in out:
+                out.append(route.describe())
+    return out
 
 
 def _ask(prompt: str, env: str, who: str) -> str:

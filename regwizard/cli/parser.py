@@ -171,7 +171,11 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     )
 
     ad = sub.add_parser("adopt", help="read an existing registry (read-only) and write its plan")
-    ad.add_argument("target", metavar="HOST", help="[user@]host[:port], e.g. root@10.0.0.2")
+    ad.add_argument(
+        "target",
+        metavar="HOST",
+        help="[user@]host[:port] or an ~/.ssh/config Host alias, e.g. root@10.0.0.2",
+    )
     ad.add_argument("--container", help="the registry container (default: found by image)")
     ad.add_argument("-o", "--output", help="write the plan here instead of stdout")
     ad.add_argument(

@@ -72,6 +72,13 @@ def plan_check(args) -> int:  # noqa: ANN001
         f"{args.plan}: valid: {reg.address} on {plan.host.label or plan.host.address}, "
         f"{len(plan.clients)} client(s), {len(plan.users)} user(s)"
     )
+    from regwizard.cli.common import ssh_routes
+
+    try:
+        for route in ssh_routes(plan):
+            print(f"  ssh: {route}")
+    except RegwizardError as e:  # the plan is valid; connecting would fail
+        print(f"regwizard: warning: {e.cause}\n  fix: {e.fix}", file=sys.stderr)
     return 0
 
 

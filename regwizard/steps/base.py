@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
+from regwizard import sshconfig
 from regwizard.diagnose import explain
 from regwizard.errors import Cancelled, RegwizardError
 from regwizard.events import Event, FileDiff, LogLine, Verification
@@ -217,7 +218,10 @@ class Ctx:
         if reg.ip:
             return reg.ip
         host = self.plan.host
-        return "127.0.0.1" if host.is_local else (host.address or reg.domain)
+        if host.is_local:
+            return "127.0.0.1"
+        # an ~/.ssh/config alias is no network name: its HostName is
+        return sshconfig.resolve(host).hostname or reg.domain
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():

@@ -179,7 +179,9 @@ def _reader(files: dict[str, bytes], mounts: list[dict] | None = None):
     return read
 
 
-def _adopt(env: list[str], mounts: list[dict], files: dict[str, bytes], address="10.0.0.2"):
+def _adopt(
+    env: list[str], mounts: list[dict], files: dict[str, bytes], address="10.0.0.2", **found_kw
+):
     attrs = {
         "Name": "/registry",
         "Config": {"Image": "registry:2", "Env": env},
@@ -203,8 +205,25 @@ def _adopt(env: list[str], mounts: list[dict], files: dict[str, bytes], address=
         htpasswd_where=ht_where,
         host_label="node1",
         fingerprint="SHA256:" + "A" * 43,
+        **found_kw,
     )
     return adoption(found, Connection(address=address))
+
+
+@pytest.mark.parametrize(
+    ("alias", "hostname", "domain", "ip"),
+    [
+        ("regbox", "10.9.9.9", "registry.example.test", "10.9.9.9"),
+        ("prod.reg", "reg.internal.test", "reg.internal.test", ""),
+    ],
+)
+def test_adopt_through_an_ssh_config_alias(alias, hostname, domain, ip):
+    """The plan keeps the alias as its host; the registry's name never becomes the alias."""
+    route = f"{alias} (→ root@{hostname}:22 via ~/.ssh/config)"
+    found = _adopt([], [], {}, address=alias, route=route, hostname=hostname)
+    assert found.plan.host.address == alias
+    assert found.plan.registry.domain == domain and found.plan.registry.ip == ip
+    assert any(route in n and "keeps the alias" in n for n in found.notes)
 
 
 def test_adopt_facts_tls_md5_user_anonymous_volume():
