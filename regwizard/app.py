@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import Checkbox, Input, TextArea
 
 import regwizard.assets
+from regwizard import settings
 from regwizard.backend import Backend
 from regwizard.events import HostFacts, RunResult
 from regwizard.plan import Plan, Secrets
@@ -97,7 +99,7 @@ class RegwizardApp(App[int]):
     TITLE = "regwizard"
     SUB_TITLE = "private Docker registry, set up and proven"
     CSS_PATH = CSS_FILE
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True  # Ctrl+P: the app's commands, Keys, Theme, Quit...
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Quit regwizard"),
@@ -140,16 +142,39 @@ class RegwizardApp(App[int]):
             os.environ.get("TERM", "") == "linux" if ascii_borders is None else ascii_borders
         )
         self._quit_dialog_open = False
+        self._theme_restored = False  # until then, a theme change is not the person's
 
     # -- lifecycle -----------------------------------------------------------------
 
     def on_mount(self) -> None:
         if self.ascii_borders:
             self.add_class("-ascii")
+        self.restore_theme()
         if self.start_at == "review":
             self.goto("review")
         else:
             self.goto("welcome")
+
+    # -- remembered settings and the command palette ------------------------------------
+
+    def restore_theme(self) -> None:
+        """Apply the theme the person chose last time (an unknown name is ignored)."""
+        saved = settings.load().theme
+        if saved and saved in self.available_themes:
+            self.theme = saved
+        self._theme_restored = True
+
+    def watch_theme(self, theme: str) -> None:
+        """Remember a theme the person picked (Ctrl+P → Theme) for the next start."""
+        if self._theme_restored:
+            settings.remember_theme(theme)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's commands (Keys, Theme, Quit, Screenshot...) and the app's own."""
+        from regwizard.screens.commands import app_commands
+
+        yield from super().get_system_commands(screen)
+        yield from app_commands(self, screen)
 
     def freeze_widgets(self, root: DOMNode) -> None:
         """Apply app-wide widget preferences under ``root``: cursor blink, ASCII glyphs."""
@@ -173,12 +198,13 @@ class RegwizardApp(App[int]):
         spec = table.spec(name)
         return getattr(importlib.import_module(f"regwizard.screens.{spec.module}"), spec.cls)()
 
-    def goto(self, name: str) -> None:
+    def goto(self, name: str) -> Awaitable[Any]:
         """Show wizard step ``name`` (a name in :data:`regwizard.screens.table.SCREENS`).
 
         Kept screens (Welcome and the forms) are installed once, so going Back and forth keeps
         every value exactly as typed (even an invalid one). Run, Results and the
-        Repair flow's findings/fixes are created fresh each time.
+        Repair flow's findings/fixes are created fresh each time. Await the result to
+        continue once the screen is shown (nothing needs to).
         """
         if table.spec(name).kept:
             if not self.is_screen_installed(name):
@@ -187,9 +213,8 @@ class RegwizardApp(App[int]):
         else:
             target = self._make_screen(name)
         if len(self.screen_stack) <= 1:
-            self.push_screen(target)
-        else:
-            self.switch_screen(target)
+            return self.push_screen(target)
+        return self.switch_screen(target)
 
     def _forget(self, names: tuple[str, ...]) -> None:
         """Uninstall these screens (unless on the stack): they rebuild from the plan."""

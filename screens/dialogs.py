@@ -11,10 +11,13 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
+from textual.widgets.option_list import Option
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from regwizard import settings
 from regwizard.htpasswd import check_new_password, generate_password
 from regwizard.plan import (
     RUNTIMES,
@@ -147,7 +150,7 @@ class HostKeyDialog(Dialog[bool]):
 
 
 class PathDialog(Dialog[str | None]):
-    """Ask for a file path (open or save)."""
+    """Ask for a file path (open or save); ``recent`` paths are listed to pick from."""
 
     def __init__(
         self,
@@ -157,6 +160,7 @@ class PathDialog(Dialog[str | None]):
         must_exist: bool = False,
         message: str = "",
         ok_label: str = "OK",
+        recent: list[str] | tuple[str, ...] = (),
     ) -> None:
         super().__init__()
         self.title_text = title
@@ -164,12 +168,19 @@ class PathDialog(Dialog[str | None]):
         self.must_exist = must_exist
         self.message = message
         self.ok_label = ok_label
+        self.recent = list(recent)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box"):
             yield Label(self.title_text, classes="dialog-title", markup=False)
             if self.message:
                 yield Static(self.message, classes="dialog-text", markup=False)
+            if self.recent:
+                yield Label("Recent plans", classes="dialog-label")
+                yield OptionList(
+                    *(Option(Content(p), id=f"recent-{i}") for i, p in enumerate(self.recent)),
+                    id="recent",
+                )
             yield form_field("Path", Input(self.default, placeholder="a file name", id="path"))
             yield _buttons(
                 Button(self.ok_label, id="ok", variant="primary"),
@@ -204,6 +215,12 @@ class PathDialog(Dialog[str | None]):
         show_field_error(self, "path", problem)
         if problem is None:
             self.dismiss(str(self._path(value)))
+
+    @on(OptionList.OptionSelected, "#recent")
+    def recent_chosen(self, event: OptionList.OptionSelected) -> None:
+        """A recent path: the same checks and answer as typing it and pressing OK."""
+        self.query_one("#path", Input).value = self.recent[event.option_index]
+        self.ok()
 
     @on(Button.Pressed, "#cancel")
     def cancel(self) -> None:
@@ -667,6 +684,21 @@ def ask_and_save_plan(
             screen.app.push_screen(ErrorDialog("Could not save the plan", e.cause, e.fix))
             return
         state.plan_path = Path(path)
+        settings.remember_plan(path)
         then(path)
 
     screen.app.push_screen(PathDialog(title, default, message=message, ok_label=ok_label), chosen)
+
+
+def save_plan(screen: Screen, state) -> None:
+    """Review's Save plan (the button and the palette's command): ask where, save, say so."""
+    ask_and_save_plan(
+        screen,
+        state,
+        title="Save plan",
+        message="The plan holds no passwords: users carry bcrypt hashes only.",
+        ok_label="Save",
+        then=lambda path: screen.notify(
+            f"Plan saved to {path} (no passwords in it)", title="Saved", markup=False
+        ),
+    )

@@ -16,7 +16,7 @@ from regwizard.screens.base import FormScreen
 from regwizard.screens.dialogs import (
     ErrorDialog,
     PasswordDialog,
-    ask_and_save_plan,
+    save_plan,
 )
 from regwizard.screens.storage import password_matches
 
@@ -132,16 +132,7 @@ class ReviewScreen(FormScreen):
 
     @on(Button.Pressed, "#save-plan")
     def save_plan_pressed(self) -> None:
-        ask_and_save_plan(
-            self,
-            self.state,
-            title="Save plan",
-            message="The plan holds no passwords: users carry bcrypt hashes only.",
-            ok_label="Save",
-            then=lambda path: self.notify(
-                f"Plan saved to {path} (no passwords in it)", title="Saved", markup=False
-            ),
-        )
+        save_plan(self, self.state)
 
     def action_next(self) -> None:
         problems = validate_plan(self.state.plan)

@@ -10,6 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Label, Static
 
+from regwizard import settings
 from regwizard.errors import RegwizardError
 from regwizard.plan import Plan, Secrets, load_plan
 from regwizard.screens.base import WizardScreen
@@ -83,7 +84,8 @@ class WelcomeScreen(WizardScreen):
         self.wizard.goto("repair")
 
     def ask_plan(self, title: str, ok_label: str, then: Callable[[Plan, str], None]) -> None:
-        """Ask for a plan file, load it (an error dialog when it cannot be), then ``then``."""
+        """Ask for a plan file (the recent ones listed), load it (an error dialog when it
+        cannot be), remember it among the recent plans, then ``then``."""
         default = str(self.state.plan_path) if self.state.plan_path else "./regwizard-plan.toml"
 
         def chosen(path: str | None) -> None:
@@ -94,9 +96,13 @@ class WelcomeScreen(WizardScreen):
             except RegwizardError as e:
                 self.app.push_screen(ErrorDialog("Could not open the plan", e.cause, e.fix))
                 return
+            settings.remember_plan(path)
             then(plan, path)
 
-        self.app.push_screen(PathDialog(title, default, must_exist=True, ok_label=ok_label), chosen)
+        recent = settings.recent_plans()
+        self.app.push_screen(
+            PathDialog(title, default, must_exist=True, ok_label=ok_label, recent=recent), chosen
+        )
 
     @on(Button.Pressed, "#users")
     def manage_users(self) -> None:

@@ -15,6 +15,16 @@ if os.environ.get("CI"):
     settings.load_profile("ci")
 
 
+@pytest.fixture(autouse=True)
+def isolated_config(monkeypatch, tmp_path_factory):
+    """Every test gets its own empty config directory (regwizard.settings: theme, recent
+    plans): no test reads the machine's settings (snapshots stay the same everywhere)
+    or writes to the real home."""
+    config = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config))
+    return config / "regwizard"
+
+
 def _lab_unavailable_reason() -> str | None:
     if not sys.platform.startswith("linux"):
         return "the lab needs Linux"

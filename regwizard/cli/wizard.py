@@ -9,6 +9,10 @@ def wizard(plan_path: Path | None, *, verify_password: str = "") -> int:
     from regwizard.plan import Plan, Secrets, load_plan
 
     plan: Plan | None = load_plan(plan_path) if plan_path else None
+    if plan_path:
+        from regwizard import settings
+
+        settings.remember_plan(plan_path)  # listed first by "Open a plan file" next time
     from regwizard.app import RegwizardApp
     from regwizard.backend import EngineBackend
 
