@@ -7,7 +7,7 @@ import io
 
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 SSH_PASSWORD = "Ssh-pw-471"
 SUDO_PASSWORD = "Sudo-pw-472"
@@ -20,11 +20,27 @@ def screen_name(pilot: Pilot) -> str:
     return type(pilot.app.screen).__name__
 
 
+def _unsettled(pilot: Pilot) -> bool:
+    """A DataTable measures new rows and cells only when its message queue is idle
+    (``_on_idle``), and the Run screen flushes its log every 0.1 s: a snapshot taken
+    before either showed a column cut short ("lates") or lines missing."""
+    screen = pilot.app.screen
+    for table in screen.query(DataTable):
+        if table._require_update_dimensions or table._updated_cells:
+            return True
+    return bool(getattr(screen, "_pending_lines", None))
+
+
 async def settle(pilot: Pilot, rounds: int = 3) -> None:
-    """Let workers finish and their messages be handled."""
+    """Let workers finish, their messages be handled and tables be measured."""
     await pilot.app.workers.wait_for_complete()
     for _ in range(rounds):
         await pilot.pause()
+    for _ in range(100):  # a bound, not a timing: each round is one pass of the queue
+        if not _unsettled(pilot):
+            break
+        await pilot.pause(0.05)
+    await pilot.pause()
 
 
 async def type_into(pilot: Pilot, selector: str, text: str) -> None:
