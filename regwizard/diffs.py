@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 
 from regwizard.events import FileDiff
+from regwizard.facts.registry import yaml_str
 
 REDACTED = "<redacted>"
 # a key or variable name whose value is a secret (the http secret, a mirror's upstream
@@ -43,26 +44,12 @@ def is_secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name)) or name.strip().lower() in SECRET_KEYS
 
 
-def _yaml_quoted(v: str) -> str:
-    """``v`` as steps.config writes it between double quotes (ASCII, escaped)."""
-    out = []
-    for ch in v:
-        o = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 0x20 <= o < 0x7F:
-            out.append(ch)
-        else:
-            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
-    return "".join(out)
-
-
 def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every known secret value (raw, and as config.yml quotes it) replaced."""
     forms: set[str] = set()
     for s in secrets:
         if isinstance(s, str) and len(s) >= MIN_SECRET:
-            forms |= {s, _yaml_quoted(s)}
+            forms |= {s, yaml_str(s)[1:-1]}
     for f in sorted(forms, key=len, reverse=True):
         if len(f) >= MIN_SECRET:
             text = text.replace(f, REDACTED)

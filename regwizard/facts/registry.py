@@ -552,3 +552,19 @@ def explicit_values(facts: RegistryFacts) -> dict[str, Any]:
         "auth": facts.auth.kind,
         "config": facts.config.path if facts.config else "",
     }
+
+
+def yaml_str(v: str) -> str:
+    """A YAML double-quoted scalar, ASCII only. Not json.dumps: JSON writes a character
+    above U+FFFF as a surrogate pair (\\ud83d\\udc33), which YAML has not got; the
+    registry's parser (go-yaml) refuses it and the registry never starts."""
+    out = []
+    for ch in v:
+        o = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif 0x20 <= o < 0x7F:
+            out.append(ch)
+        else:
+            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
+    return '"' + "".join(out) + '"'

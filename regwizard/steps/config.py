@@ -16,27 +16,11 @@ from dataclasses import dataclass
 from regwizard.diffs import redact
 from regwizard.events import FileDiff
 from regwizard.facts.read import snapshot
-from regwizard.facts.registry import parse_config, read_only
+from regwizard.facts.registry import parse_config, read_only, yaml_str
 from regwizard.layout import C_AUTH, C_DATA
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged, backup, move_into
 
 SECRET_MARK = "@HTTP_SECRET@"  # in the shell equivalent: replaced by a random secret
-
-
-def _yaml_str(v: str) -> str:
-    """A YAML double-quoted scalar, ASCII only. Not json.dumps: JSON writes a character
-    above U+FFFF as a surrogate pair (\\ud83d\\udc33), which YAML has not got; the
-    registry's parser (go-yaml) refuses it and the registry never starts."""
-    out = []
-    for ch in v:
-        o = ord(ch)
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif 0x20 <= o < 0x7F:
-            out.append(ch)
-        else:
-            out.append(f"\\u{o:04x}" if o <= 0xFFFF else f"\\U{o:08x}")
-    return '"' + "".join(out) + '"'
 
 
 Upstream = tuple[str, str]  # a mirror's (username, password) on its upstream
@@ -60,22 +44,22 @@ def render(
         "    service: registry\n"
         "storage:\n"
         "  filesystem:\n"
-        f"    rootdirectory: {_yaml_str(C_DATA)}\n"
+        f"    rootdirectory: {yaml_str(C_DATA)}\n"
         "  delete:\n"
         f"    enabled: {'true' if reg.allow_delete else 'false'}\n"
         f"{maintenance}"
         "http:\n"
         '  addr: ":5000"\n'
-        f"  secret: {_yaml_str(secret)}\n"
+        f"  secret: {yaml_str(secret)}\n"
         "  tls:\n"
-        f"    certificate: {_yaml_str(lay.c_cert)}\n"
-        f"    key: {_yaml_str(lay.c_key)}\n"
+        f"    certificate: {yaml_str(lay.c_cert)}\n"
+        f"    key: {yaml_str(lay.c_key)}\n"
         "  headers:\n"
         "    X-Content-Type-Options: [nosniff]\n"
         "auth:\n"
         "  htpasswd:\n"
-        f"    realm: {_yaml_str(reg.realm)}\n"
-        f"    path: {_yaml_str(f'{C_AUTH}/htpasswd')}\n"
+        f"    realm: {yaml_str(reg.realm)}\n"
+        f"    path: {yaml_str(f'{C_AUTH}/htpasswd')}\n"
     ) + _proxy(ctx, upstream)
 
 
@@ -84,9 +68,9 @@ def _proxy(ctx: Ctx, upstream: Upstream | None) -> str:
     url = ctx.plan.registry.proxy_remote_url
     if not url:
         return ""
-    out = f"proxy:\n  remoteurl: {_yaml_str(url)}\n"
+    out = f"proxy:\n  remoteurl: {yaml_str(url)}\n"
     if upstream is not None:
-        out += f"  username: {_yaml_str(upstream[0])}\n  password: {_yaml_str(upstream[1])}\n"
+        out += f"  username: {yaml_str(upstream[0])}\n  password: {yaml_str(upstream[1])}\n"
     return out
 
 

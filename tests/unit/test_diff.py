@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from regwizard import diffs, engine
 from regwizard.cli.main import main
 from regwizard.events import FileDiff, StepFinished
+from regwizard.facts.registry import yaml_str
 from regwizard.htpasswd import hash_password
 from regwizard.plan import dump_plan
-from regwizard.steps.config import _yaml_str
 from tests.fixtures import world
 
 from .sandbox import Sandbox, loopback_plan
@@ -252,7 +252,7 @@ def _secret_world(
     old = dict.fromkeys(names, hash_password(pw_old, rounds=4))
     new = dict.fromkeys(names, hash_password(pw_new, rounds=4))
     stranger = hash_password(pw_other, rounds=4)
-    q = _yaml_str
+    q = yaml_str
     if flow:
         config = f'http: {{secret: {q(http_secret)}, addr: ":5000"}}\n'
     else:
