@@ -29,7 +29,7 @@ import regwizard.assets
 from regwizard import settings
 from regwizard.backend import Backend
 from regwizard.events import HostFacts, RunResult
-from regwizard.plan import Plan, Secrets
+from regwizard.plan import Plan, Secrets, new_plan
 from regwizard.screens import table
 
 if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
@@ -69,7 +69,7 @@ class RepairState:
 class WizardState:
     """Everything the wizard knows. Secrets stay in memory, never in the plan."""
 
-    plan: Plan = field(default_factory=Plan)
+    plan: Plan = field(default_factory=new_plan)
     secrets: Secrets = field(default_factory=Secrets)
     plan_path: Path | None = None
     from_file: bool = False  # the plan was loaded (its users' passwords are unknown)
@@ -131,7 +131,7 @@ class RegwizardApp(App[int]):
             raise ValueError(f"start_at must be 'welcome' or 'review', not {start_at!r}")
         self.backend = backend
         self.state = WizardState(
-            plan=plan if plan is not None else Plan(),
+            plan=plan if plan is not None else new_plan(),
             secrets=secrets if secrets is not None else Secrets(),
             plan_path=Path(plan_path) if plan_path else None,
             from_file=plan is not None,
@@ -243,7 +243,7 @@ class RegwizardApp(App[int]):
         state = self.state
         if state.mode != mode:
             if state.mode == "repair" and state.repair is not None:
-                state.plan = Plan()  # the discovered plan belongs to the Repair flow
+                state.plan = new_plan()  # the discovered plan belongs to the Repair flow
                 state.from_file = False
                 state.plan_path = None
             state.repair = None

@@ -9,12 +9,9 @@ Duplicate names: the last line wins.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
-
-import bcrypt as _bcrypt
 
 from regwizard.errors import RegwizardError
 
@@ -82,6 +79,8 @@ def hash_password(pw: str, rounds: int = DEFAULT_COST) -> str:
     problem = _unhashable(pw)
     if problem:
         raise RegwizardError(problem, "choose another password")
+    import bcrypt as _bcrypt  # here, not at the top: `--help` and `plan check` need none
+
     return _bcrypt.hashpw(pw.encode("utf-8"), _bcrypt.gensalt(rounds)).decode("ascii")
 
 
@@ -117,6 +116,8 @@ def check_password(hash: str, pw: str) -> bool:
     if h.startswith(b"$2y$"):  # same algorithm as $2b$
         h = b"$2b$" + h[4:]
     try:
+        import bcrypt as _bcrypt
+
         return _bcrypt.checkpw(pw.encode("utf-8"), h)
     except ValueError:
         return False
@@ -126,6 +127,8 @@ def generate_password(length: int = 20) -> str:
     """A random password from an unambiguous alphabet, with upper, lower and digit."""
     if not MIN_PASSWORD_LENGTH <= length <= MAX_PASSWORD_BYTES:
         raise ValueError(f"length must be {MIN_PASSWORD_LENGTH}..{MAX_PASSWORD_BYTES}")
+    import secrets
+
     while True:
         pw = "".join(secrets.choice(ALPHABET) for _ in range(length))
         if (

@@ -30,8 +30,8 @@ import os
 import re
 import socket
 from dataclasses import dataclass, field
-
-import paramiko
+from functools import cache
+from typing import Any
 
 from .errors import RegwizardError
 from .plan import Connection
@@ -182,51 +182,61 @@ def _malformed(path: str, n: int, line: str) -> RegwizardError:
     )
 
 
-class _Config(paramiko.SSHConfig):
-    """paramiko's parser; token expansion without DNS (see the module docstring)."""
+@cache
+def _config_class() -> Any:
+    """paramiko's parser, subclassed; built on first use, so that a machine without an
+    SSH config (and `plan check` there) never imports paramiko (and cryptography)."""
+    import paramiko
 
-    def _tokenize(self, config, target_hostname, key, value):  # noqa: ANN001, ANN202
-        allowed = self._allowed_tokens(key)
-        if not allowed or not isinstance(value, str):
-            return value
-        hostname = target_hostname if key == "hostname" else config.get("hostname", target_hostname)
-        try:
-            local_user = getpass.getuser()
-        except Exception:
-            local_user = str(os.getuid())
-        home = os.path.expanduser("~")
-        table = {
-            "h": hostname,
-            "p": str(config.get("port", 22)),
-            "r": config.get("user", local_user),
-            "u": local_user,
-            "d": home,
-            "l": socket.gethostname().split(".")[0],
-            "L": socket.gethostname().split(".")[0],
-            "n": target_hostname,
-            "%": "%",
-        }
+    class _Config(paramiko.SSHConfig):
+        """paramiko's parser; token expansion without DNS (see the module docstring)."""
 
-        def sub(m: re.Match[str]) -> str:
-            tok = m.group(1)
-            if tok == "%" or f"%{tok}" in allowed:
-                return table.get(tok, m.group(0))
-            return m.group(0)
+        def _tokenize(self, config, target_hostname, key, value):  # noqa: ANN001, ANN202
+            allowed = self._allowed_tokens(key)
+            if not allowed or not isinstance(value, str):
+                return value
+            hostname = (
+                target_hostname if key == "hostname" else config.get("hostname", target_hostname)
+            )
+            try:
+                local_user = getpass.getuser()
+            except Exception:
+                local_user = str(os.getuid())
+            home = os.path.expanduser("~")
+            table = {
+                "h": hostname,
+                "p": str(config.get("port", 22)),
+                "r": config.get("user", local_user),
+                "u": local_user,
+                "d": home,
+                "l": socket.gethostname().split(".")[0],
+                "L": socket.gethostname().split(".")[0],
+                "n": target_hostname,
+                "%": "%",
+            }
 
-        out = re.sub(r"%(.)", sub, value)
-        if "~" in allowed and out.startswith("~"):
-            out = os.path.expanduser(out)
-        return out
+            def sub(m: re.Match[str]) -> str:
+                tok = m.group(1)
+                if tok == "%" or f"%{tok}" in allowed:
+                    return table.get(tok, m.group(0))
+                return m.group(0)
+
+            out = re.sub(r"%(.)", sub, value)
+            if "~" in allowed and out.startswith("~"):
+                out = os.path.expanduser(out)
+            return out
+
+    return _Config
 
 
-def _load(path: str) -> tuple[_Config | None, list[str]]:
+def _load(path: str) -> tuple[Any, list[str]]:
     text = _read(path)
     if text is None:
         return None, []
     notes: list[str] = []
     lines = _expand(path, text, os.path.dirname(path), 0, notes)
     try:
-        cfg = _Config.from_text("\n".join(lines) + "\n")
+        cfg = _config_class().from_text("\n".join(lines) + "\n")
     except Exception as e:  # paramiko's ConfigParseError, shlex's ValueError, ...
         raise RegwizardError(
             f"{path}: cannot parse the SSH config ({e})",
@@ -235,7 +245,7 @@ def _load(path: str) -> tuple[_Config | None, list[str]]:
     return cfg, notes
 
 
-def _lookup(cfg: _Config, alias: str, path: str) -> dict:
+def _lookup(cfg: Any, alias: str, path: str) -> dict:
     try:
         return dict(cfg.lookup(alias))
     except Exception as e:

@@ -6,19 +6,12 @@ import getpass
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from regwizard.errors import RegwizardError
-from regwizard.events import (
-    Event,
-    GcFinished,
-    LogLine,
-    Notice,
-    RunFinished,
-    StepFailed,
-    StepFinished,
-    StepProgress,
-)
-from regwizard.progress import text as progress_text
+
+if TYPE_CHECKING:
+    from regwizard.events import Event, StepProgress
 
 
 def read_connection_secrets(plan, secrets) -> None:
@@ -332,6 +325,18 @@ class StderrPrinter:
         self._shown = 0  # characters of the progress line now on the terminal
 
     def __call__(self, ev: Event) -> None:
+        # Imported here: `--version`, `--help`, `plan check` and the rest that print no
+        # events never load the event classes.
+        from regwizard.events import (
+            GcFinished,
+            LogLine,
+            Notice,
+            RunFinished,
+            StepFailed,
+            StepFinished,
+            StepProgress,
+        )
+
         if VERBOSITY < 0 and not isinstance(ev, StepFailed):
             return
         if isinstance(ev, StepProgress):
@@ -376,6 +381,8 @@ class StderrPrinter:
             self._draw()
 
     def _draw(self) -> None:
+        from regwizard.progress import text as progress_text
+
         ev = self._progress
         if ev is None:
             return

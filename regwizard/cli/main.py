@@ -31,8 +31,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    from regwizard.cli.common import set_verbosity
-
     try:
         if not argv or (argv[0].endswith(".toml") and len(argv) == 1):
             from regwizard.cli.wizard import wizard
@@ -43,9 +41,13 @@ def _main(argv: list[str]) -> int:
             from regwizard.cli.parser import images_rm_parser
 
             rm_args = images_rm_parser().parse_args(argv[2:])
+            from regwizard.cli.common import set_verbosity
+
             set_verbosity(rm_args)
             return images_rm_cli(rm_args)
-        args = parser(argv).parse_args(argv)
+        args = parser(argv).parse_args(argv)  # exits here for --help and --version
+        from regwizard.cli.common import set_verbosity
+
         set_verbosity(args)
         if args.cmd == "apply":
             from regwizard.cli.apply import apply_cli

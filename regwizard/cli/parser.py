@@ -126,7 +126,6 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     """The whole grammar; given the ``argv`` to parse, commands it does not name may be
     left out (each subparser costs about 2 ms of gettext lookups at every start)."""
     from regwizard import __version__
-    from regwizard.htpasswd import DEFAULT_COST, MAX_COST, MIN_COST, cost_words
 
     p = Parser(
         prog="regwizard",
@@ -255,53 +254,60 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     us = sub.add_parser("user", help="registry users")
     ussub = us.add_subparsers(dest="user_cmd", metavar="ACTION", required=True)
-    uh = ussub.add_parser("hash", help="prompt for a password and print the bcrypt plan entry")
-    uh.add_argument("name")
-    uh.add_argument(
-        "--cost",
-        type=bcrypt_cost,
-        default=DEFAULT_COST,
-        metavar=f"{MIN_COST}..{MAX_COST}",
-        help=f"bcrypt cost (default {DEFAULT_COST}). The registry checks the hash on every "
-        "request, and each step up doubles its CPU per request "
-        f"({DEFAULT_COST}: {cost_words(DEFAULT_COST)}; {MAX_COST}: {cost_words(MAX_COST)}; "
-        f"5, as htpasswd -B: {cost_words(5)}); a lower cost is cheaper to crack if the plan "
-        "leaks. Plans refuse hashes above "
-        f"{MAX_COST}",
-    )
+    # Its ACTIONs only when `user` is named (or for completion, argv None): `--version`,
+    # `--help` and the other commands then never import htpasswd.
+    if argv is None or "user" in argv:
+        from regwizard.htpasswd import DEFAULT_COST, MAX_COST, MIN_COST, cost_words
 
-    user_actions = (
-        ("add", "add a registry user (asks for the password), without a restart; prove it"),
-        ("passwd", "set a registry user's password, without a restart; prove it"),
-        ("remove", "remove a registry user, without a restart; prove it is refused"),
-    )
-    for action, text in user_actions if argv is None or argv[:1] == ["user"] else ():
-        ua = ussub.add_parser(action, help=text)
-        ua.add_argument("plan", help="plan file (TOML); edited in place, comments kept")
-        ua.add_argument("name", help="the registry user")
-        ua.add_argument(
-            "--password-file",
-            help="file whose first line is the new password (else REGWIZARD_USER_PASSWORD, "
-            "else asked twice)"
-            if action != "remove"
-            else "optional: the user's current password, to prove that very one is refused",
-        )
-        ua.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
-        ua.add_argument(
+        uh = ussub.add_parser("hash", help="prompt for a password and print the bcrypt plan entry")
+        uh.add_argument("name")
+        uh.add_argument(
             "--cost",
             type=bcrypt_cost,
             default=DEFAULT_COST,
             metavar=f"{MIN_COST}..{MAX_COST}",
-            help=f"bcrypt cost of the new hash (default {DEFAULT_COST}; see `user hash --help`)",
+            help=f"bcrypt cost (default {DEFAULT_COST}). The registry checks the hash on every "
+            "request, and each step up doubles its CPU per request "
+            f"({DEFAULT_COST}: {cost_words(DEFAULT_COST)}; {MAX_COST}: {cost_words(MAX_COST)}; "
+            f"5, as htpasswd -B: {cost_words(5)}); a lower cost is cheaper to crack if the plan "
+            "leaks. Plans refuse hashes above "
+            f"{MAX_COST}",
         )
-        ua.add_argument(
-            "--lock-wait", type=seconds, default=120.0, metavar="SECONDS",
-            help="when another run holds the registry host, wait this long, then refuse (120)",
-        )  # fmt: skip
-        ua.add_argument(
-            "--accept-host-key", action="append", default=[], metavar="SHA256:...",
-            help="accept this unknown SSH host key fingerprint (repeatable)",
-        )  # fmt: skip
+
+        user_actions = (
+            ("add", "add a registry user (asks for the password), without a restart; prove it"),
+            ("passwd", "set a registry user's password, without a restart; prove it"),
+            ("remove", "remove a registry user, without a restart; prove it is refused"),
+        )
+        for action, text in user_actions:
+            ua = ussub.add_parser(action, help=text)
+            ua.add_argument("plan", help="plan file (TOML); edited in place, comments kept")
+            ua.add_argument("name", help="the registry user")
+            ua.add_argument(
+                "--password-file",
+                help="file whose first line is the new password (else REGWIZARD_USER_PASSWORD, "
+                "else asked twice)"
+                if action != "remove"
+                else "optional: the user's current password, to prove that very one is refused",
+            )
+            ua.add_argument(
+                "--json", action="store_true", help="print the result as JSON on stdout"
+            )
+            ua.add_argument(
+                "--cost",
+                type=bcrypt_cost,
+                default=DEFAULT_COST,
+                metavar=f"{MIN_COST}..{MAX_COST}",
+                help=f"bcrypt cost of the new hash (default {DEFAULT_COST}; see `user hash --help`)",
+            )
+            ua.add_argument(
+                "--lock-wait", type=seconds, default=120.0, metavar="SECONDS",
+                help="when another run holds the registry host, wait this long, then refuse (120)",
+            )  # fmt: skip
+            ua.add_argument(
+                "--accept-host-key", action="append", default=[], metavar="SHA256:...",
+                help="accept this unknown SSH host key fingerprint (repeatable)",
+            )  # fmt: skip
 
     lab = sub.add_parser("lab", help="the sandbox lab on this machine (Linux, root)")
     labsub = lab.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)

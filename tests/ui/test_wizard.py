@@ -200,6 +200,39 @@ async def test_provided_mode_shows_file_fields_only_then(backend):
         assert "required" in error_text(pilot, "cert-file")
 
 
+# -- the certificate's key ---------------------------------------------------------------
+
+
+async def test_new_setup_selects_ecdsa_p256(backend):
+    app = make_app(backend)
+    async with app.run_test(size=SIZE) as pilot:
+        await start_new(pilot)
+        await fill_hosts(pilot)
+        await next_step(pilot)
+        assert screen_name(pilot) == "CertificateScreen"
+        assert pilot.app.screen.query_one("#key-type", Select).value == "ecdsa-p256"
+        await fill_certificate(pilot)
+        await next_step(pilot)
+        assert app.state.plan.certificate.key == "ecdsa-p256"
+
+
+async def test_a_plan_that_names_no_key_keeps_rsa_4096_in_the_wizard(backend):
+    """A plan written before ECDSA became the default leaves `key` out: RSA-4096."""
+    from regwizard.plan import EXAMPLE_PLAN, parse_plan
+
+    text = "\n".join(x for x in EXAMPLE_PLAN.splitlines() if not x.startswith("key = "))
+    plan = parse_plan(text)
+    assert plan.certificate.key == "rsa-4096"
+    app = make_app(backend, plan)
+    async with app.run_test(size=SIZE) as pilot:
+        await start_new(pilot)
+        await next_step(pilot)
+        assert screen_name(pilot) == "CertificateScreen"
+        assert pilot.app.screen.query_one("#key-type", Select).value == "rsa-4096"
+        await next_step(pilot)
+        assert app.state.plan.certificate.key == "rsa-4096"
+
+
 # -- inline validation blocks Next ---------------------------------------------------------
 
 
@@ -602,6 +635,9 @@ async def test_review_shows_plan_and_commands_and_saves(backend, tmp_path):
     plan = load_plan(saved)
     assert plan.registry.domain == "reg.example.test"
     assert plan.users[0].name == "alice"
+    # a new setup's key is ECDSA P-256, written out: a plan without `key` means RSA-4096
+    assert plan.certificate.key == "ecdsa-p256"
+    assert 'key = "ecdsa-p256"' in saved.read_text()
 
 
 async def test_path_dialog_refuses_unusable_paths_in_words(backend):
