@@ -432,10 +432,12 @@ class FakeBackend:
 
     def shell_commands(self, plan: Plan) -> list[str]:
         reg = plan.registry
+        key = plan.certificate.key  # as the real script: the plan's key kind
+        newkey = "ec -pkeyopt ec_paramgen_curve:P-256" if key == "ecdsa-p256" else "rsa:4096"
         return [
             f"# on {plan.host.name}",
             f"mkdir -p {reg.storage} {reg.config_dir}/certs {reg.config_dir}/auth",
-            f"openssl req -x509 -newkey rsa:4096 -days {plan.certificate.days} -nodes \\",
+            f"openssl req -x509 -newkey {newkey} -days {plan.certificate.days} -nodes \\",
             f'  -subj "/CN={plan.common_name}" -addext "subjectAltName=DNS:{reg.domain}"',
             f"docker run -d --restart=always --name {reg.container} -p {reg.port}:5000 \\",
             f"  -v {reg.storage}:/var/lib/registry {reg.image}",
