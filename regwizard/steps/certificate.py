@@ -251,6 +251,10 @@ class Certificate(Step[CertificateChange]):
                     reasons.append(f"CN is {info.subject.get('CN')!r}, plan says {want_cn!r}")
                 if info.key_type != spec.key:
                     reasons.append(f"key is {info.key_type}, plan says {spec.key}")
+                if spec.mode == "self-signed" and not info.self_signed:
+                    # clients trust this very certificate: a CA-signed leaf as its own
+                    # anchor fails verification (OpenSSL, hence regwizard's own checks)
+                    reasons.append("the certificate is signed by a CA, the plan says self-signed")
         new_ca = False
         if spec.mode == "local-ca":
             usable = f.ca is not None and self._ca_usable(f)
