@@ -113,6 +113,25 @@ class CertificateSpec:
 
 
 @dataclass
+class StorageSpec:
+    """Where the registry keeps its data. ``filesystem`` (the default): the registry
+    host's ``registry.storage`` directory. ``s3``: a bucket on an S3-compatible object
+    store, shared by the registry host and every ``[[replicas]]`` host. The secret key is
+    never in the plan (``Secrets.s3_secret_key``)."""
+
+    driver: str = "filesystem"  # filesystem | s3
+    endpoint: str = ""  # s3: http(s)://HOST:PORT of the S3 API (distribution's regionendpoint)
+    bucket: str = ""
+    region: str = "us-east-1"
+    access_key: str = ""
+    root_directory: str = ""  # s3: a key prefix inside the bucket ("" = the bucket's root)
+
+    @property
+    def is_s3(self) -> bool:
+        return self.driver == "s3"
+
+
+@dataclass
 class User:
     name: str
     bcrypt: str
@@ -134,6 +153,15 @@ class Plan:
     users: list[User] = field(default_factory=list)
     remove_users: list[str] = field(default_factory=list)
     verify: VerifySpec = field(default_factory=VerifySpec)
+    storage: StorageSpec = field(default_factory=StorageSpec)
+    # more registry hosts serving the same name from the same storage (HA); same fields
+    # as [host]
+    replicas: list[Connection] = field(default_factory=list)
+
+    @property
+    def registry_hosts(self) -> list[Connection]:
+        """The registry host, then every replica."""
+        return [self.host, *self.replicas]
 
     @property
     def common_name(self) -> str:
@@ -169,6 +197,7 @@ class Secrets:
     upstream_user: str = ""
     upstream_password: str = ""
     upstream_anonymous: bool = False  # "none" was chosen: drop stored upstream credentials
+    s3_secret_key: str = ""  # [storage] driver = s3: the access key's secret
 
     def all_values(self) -> list[str]:
         vals = [
@@ -176,6 +205,7 @@ class Secrets:
             *self.sudo_passwords.values(),
             self.verify_password,
             self.upstream_password,
+            self.s3_secret_key,
         ]
         return [v for v in vals if v]
 
@@ -896,7 +926,7 @@ _FIXES: dict[str, str] = {
 def check_field(key: str, value: object) -> str | None:
     """Validate one field by dotted key (``registry.domain``, ``clients.address``...)."""
     section, _, name = key.partition(".")
-    if section == "clients":
+    if section in ("clients", "replicas"):
         section = "host"
     check = FIELD_CHECKS.get(f"{section}.{name}")
     return check(value) if check else None
@@ -915,7 +945,8 @@ def validate_plan(plan: Plan) -> list[PlanError]:
 
     def add(path: str, msg: str | None, fix_key: str = "", fix: str = "") -> None:
         if msg:
-            key = fix_key or re.sub(r"\[\d+\]", "", path).replace("clients.", "host.")
+            key = fix_key or re.sub(r"\[\d+\]", "", path)
+            key = key.replace("clients.", "host.").replace("replicas.", "host.")
             errors.append(PlanError(path, msg, fix or _FIXES.get(key, "")))
 
     def section(obj: object, prefix: str, key_prefix: str) -> None:
@@ -950,6 +981,11 @@ def validate_plan(plan: Plan) -> list[PlanError]:
                 fix="remove the second [[clients]] table for it",
             )
         seen.add(ident)
+
+    for i, conn in enumerate(plan.replicas):
+        section(conn, f"replicas[{i}]", "host")
+        if conn.auth == "key" and not conn.key_file:
+            add(f"replicas[{i}].key_file", "is required when auth = key")
 
     section(cert, "certificate", "certificate")
     if not isinstance(cert.extra_sans, list):
@@ -1060,6 +1096,8 @@ _SECTIONS: dict[str, tuple[type, bool]] = {
     "users": (User, True),
     "policy": (dict, False),
     "verify": (VerifySpec, False),
+    "storage": (StorageSpec, False),
+    "replicas": (Connection, True),
 }
 _POLICY_HINTS: dict[str, Any] = {"remove_users": list[str]}
 
@@ -1249,6 +1287,10 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
         plan.remove_users = parts["policy"].get("remove_users", [])
     if "verify" in parts:
         plan.verify = parts["verify"]
+    if "storage" in parts:
+        plan.storage = parts["storage"]
+    if "replicas" in parts:
+        plan.replicas = parts["replicas"]
     return plan
 
 
@@ -1270,6 +1312,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "users": [_asdict(u) for u in plan.users],
         "policy": {"remove_users": list(plan.remove_users)},
         "verify": _asdict(plan.verify),
+        # written only when used, so a one-host plan's file stays as it was
+        **({"storage": _asdict(plan.storage)} if plan.storage != StorageSpec() else {}),
+        **({"replicas": [_asdict(c) for c in plan.replicas]} if plan.replicas else {}),
     }
 
 
@@ -1365,6 +1410,9 @@ def dump_plan(plan: Plan) -> str:
     out.extend(_table("users", u, array=True) for u in d["users"])
     out.append(_table("policy", d["policy"]))
     out.append(_table("verify", d["verify"]))
+    if "storage" in d:
+        out.append(_table("storage", d["storage"]))
+    out.extend(_table("replicas", c, array=True) for c in d.get("replicas", []))
     return "".join(out)
 
 
@@ -1450,7 +1498,11 @@ def _defaults(section: str) -> dict[str, Any]:
         return {}
 
 
-_ENTRY_KEYS: dict[str, tuple[str, ...]] = {"users": ("name",), "clients": ("address", "port")}
+_ENTRY_KEYS: dict[str, tuple[str, ...]] = {
+    "users": ("name",),
+    "clients": ("address", "port"),
+    "replicas": ("address", "port"),
+}
 
 
 def _entry_key(section: str, entry: Any) -> tuple:
