@@ -455,6 +455,9 @@ exec sleep infinity
 """
 
 
+LAB_RESOLV_CONF = "# regwizard lab: no DNS server (a lookup that misses /etc/hosts fails)\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+
+
 def _prepare_node_fs(node: Node, pubkey: str, state: LabState) -> None:
     root = Path(node.root)
     if root.exists():
@@ -486,6 +489,11 @@ def _prepare_node_fs(node: Node, pubkey: str, state: LabState) -> None:
     hosts = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{node.name}", "::1\tlocalhost ip6-localhost"]
     hosts += [f"{NODE0_IP}\tnode0"] + [f"{NODE_IPS[n]}\t{n}" for n in NODE_NAMES]
     (etc / "hosts").write_text("\n".join(hosts) + "\n")
+    # A name missing from /etc/hosts must fail here, never become a DNS query leaving
+    # this machine (node0's resolv.conf names a real server): nothing listens on the
+    # node's own loopback port 53, so a miss is refused at once.
+    (etc / "resolv.conf").unlink(missing_ok=True)  # may be a symlink into /run
+    (etc / "resolv.conf").write_text(LAB_RESOLV_CONF)
     # Own SSH host keys, so each node has its own identity.
     for old in (etc / "ssh").glob("ssh_host_*"):
         old.unlink()

@@ -66,13 +66,18 @@ def _push(client, ref: str, auth: dict | None) -> tuple[str, str]:
 
 
 def _await_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
-    """Wait until this client's dockerd sees the /etc/hosts entry this run wrote.
+    """Before a client's first lookup of the registry's name: wait only where a miss is
+    not safe to try.
 
-    dockerd (Go's resolver) trusts its copy of /etc/hosts for 5 s after it last checked
-    the file: a name added within that window kept failing with "no such host" for up to
-    5 s. Only clients whose file changed wait, and only what is left of the window; the
-    setup steps and the probe build run meanwhile.
+    dockerd (Go's resolver) trusts its copy of /etc/hosts for 5 s after it last read the
+    file, so a name added within that window can fail with "no such host", but only if
+    dockerd did a lookup in the 5 s before the edit. That is rare, so other clients try
+    at once and wait only on that evidence (``_await_stale_resolver``). This machine is
+    the exception: a miss here is a query to its own DNS server, out of the machine, so
+    it waits what is left of the window after this run wrote its /etc/hosts.
     """
+    if not e.conn.is_local:
+        return
     changed = ctx.hosts_changed_at.get(e.key)
     wait = changed + HOSTS_CACHE_SECONDS - time.monotonic() if changed else 0.0
     if wait > 0:
@@ -88,16 +93,21 @@ def _stale_lookup(ctx: Ctx, err: str) -> bool:
 
 
 def _await_stale_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
-    """The hosts-file step saw the mapping, yet Docker did not resolve the name: its
-    resolver still trusts an older /etc/hosts (edited by someone else just before the
-    run). One wait of the full window, then one more try."""
+    """The hosts-file step saw (or wrote) the mapping, yet Docker did not resolve the
+    name: its resolver still trusts an older /etc/hosts. If this run wrote the file, the
+    copy is at most 5 s older than that write, so wait what is left of the window; if
+    someone else edited it just before the run, wait the whole window. Then one more try."""
+    changed = ctx.hosts_changed_at.get(e.key)
+    wait = HOSTS_CACHE_SECONDS
+    if changed is not None:
+        wait = max(0.0, changed + HOSTS_CACHE_SECONDS - time.monotonic())
     ctx.log(
         step,
         e,
         f"Docker on {e.label} does not resolve {ctx.plan.registry.domain} yet, although "
-        f"/etc/hosts maps it: waiting {HOSTS_CACHE_SECONDS:.1f}s for it to re-read the file",
+        f"/etc/hosts maps it: waiting {wait:.1f}s for it to re-read the file",
     )
-    if ctx.cancel.wait(HOSTS_CACHE_SECONDS):
+    if ctx.cancel.wait(wait):
         raise Cancelled()
 
 

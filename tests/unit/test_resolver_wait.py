@@ -1,0 +1,103 @@
+"""When verification waits for dockerd to see /etc/hosts (issue 15: wait only on evidence).
+
+dockerd caches /etc/hosts for 5 s after it last read it. A remote client tries at once and
+waits only after "no such host"; this machine waits what is left of the window first,
+because a miss here would be a query to its real DNS server. No timing is asserted: the
+waits are recorded by a fake cancel event.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from regwizard.errors import Cancelled
+from regwizard.plan import Connection, Plan
+from regwizard.steps import verify
+from regwizard.steps.base import Ctx, HostEntry
+
+
+class RecordingEvent:
+    def __init__(self, cancelled: bool = False) -> None:
+        self.waits: list[float] = []
+        self.cancelled = cancelled
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        return self.cancelled
+
+    def is_set(self) -> bool:
+        return self.cancelled
+
+
+def _ctx(cancel: RecordingEvent) -> Ctx:
+    plan = Plan()
+    plan.registry.domain = "reg.lab.test"
+    plan.registry.ip = "10.213.47.2"
+    return Ctx(plan=plan, secrets=None, emit=lambda ev: None, cancel=cancel)  # type: ignore[arg-type]
+
+
+REMOTE = HostEntry(
+    "root@10.213.47.3:22", "node2", Connection(address="10.213.47.3"), is_client=True
+)
+LOCAL = HostEntry("local", "this machine", Connection(), is_client=True)
+
+
+def test_a_remote_client_whose_hosts_file_just_changed_tries_at_once():
+    cancel = RecordingEvent()
+    ctx = _ctx(cancel)
+    ctx.hosts_changed_at[REMOTE.key] = time.monotonic()
+    verify._await_resolver(ctx, "verify", REMOTE)
+    assert cancel.waits == []
+
+
+def test_this_machine_waits_what_is_left_of_the_window():
+    cancel = RecordingEvent()
+    ctx = _ctx(cancel)
+    ctx.hosts_changed_at[LOCAL.key] = time.monotonic() - 2.0
+    verify._await_resolver(ctx, "verify", LOCAL)
+    assert len(cancel.waits) == 1 and 0 < cancel.waits[0] < verify.HOSTS_CACHE_SECONDS - 1.5
+
+
+def test_this_machine_unchanged_or_long_ago_does_not_wait():
+    cancel = RecordingEvent()
+    ctx = _ctx(cancel)
+    verify._await_resolver(ctx, "verify", LOCAL)
+    ctx.hosts_changed_at[LOCAL.key] = time.monotonic() - 60
+    verify._await_resolver(ctx, "verify", LOCAL)
+    assert cancel.waits == []
+
+
+def test_after_a_miss_the_wait_is_the_rest_of_the_window_since_this_runs_write():
+    cancel = RecordingEvent()
+    ctx = _ctx(cancel)
+    ctx.hosts_changed_at[REMOTE.key] = time.monotonic() - 3.0
+    verify._await_stale_resolver(ctx, "verify", REMOTE)
+    assert len(cancel.waits) == 1 and cancel.waits[0] < verify.HOSTS_CACHE_SECONDS - 2.5
+    # written long ago in this run: the copy dockerd holds cannot be older; no wait
+    ctx.hosts_changed_at[REMOTE.key] = time.monotonic() - 60
+    verify._await_stale_resolver(ctx, "verify", REMOTE)
+    assert cancel.waits[1] == 0.0
+
+
+def test_after_a_miss_with_a_hand_edit_before_the_run_the_whole_window_is_waited():
+    cancel = RecordingEvent()
+    ctx = _ctx(cancel)
+    verify._await_stale_resolver(ctx, "verify", REMOTE)
+    assert cancel.waits == [verify.HOSTS_CACHE_SECONDS]
+
+
+def test_a_cancel_during_the_wait_stops_the_run():
+    cancel = RecordingEvent(cancelled=True)
+    ctx = _ctx(cancel)
+    with pytest.raises(Cancelled):
+        verify._await_stale_resolver(ctx, "verify", REMOTE)
+
+
+def test_only_a_lookup_of_the_registry_name_counts_as_a_miss():
+    ctx = _ctx(RecordingEvent())
+    assert verify._stale_lookup(ctx, "dial tcp: lookup reg.lab.test on 127.0.0.1:53: no such host")
+    assert not verify._stale_lookup(ctx, "x509: certificate signed by unknown authority")
+    ctx.plan.registry.manage_hosts_file = False
+    assert not verify._stale_lookup(ctx, "lookup reg.lab.test: no such host")
