@@ -358,17 +358,62 @@ def node_docker(node: Node, timeout: float = 60):
 # ---------------------------------------------------------------- node0
 
 
+def node0_dockerd_root() -> Path | None:
+    """This machine's dockerd's view of the filesystem (/proc/PID/root), from its pid file."""
+    try:
+        pid = int(Path("/var/run/docker.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    root = Path(f"/proc/{pid}/root")
+    return root if root.exists() else None
+
+
+def _read_or_empty(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
+
+
 def ensure_node0_docker(state: LabState | None = None) -> int:
     """Start dockerd on this machine when none answers. Returns its PID if we started it."""
     if _docker_answers(NODE0_SOCK):
+        root = node0_dockerd_root()
+        if root is None or _read_or_empty(root / "etc/resolv.conf") != LAB_RESOLV_CONF:
+            _log(
+                "warning: this machine's dockerd was not started by the lab; a lookup it "
+                "misses in /etc/hosts goes to this machine's DNS server"
+            )
         return 0
     dockerd = _which("dockerd")
     if not dockerd:
         raise LabError("dockerd not found", "apt-get install -y docker.io")
     _log("starting dockerd on this machine (none answered on /var/run/docker.sock)")
     log = open("/var/log/regwizard-dockerd.log", "ab")  # noqa: SIM115
+    # This machine's resolv.conf names a real DNS server. regwizard tries a lookup
+    # before it waits out dockerd's /etc/hosts cache, so a test that left the cache
+    # stale would send the registry's name out. The dockerd the lab starts runs in its
+    # own mount namespace whose /etc/resolv.conf is the nodes' (nothing listens), and
+    # sees the same /etc/hosts. `unshare` execs, so the PID is dockerd's.
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    resolv = STATE_DIR / "resolv.conf"
+    resolv.write_text(LAB_RESOLV_CONF)
     proc = subprocess.Popen(
-        [dockerd, "--iptables=false", "--ip-masq=false"],
+        [
+            "unshare",
+            "-m",
+            "--propagation",
+            "slave",
+            "--",
+            "sh",
+            "-c",
+            'mount --bind "$1" /etc/resolv.conf && shift && exec "$@"',
+            "sh",
+            str(resolv),
+            dockerd,
+            "--iptables=false",
+            "--ip-masq=false",
+        ],  # fmt: skip
         stdout=log,
         stderr=log,
         stdin=subprocess.DEVNULL,

@@ -65,27 +65,6 @@ def _push(client, ref: str, auth: dict | None) -> tuple[str, str]:
     return digest, error
 
 
-def _await_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
-    """Before a client's first lookup of the registry's name: wait only where a miss is
-    not safe to try.
-
-    dockerd (Go's resolver) trusts its copy of /etc/hosts for 5 s after it last read the
-    file, so a name added within that window can fail with "no such host", but only if
-    dockerd did a lookup in the 5 s before the edit. That is rare, so other clients try
-    at once and wait only on that evidence (``_await_stale_resolver``). This machine is
-    the exception: a miss here is a query to its own DNS server, out of the machine, so
-    it waits what is left of the window after this run wrote its /etc/hosts.
-    """
-    if not e.conn.is_local:
-        return
-    changed = ctx.hosts_changed_at.get(e.key)
-    wait = changed + HOSTS_CACHE_SECONDS - time.monotonic() if changed else 0.0
-    if wait > 0:
-        ctx.log(step, e, f"waiting {wait:.1f}s: Docker re-reads /etc/hosts every 5 s")
-        if ctx.cancel.wait(wait):
-            raise Cancelled()
-
-
 def _stale_lookup(ctx: Ctx, err: str) -> bool:
     """A lookup failure for our domain although this run keeps it in /etc/hosts."""
     reg = ctx.plan.registry
@@ -94,7 +73,12 @@ def _stale_lookup(ctx: Ctx, err: str) -> bool:
 
 def _await_stale_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
     """The hosts-file step saw (or wrote) the mapping, yet Docker did not resolve the
-    name: its resolver still trusts an older /etc/hosts. If this run wrote the file, the
+    name: its resolver still trusts an older /etc/hosts.
+
+    dockerd (Go's resolver) trusts its copy of /etc/hosts for 5 s after it last read the
+    file, so a name added within that window fails with "no such host", but only if
+    dockerd did a lookup in the 5 s before the edit. That is rare, so every client tries
+    at once, and waits only on this evidence. If this run wrote the file, the
     copy is at most 5 s older than that write, so wait what is left of the window; if
     someone else edited it just before the run, wait the whole window. Then one more try."""
     changed = ctx.hosts_changed_at.get(e.key)
@@ -264,7 +248,6 @@ class Verify(Step[VerifyChange]):
                         "check that Docker on this client can build images (docker build)",
                     )
             ctx.log(self.name, e, f"built probe image {ref}")
-        _await_resolver(ctx, self.name, e)
         # 1. anonymous push must be refused (no credentials at all)
         digest, err = _anonymous_push(client, ref)
         if _stale_lookup(ctx, err):
@@ -342,7 +325,6 @@ class Verify(Step[VerifyChange]):
         user, password = ctx.plan.verify_user, ctx.secrets.verify_password
         reg = ctx.plan.registry
         ctx.log(self.name, e, f"mirror of {v.mirror_of}: pushes are refused by design")
-        _await_resolver(ctx, self.name, e)
         _remove_local(client, ref)  # every pull below goes through the mirror
         # 1. an anonymous pull must be refused
         err = _anonymous_pull(client, ref)
@@ -420,7 +402,6 @@ class Verify(Step[VerifyChange]):
         import docker.errors
 
         ctx.check_cancel()
-        _await_resolver(ctx, self.name, e)
         retried = False
         while True:
             try:

@@ -124,3 +124,27 @@ def test_status_reports_up(lab):
     extra = set(st["nodes"]) - {"node1", "node2"}
     assert {"node1", "node2"} <= set(st["nodes"])
     assert all(n.startswith(labmod.CLIENT_PREFIX) or n in labmod.RUNTIME_NODES for n in extra)
+
+
+def test_a_name_missing_from_etc_hosts_never_reaches_a_dns_server(lab):
+    """Verification tries a lookup before it waits out dockerd's /etc/hosts cache, so a
+    miss must fail inside the machine: every lab dockerd (the nodes' and this machine's,
+    which CI starts through the lab) resolves through 127.0.0.1, where nothing listens.
+    The name asked for is under the lab's own domain."""
+    import docker
+    import docker.errors
+
+    name = "no-such-host.lab.test"
+    for node in lab.nodes.values():
+        cp = labmod.node_exec(node, ["cat", "/etc/resolv.conf"])
+        assert cp.stdout.decode() == labmod.LAB_RESOLV_CONF
+    root = labmod.node0_dockerd_root()
+    assert root is not None, "no dockerd pid file on this machine"
+    assert (root / "etc/resolv.conf").read_text() == labmod.LAB_RESOLV_CONF
+    # and the same /etc/hosts as this machine's: regwizard's edits reach that dockerd
+    with open("/etc/hosts", "rb") as fh:
+        assert (root / "etc/hosts").read_bytes() == fh.read()
+    local = docker.DockerClient(base_url=f"unix://{labmod.NODE0_SOCK}", timeout=30)
+    with pytest.raises(docker.errors.APIError) as err:
+        local.images.pull(f"{name}/x", tag="1")
+    assert f"lookup {name} on 127.0.0.1:53" in str(err.value), err.value
