@@ -101,3 +101,17 @@ def test_plan_check_still_reads_an_ssh_config(tmp_path: Path) -> None:
     assert code in (0, None), err
     assert "127.0.0.1:2222" in err, err
     assert "paramiko" in loaded
+
+
+def test_paramiko_loads_without_invoke(tmp_path: Path) -> None:
+    """paramiko imports invoke only for `Match exec`, which regwizard never runs: the
+    package blocks that import (about a third of paramiko's import time)."""
+    probe = (
+        "import sys, regwizard, paramiko, paramiko.config\n"
+        "print('invoke' in sys.modules and sys.modules['invoke'] is not None, "
+        "paramiko.config.invoke)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert out.stdout.split() == ["False", "None"], out.stdout + out.stderr
