@@ -120,7 +120,7 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 
-from . import dockerssh, sshconfig
+from . import sshconfig
 from .errors import (
     AuthFailed,
     Cancelled,
@@ -1974,6 +1974,8 @@ class SSHHost(Host):
 
     def _make_docker(self, timeout: float) -> docker.DockerClient:
         self._root_mode()  # sudo problems surface as SudoFailed, not as an HTTP error
+        from . import dockerssh
+
         return dockerssh.client_over(self._dial_docker, timeout=timeout)
 
 
@@ -2159,6 +2161,8 @@ class LocalHost(Host):
             proc.wait(timeout=5)
 
     def _make_docker(self, timeout: float) -> docker.DockerClient:
+        from . import dockerssh
+
         mode = self._root_mode()
         if mode == "direct" or os.access(DOCKER_SOCKET, os.R_OK | os.W_OK):
             return dockerssh.unix_client(DOCKER_SOCKET, timeout=timeout)
