@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from regwizard.facts.tls import PLAIN_HTTP, UNKNOWN_CA
+from regwizard.plan import cert_extra_sans, registry_addresses
 
 if TYPE_CHECKING:
     from regwizard.facts.certsd import CertsD
@@ -413,6 +414,13 @@ HOSTS_MISSING = _k(
     "name, so every Docker host needs it)",
     'Get "https://{address}/v2/": dial tcp: lookup {domain}: no such host',
 )  # fmt: skip
+HOSTS_REPLICAS_MISSING = _k(
+    "hosts-replicas-missing", "hosts-file", "fail",
+    "/etc/hosts maps {domain} to {have}, not to every registry host ({ip})",
+    "regwizard apply writes one '{domain}' line per registry host (Docker tries each "
+    "address in turn, so a stopped replica is skipped)",
+    "while {missing_one} is the only replica up, Docker on {host} cannot reach {domain}",
+)  # fmt: skip
 NO_RESOLVE = _k(
     "name-unresolved", "hosts-file", "fail",
     "{domain} does not resolve on {host}",
@@ -687,7 +695,7 @@ def certificate(info: CertInfo, plan: Plan, what: str = "") -> list[Problem]:
     else:
         fix = (
             "regwizard apply issues a new one with SANs for "
-            + ", ".join(v for v in (reg.domain, reg.ip, *spec.extra_sans) if v)
+            + ", ".join(v for v in (reg.domain, reg.ip, *cert_extra_sans(plan)) if v)
             + f" ({spec.days} days), restarts the registry and updates certs.d on every host"
         )
     out = []
@@ -695,7 +703,7 @@ def certificate(info: CertInfo, plan: Plan, what: str = "") -> list[Problem]:
         info,
         domain=reg.domain,
         ip=reg.ip,
-        extra_sans=spec.extra_sans,
+        extra_sans=cert_extra_sans(plan),
         min_days=pki.renew_days(spec.days),
     ):
         values = {"what": what, "detail": detail, "fix": fix}
@@ -781,17 +789,26 @@ def htpasswd(
 
 
 def hosts_file(hf: HostsFile, plan: Plan, host: str) -> list[Problem]:
+    """/etc/hosts must map the name to exactly the registry hosts' addresses (one with
+    no replicas: ``registry.ip``), in any order."""
     reg = plan.registry
-    values = {"domain": reg.domain, "ip": reg.ip, "host": host, "address": reg.address}
+    want = registry_addresses(plan)
+    values = {"domain": reg.domain, "ip": ", ".join(want), "host": host, "address": reg.address}
     if not (reg.manage_hosts_file and reg.ip):
         if hf.entry.present or hf.resolves_to:
             return []
         return [NO_RESOLVE(**values)]
-    if hf.entry.maps_to(reg.ip) and not hf.entry.wrong(reg.ip):
+    have = hf.entry.addresses
+    if set(have) == set(want):
         return []
-    wrong = hf.entry.wrong(reg.ip)
+    wrong = tuple(a for a in have if a not in want)
     if wrong:
         return [HOSTS_WRONG(**values, wrong=", ".join(wrong), first=wrong[0], port=reg.port)]
+    if have:
+        missing = [a for a in want if a not in have]
+        return [
+            HOSTS_REPLICAS_MISSING(**values, have=", ".join(have), missing_one=missing[0])
+        ]
     if reg.ip in hf.resolves_to:
         return []
     return [HOSTS_MISSING(**values)]

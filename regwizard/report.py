@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from regwizard import pki
 from regwizard.events import RunResult, Verification
-from regwizard.plan import RUNTIMES, Connection, Plan
+from regwizard.plan import RUNTIMES, Connection, Plan, cert_extra_sans
 
 __all__ = [
     "certificate_subject",
@@ -61,7 +61,7 @@ def certificate_sans(plan: Plan) -> str:
         sans.append(f"DNS:{plan.registry.domain}")
     if plan.registry.ip:
         sans.append(f"IP:{plan.registry.ip}")
-    for extra in plan.certificate.extra_sans:
+    for extra in cert_extra_sans(plan):
         extra = extra.strip()
         if not extra:
             continue
