@@ -806,9 +806,7 @@ def hosts_file(hf: HostsFile, plan: Plan, host: str) -> list[Problem]:
         return [HOSTS_WRONG(**values, wrong=", ".join(wrong), first=wrong[0], port=reg.port)]
     if have:
         missing = [a for a in want if a not in have]
-        return [
-            HOSTS_REPLICAS_MISSING(**values, have=", ".join(have), missing_one=missing[0])
-        ]
+        return [HOSTS_REPLICAS_MISSING(**values, have=", ".join(have), missing_one=missing[0])]
     if reg.ip in hf.resolves_to:
         return []
     return [HOSTS_MISSING(**values)]

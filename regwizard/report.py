@@ -218,6 +218,8 @@ def verification_lines(v: Verification | None, *, short: bool = False) -> list[t
         lines.append((ok, f"trust on {client}: {'pull worked' if ok else 'pull failed'}"))
     for p in v.proofs:  # other runtimes, each with its own client tool
         lines.append((p.ok, f"{p.runtime} on {p.client}: {p.how}"))
+    for p in v.replicas:  # one line per registry host
+        lines.append((p.ok, f"registry host {p.client}: {p.how}"))
     if v.cert_expires:
         lines.append(expiry_line(v.cert_expires, v.cert_days_left))
     return lines

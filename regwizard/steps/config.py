@@ -210,9 +210,7 @@ class Config(Step[ConfigChange]):
             restart,
             read_only(parsed),
             secret_changed,
-            diffs=config_diffs(
-                ctx, e, have, want, parsed, secret, legacy, upstream, stored.secret
-            ),
+            diffs=config_diffs(ctx, e, have, want, parsed, secret, legacy, upstream, stored.secret),
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ConfigChange) -> str:
