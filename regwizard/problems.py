@@ -880,3 +880,80 @@ def podman(pf, plan: Plan, host: str, anchor: bytes, installed: bool = True) -> 
     if anchor and pf.ca != anchor:
         return [PODMAN_CA(dir=d, host=host, state="is missing" if pf.ca is None else "differs")]
     return []
+
+
+# --------------------------------------------------------------------------- replicas
+
+HTTP_SECRET_DIFFERS = _k(
+    "http-secret-differs", "replicas", "fail",
+    "the http secret of {host} differs from {primary}'s (sha256 {mine} vs {theirs})",
+    "regwizard apply gives every registry host {primary}'s secret (the old config.yml is "
+    "backed up) and restarts the registry",
+    "an upload started on one replica and continued on another fails: blob upload invalid",
+)  # fmt: skip
+REPLICA_STORAGE_DIFFERS = _k(
+    "replica-storage-differs", "replicas", "fail",
+    "{host} stores in {mine}, {primary} in {theirs}: replicas must share one storage",
+    "regwizard apply writes the plan's [storage] into every registry host's config.yml",
+    "an image pushed through one replica is missing when pulled through another "
+    "(manifest unknown)",
+)  # fmt: skip
+FILESYSTEM_ON_REPLICAS = _k(
+    "filesystem-on-replicas", "replicas", "fail",
+    "the storage driver is filesystem on {hosts}: each keeps its own disk, so they are "
+    "not replicas of one registry",
+    "set [storage] driver = \"s3\" with a bucket all of them reach, then regwizard apply",
+    "a pull through one host misses what was pushed through another",
+)  # fmt: skip
+
+
+def secret_digest(secret: str) -> str:
+    """A short SHA-256 of an http secret: enough to compare, never the secret."""
+    import hashlib
+
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def storage_identity(st: object) -> tuple[str, str, str, str]:
+    """(driver, bucket, endpoint, rootdirectory) of a registry's storage facts."""
+    params = getattr(st, "params", {}) or {}
+    driver = getattr(st, "driver", "") or ""
+    if driver == "filesystem":
+        return (driver, "", "", getattr(st, "root", "") or "")
+    return (
+        driver,
+        str(params.get("bucket", "")),
+        str(params.get("regionendpoint", "")),
+        str(params.get("rootdirectory", "")),
+    )
+
+
+def replicas(
+    secrets: dict[str, str], storages: dict[str, tuple[str, str, str, str]], primary: str
+) -> list[tuple[str, Problem]]:
+    """Registry hosts that do not act as one: (host, problem). ``secrets``: host -> http
+    secret ("" unknown); ``storages``: host -> storage_identity; ``primary`` first."""
+    out: list[tuple[str, Problem]] = []
+    mine = secrets.get(primary, "")
+    for host, sec in secrets.items():
+        if host != primary and sec and mine and sec != mine:
+            out.append((host, HTTP_SECRET_DIFFERS(
+                host=host, primary=primary, mine=secret_digest(sec), theirs=secret_digest(mine),
+            )))  # fmt: skip
+    fs = [h for h, st in storages.items() if st[0] == "filesystem"]
+    if len(fs) > 1:
+        out.append((fs[0], FILESYSTEM_ON_REPLICAS(hosts=", ".join(fs))))
+    first = storages.get(primary)
+    for host, st in storages.items():
+        if host != primary and first is not None and st != first and host not in fs[1:]:
+            out.append((host, REPLICA_STORAGE_DIFFERS(
+                host=host, primary=primary, mine=_where(st), theirs=_where(first),
+            )))  # fmt: skip
+    return out
+
+
+def _where(st: tuple[str, str, str, str]) -> str:
+    driver, bucket, endpoint, root = st
+    if driver == "filesystem":
+        return f"filesystem {root}"
+    return f"{driver} bucket {bucket or '?'} at {endpoint or '?'}" + (f" /{root}" if root else "")
