@@ -134,3 +134,17 @@ def test_a_replica_with_another_secret_is_named(replicas) -> None:  # noqa: ANN0
     assert not proofs["node2"].ok
     assert "finishing node1's upload" in proofs["node2"].how
     assert PASSWORD not in repr(proofs)
+
+
+def test_shell_commands_show_each_registry_host() -> None:
+    from regwizard.engine import shell_commands
+
+    plan = _plan(443)
+    plan.host = Connection(address="10.0.0.2", label="node1")
+    plan.registry.ip = "10.0.0.2"
+    plan.replicas = [Connection(address="10.0.0.3", label="node2")]
+    text = "\n".join(shell_commands(plan))
+    assert "# on each registry host (node1, node2)" in text
+    assert "echo '10.0.0.2 reg.example.test' >> /etc/hosts" in text
+    assert "echo '10.0.0.3 reg.example.test' >> /etc/hosts" in text
+    assert "IP:10.0.0.3" in text  # the one certificate names every replica
