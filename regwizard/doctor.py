@@ -43,6 +43,7 @@ CHECKS = (
     "storage",
     "mirror",
     "maintenance",
+    "replicas",
     "hosts-file",
     "trust",
     "containerd",
@@ -121,6 +122,7 @@ class _Doctor:
         self.lock = threading.Lock()
         self.docker_ok: dict[str, bool] = {}
         self.facts = None  # the registry container's facts
+        self.replica_facts: dict = {}  # replica label -> its registry container's facts
         self.container = None
         self.served = None  # facts.tls.Served
         self.verified = False  # the served certificate verifies against the trust anchor
@@ -200,6 +202,11 @@ class _Doctor:
                 self.guarded("storage", reg.label, self._storage)
             if reg.host is not None:
                 self.guarded("maintenance", reg.label, self._maintenance)
+            for r in self.ctx.registries[1:]:
+                if r.host is not None and self.docker_ok.get(r.label):
+                    self.guarded("container", r.label, lambda r=r: self._replica(r))
+            if len(self.ctx.registries) > 1:
+                self.guarded("replicas", reg.label, self._replicas)
             with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.ctx.hosts)))) as pool:
                 for fut in [
                     pool.submit(self._client_checks, e)
@@ -286,6 +293,74 @@ class _Doctor:
             )  # fmt: skip
         if "restart-policy" not in ids:
             self.ok("restart", e.label, "restart policy always")
+
+    def _replica(self, e) -> None:  # noqa: ANN001
+        """A replica: its container (the primary's checks, labelled by this host) and its
+        port, through its own address, verified against the registry's name."""
+        from regwizard.facts.tls import Untrusted
+        from regwizard.steps.container import registry_facts
+
+        reg = self.plan.registry
+        facts, c = registry_facts(self.ctx, e)
+        if facts is None:
+            self.problem(e.label, problems.CONTAINER_MISSING(
+                name=reg.container, others="", adopt_hint="",
+            ))  # fmt: skip
+            return
+        self.replica_facts[e.label] = facts
+        looping = facts.crash_looping()
+        logs = _short_logs(c, 8 if looping else 5) if looping or not facts.running else ""
+        found = problems.container(facts, logs)
+        for p in found:
+            self.problem(e.label, p)
+        if not found:
+            self.ok("container", e.label, f"{facts.name} running ({facts.image})")
+        from regwizard.steps.base import served
+
+        where = f"{self.ctx.target_of(e)}:{reg.port}"
+        now = served(self.ctx, e)
+        port = problems.port(facts, reg.port, now, where)
+        for p in port:
+            self.problem(e.label, p)
+        anchor = self._anchor()
+        if port or not anchor or not now.tls:
+            return
+        try:
+            status, _, _ = self.ctx.net.request(
+                reg.domain, self.ctx.target_of(e), reg.port, anchor, "/v2/"
+            )
+        except Untrusted as ex:
+            self.problem(e.label, problems.UNTRUSTED_SERVER(
+                where=where, address=reg.address, anchor="the primary's trust anchor",
+                evidence=ex.reason,
+            ))  # fmt: skip
+            return
+        except OSError as ex:
+            self.incomplete("tls", e.label, f"{where}: {clean(str(ex), 200)}")
+            return
+        self.ok("tls", e.label, f"{where} answers GET /v2/ with {status}, verified")
+
+    def _replicas(self) -> None:
+        """Every registry host: one http secret (compared by hash) and one storage."""
+        from regwizard.steps.config import stored_config
+
+        primary = self.ctx.registry.label
+        secrets: dict[str, str] = {}
+        storages: dict[str, tuple[str, str, str, str]] = {}
+        every = {primary: self.facts, **self.replica_facts}
+        for r in self.ctx.registries:
+            if r.host is None:
+                continue
+            secrets[r.label] = stored_config(self.ctx, r).secret
+            f = every.get(r.label)
+            if f is not None:
+                storages[r.label] = problems.storage_identity(f.storage)
+        found = problems.replicas(secrets, storages, primary)
+        for host, p in found:
+            self.problem(host, p)
+        if not found:
+            self.ok("replicas", primary, f"{len(secrets)} registry hosts: one http secret, "
+                    "one storage")  # fmt: skip
 
     def _anchor(self) -> bytes:
         """The plan's trust anchor ("" when the registry host or its files cannot tell)."""
@@ -660,10 +735,11 @@ class _Doctor:
 
         e = self.ctx.registry
         units = []
-        if e.host is not None:
-            units += [(s, e) for s in (Certificate(), Htpasswd(), Storage(), Config())]
-            if self.docker_ok.get(e.label):
-                units += [(Image(), e), (Container(), e)]
+        for r in self.ctx.registries:  # the primary, then each replica
+            if r.host is not None:
+                units += [(s, r) for s in (Certificate(), Htpasswd(), Storage(), Config())]
+                if self.docker_ok.get(r.label):
+                    units += [(Image(), r), (Container(), r)]
         for step in (Trust(), ContainerdConfig(), TrustContainerd(), TrustPodman()):
             units += [(step, h) for h in step.targets(self.ctx) if h.host is not None]
         drifted = False

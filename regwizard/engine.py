@@ -158,7 +158,8 @@ def run(
 
 
 def _run_lock(ctx: Ctx, wait: float):  # noqa: ANN202
-    """The registry host's run lock, held for the whole run (it frees itself if we die)."""
+    """The primary registry host's run lock, held for the whole run (it frees itself if
+    we die). Replicas take none: every run that changes a replica holds this one first."""
     e = ctx.registry
 
     def waiting(holder: str) -> None:
@@ -215,8 +216,10 @@ def shell_commands(plan: Plan) -> list[str]:
         targets = step.targets(ctx)
         if not targets:
             continue
-        if step.scope == "registry":
-            head = f"# on the registry host ({plan.host.name})"
+        if step.scope == "registry" and len(targets) > 1:
+            head = "# on each registry host (" + ", ".join(e.label for e in targets) + ")"
+        elif step.scope == "registry":
+            head = f"# on the registry host ({targets[0].label})"
         elif step.scope == "verify":
             head = "# from the first client"
         else:

@@ -114,6 +114,10 @@ class Verification:
     trust: dict[str, bool] = field(default_factory=dict)  # client label -> Docker pull worked
     image_ref: str = ""
     proofs: list[Proof] = field(default_factory=list)  # other runtimes, a client each
+    # with [[replicas]]: one Proof per registry host (runtime "registry", client = its
+    # label): an upload started there finished on the next, the same manifest digest and
+    # catalog through every one of them
+    replicas: list[Proof] = field(default_factory=list)
     # a mirror (pull-through cache) of this upstream: it refuses pushes by design, so the
     # proof is a pull through it (image_ref, pull_digest) and the anonymous pull refused
     mirror_of: str = ""
@@ -137,6 +141,7 @@ class Verification:
             and self.push_digest == self.pull_digest
             and all(self.trust.values())
             and all(p.ok for p in self.proofs)
+            and all(p.ok for p in self.replicas)
         )
 
 

@@ -210,7 +210,8 @@ def collect(
 
     # the host gets its own cancel event: the restore must run even after a cancel
     host_cancel = threading.Event()
-    entries = [e for e in host_entries(plan) if e.is_registry]
+    # the primary only; a plan with replicas is refused below (shared storage)
+    entries = [e for e in host_entries(plan) if e.is_registry and not e.is_replica]
     ctx = Ctx(plan, secrets, safe_emit, host_cancel, hosts=entries)
     if net is not None:
         ctx.net = net
@@ -219,6 +220,15 @@ def collect(
     t0 = time.monotonic()
     try:
         plan.validate()
+        if plan.replicas:
+            # garbage-collect deletes what no manifest names when it looks; a replica that
+            # takes a push meanwhile (it shares the storage) would lose that push's blobs
+            raise RegwizardError(
+                "regwizard gc does not run on a plan with replicas yet: they share the "
+                "storage, and only the primary would be held read-only while it collects",
+                "stop the registry container on every replica (docker stop), run gc, then "
+                "`regwizard apply PLAN` to start them again",
+            )
         run.check_cancel()
         with run.step("connect", "Connect to the registry host") as detail:
             for _e, err in connect_each(entries, secrets, host_cancel, connect):

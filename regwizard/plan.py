@@ -312,11 +312,34 @@ def is_ip(v: object) -> bool:
     return isinstance(v, str) and _ip_or_none(v) is not None
 
 
+def registry_addresses(plan: Plan) -> list[str]:
+    """The IP of every registry host, the primary's (``registry.ip``) first, then each
+    replica's address that is an IP: what /etc/hosts maps the registry's name to."""
+    out = [plan.registry.ip] if plan.registry.ip else []
+    for c in plan.replicas:
+        if is_ip(c.address) and c.address not in out:
+            out.append(c.address)
+    return out
+
+
+def cert_extra_sans(plan: Plan) -> list[str]:
+    """``extra_sans``, then each replica's address: regwizard reaches a replica by its
+    address and verifies the one certificate every registry host serves."""
+    reg = plan.registry
+    out = list(plan.certificate.extra_sans) if isinstance(plan.certificate.extra_sans, list) else []
+    for c in plan.replicas:
+        a = c.address
+        if a != LOCAL and a not in out and a not in (reg.domain, reg.ip):
+            out.append(a)
+    return out
+
+
 def san_list(plan: Plan) -> list[str]:
-    """The certificate's SANs as openssl writes them: ``DNS:domain``, ``IP:ip``, extras."""
+    """The certificate's SANs as openssl writes them: ``DNS:domain``, ``IP:ip``, extras
+    (``extra_sans`` and every replica's address)."""
     reg = plan.registry
     sans = [f"DNS:{reg.domain}"] + ([f"IP:{reg.ip}"] if reg.ip else [])
-    for s in plan.certificate.extra_sans:
+    for s in cert_extra_sans(plan):
         sans.append(("IP:" if is_ip(s) else "DNS:") + s)
     return sans
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from regwizard.facts.tls import PLAIN_HTTP, UNKNOWN_CA
+from regwizard.plan import cert_extra_sans, registry_addresses
 
 if TYPE_CHECKING:
     from regwizard.facts.certsd import CertsD
@@ -413,6 +414,13 @@ HOSTS_MISSING = _k(
     "name, so every Docker host needs it)",
     'Get "https://{address}/v2/": dial tcp: lookup {domain}: no such host',
 )  # fmt: skip
+HOSTS_REPLICAS_MISSING = _k(
+    "hosts-replicas-missing", "hosts-file", "fail",
+    "/etc/hosts maps {domain} to {have}, not to every registry host ({ip})",
+    "regwizard apply writes one '{domain}' line per registry host (Docker tries each "
+    "address in turn, so a stopped replica is skipped)",
+    "while {missing_one} is the only replica up, Docker on {host} cannot reach {domain}",
+)  # fmt: skip
 NO_RESOLVE = _k(
     "name-unresolved", "hosts-file", "fail",
     "{domain} does not resolve on {host}",
@@ -687,7 +695,7 @@ def certificate(info: CertInfo, plan: Plan, what: str = "") -> list[Problem]:
     else:
         fix = (
             "regwizard apply issues a new one with SANs for "
-            + ", ".join(v for v in (reg.domain, reg.ip, *spec.extra_sans) if v)
+            + ", ".join(v for v in (reg.domain, reg.ip, *cert_extra_sans(plan)) if v)
             + f" ({spec.days} days), restarts the registry and updates certs.d on every host"
         )
     out = []
@@ -695,7 +703,7 @@ def certificate(info: CertInfo, plan: Plan, what: str = "") -> list[Problem]:
         info,
         domain=reg.domain,
         ip=reg.ip,
-        extra_sans=spec.extra_sans,
+        extra_sans=cert_extra_sans(plan),
         min_days=pki.renew_days(spec.days),
     ):
         values = {"what": what, "detail": detail, "fix": fix}
@@ -781,17 +789,24 @@ def htpasswd(
 
 
 def hosts_file(hf: HostsFile, plan: Plan, host: str) -> list[Problem]:
+    """/etc/hosts must map the name to exactly the registry hosts' addresses (one with
+    no replicas: ``registry.ip``), in any order."""
     reg = plan.registry
-    values = {"domain": reg.domain, "ip": reg.ip, "host": host, "address": reg.address}
+    want = registry_addresses(plan)
+    values = {"domain": reg.domain, "ip": ", ".join(want), "host": host, "address": reg.address}
     if not (reg.manage_hosts_file and reg.ip):
         if hf.entry.present or hf.resolves_to:
             return []
         return [NO_RESOLVE(**values)]
-    if hf.entry.maps_to(reg.ip) and not hf.entry.wrong(reg.ip):
+    have = hf.entry.addresses
+    if set(have) == set(want):
         return []
-    wrong = hf.entry.wrong(reg.ip)
+    wrong = tuple(a for a in have if a not in want)
     if wrong:
         return [HOSTS_WRONG(**values, wrong=", ".join(wrong), first=wrong[0], port=reg.port)]
+    if have:
+        missing = [a for a in want if a not in have]
+        return [HOSTS_REPLICAS_MISSING(**values, have=", ".join(have), missing_one=missing[0])]
     if reg.ip in hf.resolves_to:
         return []
     return [HOSTS_MISSING(**values)]
@@ -865,3 +880,80 @@ def podman(pf, plan: Plan, host: str, anchor: bytes, installed: bool = True) -> 
     if anchor and pf.ca != anchor:
         return [PODMAN_CA(dir=d, host=host, state="is missing" if pf.ca is None else "differs")]
     return []
+
+
+# --------------------------------------------------------------------------- replicas
+
+HTTP_SECRET_DIFFERS = _k(
+    "http-secret-differs", "replicas", "fail",
+    "the http secret of {host} differs from {primary}'s (sha256 {mine} vs {theirs})",
+    "regwizard apply gives every registry host {primary}'s secret (the old config.yml is "
+    "backed up) and restarts the registry",
+    "an upload started on one replica and continued on another fails: blob upload invalid",
+)  # fmt: skip
+REPLICA_STORAGE_DIFFERS = _k(
+    "replica-storage-differs", "replicas", "fail",
+    "{host} stores in {mine}, {primary} in {theirs}: replicas must share one storage",
+    "regwizard apply writes the plan's [storage] into every registry host's config.yml",
+    "an image pushed through one replica is missing when pulled through another "
+    "(manifest unknown)",
+)  # fmt: skip
+FILESYSTEM_ON_REPLICAS = _k(
+    "filesystem-on-replicas", "replicas", "fail",
+    "the storage driver is filesystem on {hosts}: each keeps its own disk, so they are "
+    "not replicas of one registry",
+    "set [storage] driver = \"s3\" with a bucket all of them reach, then regwizard apply",
+    "a pull through one host misses what was pushed through another",
+)  # fmt: skip
+
+
+def secret_digest(secret: str) -> str:
+    """A short SHA-256 of an http secret: enough to compare, never the secret."""
+    import hashlib
+
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
+def storage_identity(st: object) -> tuple[str, str, str, str]:
+    """(driver, bucket, endpoint, rootdirectory) of a registry's storage facts."""
+    params = getattr(st, "params", {}) or {}
+    driver = getattr(st, "driver", "") or ""
+    if driver == "filesystem":
+        return (driver, "", "", getattr(st, "root", "") or "")
+    return (
+        driver,
+        str(params.get("bucket", "")),
+        str(params.get("regionendpoint", "")),
+        str(params.get("rootdirectory", "")),
+    )
+
+
+def replicas(
+    secrets: dict[str, str], storages: dict[str, tuple[str, str, str, str]], primary: str
+) -> list[tuple[str, Problem]]:
+    """Registry hosts that do not act as one: (host, problem). ``secrets``: host -> http
+    secret ("" unknown); ``storages``: host -> storage_identity; ``primary`` first."""
+    out: list[tuple[str, Problem]] = []
+    mine = secrets.get(primary, "")
+    for host, sec in secrets.items():
+        if host != primary and sec and mine and sec != mine:
+            out.append((host, HTTP_SECRET_DIFFERS(
+                host=host, primary=primary, mine=secret_digest(sec), theirs=secret_digest(mine),
+            )))  # fmt: skip
+    fs = [h for h, st in storages.items() if st[0] == "filesystem"]
+    if len(fs) > 1:
+        out.append((fs[0], FILESYSTEM_ON_REPLICAS(hosts=", ".join(fs))))
+    first = storages.get(primary)
+    for host, st in storages.items():
+        if host != primary and first is not None and st != first and host not in fs[1:]:
+            out.append((host, REPLICA_STORAGE_DIFFERS(
+                host=host, primary=primary, mine=_where(st), theirs=_where(first),
+            )))  # fmt: skip
+    return out
+
+
+def _where(st: tuple[str, str, str, str]) -> str:
+    driver, bucket, endpoint, root = st
+    if driver == "filesystem":
+        return f"filesystem {root}"
+    return f"{driver} bucket {bucket or '?'} at {endpoint or '?'}" + (f" /{root}" if root else "")

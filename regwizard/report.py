@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from regwizard import pki
 from regwizard.events import RunResult, Verification
-from regwizard.plan import RUNTIMES, Connection, Plan
+from regwizard.plan import RUNTIMES, Connection, Plan, cert_extra_sans
 
 __all__ = [
     "certificate_subject",
@@ -61,7 +61,7 @@ def certificate_sans(plan: Plan) -> str:
         sans.append(f"DNS:{plan.registry.domain}")
     if plan.registry.ip:
         sans.append(f"IP:{plan.registry.ip}")
-    for extra in plan.certificate.extra_sans:
+    for extra in cert_extra_sans(plan):
         extra = extra.strip()
         if not extra:
             continue
@@ -218,6 +218,8 @@ def verification_lines(v: Verification | None, *, short: bool = False) -> list[t
         lines.append((ok, f"trust on {client}: {'pull worked' if ok else 'pull failed'}"))
     for p in v.proofs:  # other runtimes, each with its own client tool
         lines.append((p.ok, f"{p.runtime} on {p.client}: {p.how}"))
+    for p in v.replicas:  # one line per registry host
+        lines.append((p.ok, f"registry host {p.client}: {p.how}"))
     if v.cert_expires:
         lines.append(expiry_line(v.cert_expires, v.cert_days_left))
     return lines

@@ -56,6 +56,7 @@ def result_json(result: RunResult) -> dict:
             for c, ok in (v.trust if v else {}).items()
         ]
         + [asdict(p) for p in (v.proofs if v else [])],
+        "replicas": [asdict(p) for p in (v.replicas if v else [])],
         "certificate": {
             "expires": v.cert_expires if v else "",
             "days_left": v.cert_days_left if v else 0,
@@ -146,6 +147,7 @@ def apply_cli(args) -> int:  # noqa: ANN001
         print(
             f"verified in {result.seconds:.1f}s: {proved}"
             + "".join(f"; {p.runtime} on {p.client}: {p.how}" for p in v.proofs)
+            + "".join(f"; registry host {p.client}: {p.how}" for p in v.replicas)
             + (f"; certificate valid until {v.cert_expires}" if v.cert_expires else "")
             + f"; {len(result.changed)} step(s) changed",
             file=sys.stderr,

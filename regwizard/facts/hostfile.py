@@ -46,8 +46,10 @@ def lookup(text: str, name: str) -> HostsEntry:
     return HostsEntry(name, tuple(addrs))
 
 
-def with_mapping(text: str, name: str, ip: str) -> str:
-    """The file with ``name`` mapped to ``ip`` only: other names on a line are kept."""
+def with_mapping(text: str, name: str, ip: str | list[str] | tuple[str, ...]) -> str:
+    """The file with ``name`` mapped to ``ip`` only (or to each of several addresses, one
+    line each, in that order): other names on a line are kept."""
+    ips = [ip] if isinstance(ip, str) else list(ip)
     lines = []
     for line in text.splitlines():
         f = _fields(line)
@@ -57,7 +59,7 @@ def with_mapping(text: str, name: str, ip: str) -> str:
                 lines.append("\t".join([f[0], *rest]))
             continue  # our name is written once, below
         lines.append(line)
-    lines.append(f"{ip}\t{name}\t{MARK}")
+    lines.extend(f"{a}\t{name}\t{MARK}" for a in ips)
     return "\n".join(lines) + "\n"
 
 

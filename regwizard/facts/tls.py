@@ -135,18 +135,22 @@ def request(
     timeout: float = 5.0,
     headers: dict[str, str] | None = None,
     max_body: int = 65536,
+    body: bytes | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
     """An HTTPS request verified against ``anchor_pem`` and ``domain`` before anything is sent.
 
-    No request body is ever sent (GET, HEAD, DELETE). ``headers`` adds headers (Accept,
+    GET, HEAD and DELETE send no body; POST and PUT send ``body`` (the replica proof's
+    blob upload and manifest, never a credential). ``headers`` adds headers (Accept,
     say) but may not set Host or Authorization: credentials go only through ``auth``.
     At most ``max_body`` bytes of the answer are read.
 
     Raises Untrusted when verification fails (no request was made), OSError when the
     server cannot be reached, ValueError for a method or header this function refuses.
     """
-    if method not in ("GET", "HEAD", "DELETE"):
-        raise ValueError(f"request() sends no body: {method!r} is not GET, HEAD or DELETE")
+    if method not in ("GET", "HEAD", "DELETE", "POST", "PUT"):
+        raise ValueError(f"request() does not send {method!r}")
+    if body is not None and method not in ("POST", "PUT"):
+        raise ValueError(f"request() sends no body with {method}")
     extra = dict(headers or {})
     for k, v in extra.items():
         if k.lower() in ("host", "authorization") or any(c in f"{k}{v}" for c in "\r\n\0"):
@@ -178,7 +182,9 @@ def request(
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
         sent["Authorization"] = f"Basic {token}"
     try:
-        conn.request(method, path, headers=sent)
+        if method in ("POST", "PUT"):
+            sent["Content-Length"] = str(len(body or b""))
+        conn.request(method, path, body=body if method in ("POST", "PUT") else None, headers=sent)
         resp = conn.getresponse()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read(max_body)
     except http.client.HTTPException as e:

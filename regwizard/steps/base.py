@@ -93,7 +93,8 @@ class HostEntry:
     label: str
     conn: Connection
     host: Any = None  # hosts.Host once connected
-    is_registry: bool = False
+    is_registry: bool = False  # a registry host: the primary ([host]) or a replica
+    is_replica: bool = False  # one of [[replicas]] (is_registry too)
     is_client: bool = False
     facts: Any = None  # events.HostFacts after preflight
     runtimes: tuple[str, ...] = ()  # as a client: the runtimes that must trust the registry
@@ -112,10 +113,15 @@ def conn_key(c: Connection) -> str:
 
 
 def host_entries(plan: Plan) -> list[HostEntry]:
-    """The machines of a plan, deduplicated: the registry host first, then clients."""
+    """The machines of a plan, deduplicated: the registry host (the primary) first, then
+    its replicas, then clients (a replica may also be a client: merged like clients)."""
     entries: dict[str, HostEntry] = {}
     reg = HostEntry(conn_key(plan.host), plan.host.name, plan.host, is_registry=True)
     entries[reg.key] = reg
+    for c in plan.replicas:
+        k = conn_key(c)
+        if k not in entries:  # the primary named again as a replica: validation refuses it
+            entries[k] = HostEntry(k, c.name, c, is_registry=True, is_replica=True)
     for c in plan.clients:
         k = conn_key(c)
         runtimes = tuple(c.runtimes) if isinstance(c.runtimes, list) else ("docker",)
@@ -210,7 +216,13 @@ class Ctx:
 
     @property
     def registry(self) -> HostEntry:
-        return next(h for h in self.hosts if h.is_registry)
+        """The primary registry host ([host]): its run lock, its certificate and CA, gc."""
+        return next(h for h in self.hosts if h.is_registry and not h.is_replica)
+
+    @property
+    def registries(self) -> list[HostEntry]:
+        """Every registry host, the primary first, then the replicas in plan order."""
+        return [h for h in self.hosts if h.is_registry]
 
     @property
     def clients(self) -> list[HostEntry]:
@@ -221,9 +233,18 @@ class Ctx:
         """Where verification pushes from: the first Docker client, else the registry host."""
         return next((h for h in self.clients if h.uses("docker")), self.registry)
 
+    def target_of(self, e: HostEntry) -> str:
+        """The address this machine uses to reach registry host ``e``'s port (TLS is
+        verified against the registry's name, not this address)."""
+        if not e.is_replica:
+            return self.target
+        if e.conn.is_local:
+            return "127.0.0.1"
+        return sshconfig.resolve(e.conn).hostname or e.conn.address
+
     @property
     def target(self) -> str:
-        """The address this machine uses to reach the registry's port."""
+        """The address this machine uses to reach the primary registry host's port."""
         reg = self.plan.registry
         if reg.ip:
             return reg.ip
@@ -273,7 +294,7 @@ class Step(Generic[C]):
 
     def targets(self, ctx: Ctx) -> list[HostEntry]:
         if self.scope == "registry":
-            return [ctx.registry]
+            return ctx.registries
         if self.scope == "clients":
             return [e for e in ctx.clients if not self.runtime or e.uses(self.runtime)]
         if self.scope == "verify":
@@ -339,7 +360,8 @@ def _stash(host, path: str, directory: str, op: str) -> str | None:  # noqa: ANN
     return r.stdout.decode(errors="replace")
 
 
-def served(ctx: Ctx):  # noqa: ANN201
-    """What the registry's port serves now (facts.tls.Served), read once until forgotten."""
-    reg = ctx.plan.registry
-    return ctx.fact("served", None, lambda: ctx.net.served(reg.domain, ctx.target, reg.port))
+def served(ctx: Ctx, e: HostEntry | None = None):  # noqa: ANN201
+    """What registry host ``e``'s port (default: the primary's) serves now
+    (facts.tls.Served), read once until ``e`` is forgotten."""
+    reg, e = ctx.plan.registry, e or ctx.registry
+    return ctx.fact("served", e, lambda: ctx.net.served(reg.domain, ctx.target_of(e), reg.port))

@@ -23,7 +23,7 @@ from regwizard.diffs import cert_summary
 from regwizard.events import FileDiff
 from regwizard.facts.read import NO_OPENSSL, Snapshot, snapshot
 from regwizard.layout import CURRENT, Layout
-from regwizard.plan import san_list
+from regwizard.plan import cert_extra_sans, san_list
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchanged, move_into
 
 
@@ -83,8 +83,9 @@ def interpret_tls_files(snap: Snapshot, lay: Layout) -> TlsFiles:
     return TlsFiles(pair, cert, key, gen, ca, ca_key, ca_where, stray, entries)
 
 
-def tls_files(ctx: Ctx) -> TlsFiles:
-    e = ctx.registry
+def tls_files(ctx: Ctx, e: HostEntry | None = None) -> TlsFiles:
+    """The certificate files on registry host ``e`` (default: the primary)."""
+    e = e or ctx.registry
     return ctx.fact("tls-files", e, lambda: read_tls_files(e.host, ctx.layout))
 
 
@@ -129,6 +130,7 @@ class CertificateChange(Change):
     move_ca: bool = False  # an earlier version's CA in certs/: move it to ca/
     move_legacy: bool = False  # an earlier version's pair in certs/: into a generation
     tidy: tuple[str, ...] = field(default_factory=tuple)  # entries of certs/ to move out
+    from_primary: bool = False  # a replica: copy the primary's pair (read in apply only)
 
 
 class Certificate(Step[CertificateChange]):
@@ -185,6 +187,8 @@ class Certificate(Step[CertificateChange]):
     # -- check
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | CertificateChange:
+        if e.is_replica:
+            return self._check_replica(ctx, e)
         plan, lay = ctx.plan, ctx.layout
         spec, reg = plan.certificate, plan.registry
         f = tls_files(ctx)
@@ -205,7 +209,7 @@ class Certificate(Step[CertificateChange]):
                 want_key,
                 reg.domain,
                 reg.ip,
-                extra_sans=spec.extra_sans,
+                extra_sans=cert_extra_sans(plan),
                 min_days=pki.renew_days(spec.days),
             )
             if problems:
@@ -288,6 +292,59 @@ class Certificate(Step[CertificateChange]):
             diffs=diffs + _notes(ctx, e, moves),
         )
 
+    def _check_replica(self, ctx: Ctx, e: HostEntry) -> Unchanged | CertificateChange:
+        """A replica serves the primary's very pair: compared by the certificate's bytes
+        and the key's public-half hash (no key is read here); the CA stays on the primary."""
+        lay, primary = ctx.layout, ctx.registry
+        want, f = tls_files(ctx), tls_files(ctx, e)
+        tidy = f.stray
+        moves = (
+            [f"move {', '.join(tidy)} out of the mounted {lay.certs_dir} into {lay.backups_dir}"]
+            if tidy
+            else []
+        )
+        if want.cert is None:
+            if not ctx.dry_run:
+                raise StepError(
+                    f"{primary.label} has no certificate to copy to {e.label}",
+                    "rerun: the certificate is made on the primary registry host first",
+                )
+            why = f"copy the pair {primary.label} makes (it has none yet)"
+        else:
+            same = f.cert == want.cert and f.key is not None and f.key == want.key
+            if same and f.pair == "current" and not moves:
+                return Unchanged(f"the same certificate as {primary.label}")
+            if same and f.pair == "current":
+                why = ""
+            elif f.cert is None:
+                why = f"no certificate yet: copy {primary.label}'s pair"
+            elif f.cert != want.cert:
+                why = f"another certificate than {primary.label}'s: copy its pair"
+            else:
+                why = f"the key differs from {primary.label}'s: copy its pair"
+        issue = bool(why)
+        diffs = _issue_diffs(ctx, e, f, cert_summary(want.cert) if want.cert else None)
+        return CertificateChange(
+            "; ".join(([why] if why else []) + moves),
+            self._copy_script(ctx) if issue else (),
+            issue=issue,
+            tidy=tidy,
+            from_primary=issue,
+            diffs=(diffs if issue else ()) + _notes(ctx, e, moves),
+        )
+
+    def _copy_script(self, ctx: Ctx) -> tuple[str, ...]:
+        lay, dom = ctx.layout, ctx.plan.registry.domain
+        q = shlex.quote
+        gen = f'{q(lay.certs_dir)}/"$GEN"'
+        return (
+            "GEN=g-$(date +%Y%m%d-%H%M%S)",
+            shlex.join(["mkdir", "-p", "-m", "700", lay.certs_dir]) + f" {gen}",
+            f"scp PRIMARY:{q(lay.key_path)} PRIMARY:{q(lay.cert_path)} {gen}/",
+            f"chmod 600 {gen}/{q(dom + '.key')}",
+            f'ln -sfn "$GEN" {q(lay.current_link)}',
+        )
+
     @staticmethod
     def _ca_usable(f: TlsFiles) -> bool:
         try:
@@ -305,7 +362,7 @@ class Certificate(Step[CertificateChange]):
     def apply(self, ctx: Ctx, e: HostEntry, change: CertificateChange) -> str:
         plan, lay, h = ctx.plan, ctx.layout, e.host
         spec, reg = plan.certificate, plan.registry
-        before = tls_files(ctx)  # read by check; forgotten once this apply is done
+        before = tls_files(ctx, e)  # read by check; forgotten once this apply is done
         h.makedirs(lay.config_dir, 0o700)
         h.makedirs(lay.certs_dir, 0o700)
         done: list[str] = []
@@ -323,7 +380,19 @@ class Certificate(Step[CertificateChange]):
             h.write_file(lay.ca_path, ca_cert_pem, 0o644)
             ctx.log(self.name, e, f"created a local CA in {lay.ca_dir}")
             done.append("created a local CA")
-        if change.issue:
+        if change.issue and change.from_primary:
+            # the one read of the server key: held in memory, written 0600 on the replica
+            src = ctx.registry.host
+            key, cert = src.read_file(lay.key_path), src.read_file(lay.cert_path)
+            if not key or not cert:
+                raise StepError(
+                    f"{ctx.registry.label} has no complete pair in {lay.current_link}/",
+                    "rerun: the primary's certificate step makes it first",
+                )
+            gen = self._write_generation(ctx, e, key, cert)
+            self._switch(ctx, e, gen)
+            done.append(f"copied {ctx.registry.label}'s certificate and key")
+        elif change.issue:
             if change.provided is not None:
                 cert, key = change.provided
                 done.append("installed the provided certificate")
@@ -340,7 +409,7 @@ class Certificate(Step[CertificateChange]):
                         )
                     issuer_key, issuer_cert = pki.load_key(ca_key_pem), pki.load_cert(ca_cert_pem)
                 k, c = pki.make_server_cert(
-                    spec, reg.domain, reg.ip, spec.extra_sans,
+                    spec, reg.domain, reg.ip, cert_extra_sans(plan),
                     issuer_key=issuer_key, issuer_cert=issuer_cert,
                 )  # fmt: skip
                 key, cert = pki.key_to_pem(k), pki.cert_to_pem(c)

@@ -107,6 +107,45 @@ class ConfigChange(Change):
     retire_legacy_secret: bool = False
     restart: bool = False  # a mirror's upstream login changed: the registry must reload it
     was_read_only: bool = False  # the running registry refuses pushes until it restarts
+    secret_changed: bool = False  # a replica takes the shared http secret: restart to load it
+
+
+@dataclass(frozen=True)
+class StoredConfig:
+    """config.yml on one registry host, as check reads it (the secret never shown)."""
+
+    have: bytes | None
+    legacy: str  # an earlier version's http-secret file
+    parsed: dict
+    secret: str  # http.secret in the file, else the legacy file's, else ""
+
+
+def stored_config(ctx: Ctx, e: HostEntry) -> StoredConfig:
+    def read() -> StoredConfig:
+        lay = ctx.layout
+        snap = snapshot(e.host, files=[lay.config_path, lay.legacy_secret])
+        have = snap.files.get(lay.config_path)
+        legacy = (snap.files.get(lay.legacy_secret) or b"").decode(errors="replace").strip()
+        parsed, _err = parse_config(have)
+        http = parsed.get("http") if isinstance(parsed.get("http"), dict) else {}
+        secret = http.get("secret") if isinstance(http.get("secret"), str) else ""
+        return StoredConfig(have, legacy, parsed, secret or legacy)
+
+    return ctx.fact("config-yml", e, read)
+
+
+def shared_secret(ctx: Ctx) -> str:
+    """The one http secret of every registry host (an upload started on one replica
+    finishes on another): the primary's, else the first replica's that has one, else a
+    new one, made once per run (until a host's facts are forgotten)."""
+
+    def pick() -> str:
+        for r in ctx.registries:
+            if r.host is not None and (found := stored_config(ctx, r).secret):
+                return found
+        return _secrets.token_hex(32)
+
+    return ctx.fact("http-secret", None, pick)
 
 
 class Config(Step[ConfigChange]):
@@ -125,30 +164,36 @@ class Config(Step[ConfigChange]):
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | ConfigChange:
         lay = ctx.layout
-        snap = snapshot(e.host, files=[lay.config_path, lay.legacy_secret])
-        have = snap.files.get(lay.config_path)
-        legacy = (snap.files.get(lay.legacy_secret) or b"").decode(errors="replace").strip()
-        parsed, _err = parse_config(have)
-        http = parsed.get("http") if isinstance(parsed.get("http"), dict) else {}
-        secret = http.get("secret") if isinstance(http.get("secret"), str) else ""
-        # keep the secret the running registry uses (an earlier version's file included)
-        secret = secret or legacy or _secrets.token_hex(32)
+        stored = stored_config(ctx, e)
+        have, legacy, parsed = stored.have, stored.legacy, stored.parsed
+        # keep the secret the running registry uses (an earlier version's file included);
+        # a replica takes the primary's (shared_secret), so replicas agree
+        secret = shared_secret(ctx) if len(ctx.registries) > 1 else stored.secret
+        secret = secret or _secrets.token_hex(32)
         upstream = wanted_upstream(ctx, parsed)
         want = render(ctx, secret, upstream)
         if have is not None and have.decode(errors="replace") == want and not legacy:
             return Unchanged(f"{lay.config_path} is current")
         url = ctx.plan.registry.proxy_remote_url
-        # a login is read once, at start; a new URL recreates the container anyway
-        restart = (
+        # the secret and a login are read once, at start, and neither is in the container's
+        # config-hash label: a change restarts through restart-pending
+        login_changed = (
             have is not None
             and bool(url)
             and isinstance(parsed.get("proxy"), dict)
             and _stored_upstream(parsed, url) != upstream
         )
+        secret_changed = have is not None and bool(stored.secret) and stored.secret != secret
+        restart = login_changed or secret_changed
         if have is None:
             detail = f"write {lay.config_path}"
         elif read_only(parsed):
             detail = f"rewrite {lay.config_path}: read-write again (a cut `regwizard gc` left it read-only)"
+        elif secret_changed:
+            detail = (
+                f"rewrite {lay.config_path}: its http secret differs from "
+                f"{ctx.registry.label}'s (the registry restarts to load the shared one)"
+            )
         elif have.decode(errors="replace") != want:
             detail = f"rewrite {lay.config_path} (" + (
                 "the upstream login changed: the registry restarts to load it)"
@@ -164,7 +209,8 @@ class Config(Step[ConfigChange]):
             bool(legacy),
             restart,
             read_only(parsed),
-            diffs=config_diffs(ctx, e, have, want, parsed, secret, legacy, upstream),
+            secret_changed,
+            diffs=config_diffs(ctx, e, have, want, parsed, secret, legacy, upstream, stored.secret),
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ConfigChange) -> str:
@@ -173,7 +219,8 @@ class Config(Step[ConfigChange]):
         e.host.makedirs(lay.registry_dir, 0o700)
         backup(ctx, e, lay.config_path, self.name, into=lay.backups_dir)
         if change.restart:  # first: a run cut after the write still restarts next time
-            e.host.write_file(lay.restart_pending, b"upstream login changed\n", 0o600)
+            why = b"http secret changed\n" if change.secret_changed else b"upstream login changed\n"
+            e.host.write_file(lay.restart_pending, why, 0o600)
         if change.was_read_only and not e.host.exists(lay.maintenance_marker):
             # the marker makes the container step restart the registry (config is read at start)
             e.host.write_file(lay.maintenance_marker, b"reason: config.yml was read-only\n", 0o600)
@@ -195,13 +242,14 @@ def config_diffs(
     secret: str,
     legacy: str,
     upstream: Upstream | None,
+    old_secret: str = "",
 ) -> tuple[FileDiff, ...]:
     """config.yml before and after with every secret redacted: secret-like keys by name,
     and the values known here (the http secret kept or made, the legacy file's, the
     upstream login stored and wanted) wherever else they appear."""
     lay = ctx.layout
     proxy = parsed.get("proxy") if isinstance(parsed.get("proxy"), dict) else {}
-    known = [secret, legacy, ctx.secrets.upstream_password, proxy.get("password")]
+    known = [secret, old_secret, legacy, ctx.secrets.upstream_password, proxy.get("password")]
     known += [upstream[1]] if upstream else []
     known = [k for k in known if isinstance(k, str) and k]
     before = None if have is None else redact(have.decode(errors="replace"), known)

@@ -247,15 +247,17 @@ class Container(Step[ContainerChange]):
                 fix_policy,
                 end_maintenance=True,
             )
-        if self._restart_pending(ctx, e):
+        pending = self._restart_pending(ctx, e)
+        if pending:
+            what = "http secret" if pending.startswith("http secret") else "upstream login"
             return ContainerChange(
-                f"restart {name}: its upstream login changed in {ctx.layout.config_path} "
+                f"restart {name}: its {what} changed in {ctx.layout.config_path} "
                 f"(read at start){pol_text}",
                 restart,
                 "restart",
                 fix_policy,
             )
-        stale = self._serves_old_certificate(ctx)
+        stale = self._serves_old_certificate(ctx, e)
         if stale:
             return ContainerChange(f"restart: {stale}{pol_text}", restart, "restart", fix_policy)
         if fix_policy:
@@ -271,19 +273,21 @@ class Container(Step[ContainerChange]):
             )
         return Unchanged(f"{name} running as planned")
 
-    def _restart_pending(self, ctx: Ctx, e: HostEntry) -> bool:
-        """The config step left a restart-pending mark (a mirror's new upstream login)."""
-        if not ctx.plan.registry.proxy_remote_url:
-            return False
+    def _restart_pending(self, ctx: Ctx, e: HostEntry) -> str:
+        """The config step's restart-pending mark (a mirror's new upstream login, a
+        replica's new http secret): its text, "" when there is none."""
+        if not _may_pend(ctx):
+            return ""
         path = ctx.layout.restart_pending
-        return snapshot(e.host, files=[path]).files.get(path) is not None
+        got = snapshot(e.host, files=[path]).files.get(path)
+        return "" if got is None else (got.decode(errors="replace").strip() or "pending")
 
-    def _serves_old_certificate(self, ctx: Ctx) -> str:
+    def _serves_old_certificate(self, ctx: Ctx, e: HostEntry) -> str:
         """Why the running registry must reload its certificate ("" when it need not)."""
-        disk = tls_files(ctx).cert
+        disk = tls_files(ctx, e).cert
         if not disk:
             return ""
-        now = served(ctx)
+        now = served(ctx, e)
         if not now.tls or not now.pem:
             return ""  # not answering yet: Health waits for it
         from regwizard import pki
@@ -371,8 +375,14 @@ class Container(Step[ContainerChange]):
 
 def _clear_restart_pending(ctx: Ctx, e: HostEntry) -> None:
     """The registry (re)started and read config.yml: a pending restart is done."""
-    if ctx.plan.registry.proxy_remote_url:
+    if _may_pend(ctx):
         e.host.run(["rm", "-f", "--", ctx.layout.restart_pending], check=False, timeout=30)
+
+
+def _may_pend(ctx: Ctx) -> bool:
+    """Only a mirror (upstream login) or replicas (http secret) leave restart-pending:
+    a one-host plan never reads or removes it (its fixtures hold no such command)."""
+    return bool(ctx.plan.registry.proxy_remote_url or ctx.plan.replicas)
 
 
 def maintenance_left(ctx: Ctx, e: HostEntry) -> bool:

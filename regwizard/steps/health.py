@@ -28,11 +28,9 @@ class Health(Step[HealthChange]):
     needs_registry = True
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | HealthChange:
-        reg = ctx.plan.registry
+        reg, target = ctx.plan.registry, ctx.target_of(e)
         try:
-            status, headers, _ = ctx.net.request(
-                reg.domain, ctx.target, reg.port, anchor(ctx), "/v2/"
-            )
+            status, headers, _ = ctx.net.request(reg.domain, target, reg.port, anchor(ctx), "/v2/")
         except Untrusted as ex:
             return HealthChange(f"the served certificate does not verify: {ex.reason}")
         except OSError as ex:
@@ -44,8 +42,8 @@ class Health(Step[HealthChange]):
             or "registry/2.0" not in headers.get("docker-distribution-api-version", "")
         ):
             return HealthChange(f"GET /v2/ -> {status} (expected 401 with auth on)")
-        disk = tls_files(ctx).cert
-        served = ctx.net.served(reg.domain, ctx.target, reg.port)
+        disk = tls_files(ctx, e).cert
+        served = ctx.net.served(reg.domain, target, reg.port)
         if disk and served.pem and _fingerprint(served.pem) != _fingerprint(disk):
             return HealthChange(f"it serves another certificate than {ctx.layout.cert_path}")
         return Unchanged(
@@ -70,7 +68,8 @@ class Health(Step[HealthChange]):
         except Exception:  # noqa: BLE001
             pass
         raise explained(
-            f"the registry does not answer correctly on {ctx.plan.registry.address}",
+            f"the registry does not answer correctly on {e.label} "
+            f"({ctx.target_of(e)}:{ctx.plan.registry.port})",
             last,
             fix="check the container logs, the port and the certificate",
             evidence=clean(logs or last),

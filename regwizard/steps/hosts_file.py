@@ -1,5 +1,10 @@
 """2. /etc/hosts: the registry's name maps to its IP on every host (names match without
-regard to case). The Docker daemon resolves the name, so every Docker host needs it."""
+regard to case). The Docker daemon resolves the name, so every Docker host needs it.
+
+With replicas, the name maps to every registry host's address, one line each, on every
+host, registry hosts included (one rule everywhere; Go's resolver returns them all and
+its dialer tries them in turn, so a stopped replica is skipped). A host whose lines hold
+exactly that set, in any order, is left as it is."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from dataclasses import dataclass
 
 from regwizard.events import FileDiff
 from regwizard.facts import hostfile, read
+from regwizard.plan import registry_addresses
 from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged, backup
 
 HOSTS = "/etc/hosts"
@@ -37,23 +43,33 @@ class HostsFile(Step[HostsFileChange]):
 
     def script(self, ctx: Ctx) -> tuple[str, ...]:
         reg = ctx.plan.registry
-        return (f"echo {shlex.quote(f'{reg.ip} {reg.domain}')} >> {HOSTS}",)
+        return tuple(
+            f"echo {shlex.quote(f'{ip} {reg.domain}')} >> {HOSTS}"
+            for ip in registry_addresses(ctx.plan)
+        )
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | HostsFileChange:
         from regwizard import problems
 
         reg = ctx.plan.registry
+        want = registry_addresses(ctx.plan)
+        ips = ", ".join(want)
         hf = hosts_facts(ctx, e)
         found = problems.hosts_file(hf, ctx.plan, e.label)
         if not found:
             if hf.entry.maps_to(reg.ip):
-                return Unchanged(f"{reg.domain} -> {reg.ip} already in {HOSTS}")
+                return Unchanged(f"{reg.domain} -> {ips} already in {HOSTS}")
             return Unchanged(f"{reg.domain} already resolves to {reg.ip}")
-        wrong = hf.entry.wrong(reg.ip)
-        why = f"maps to {', '.join(wrong)}" if wrong else "missing"
-        text = hostfile.with_mapping(hf.text, reg.domain, reg.ip)
+        wrong = tuple(a for a in hf.entry.addresses if a not in want)
+        if wrong:
+            why = f"maps to {', '.join(wrong)}"
+        elif hf.entry.present:
+            why = f"maps to {', '.join(hf.entry.addresses)} only"
+        else:
+            why = "missing"
+        text = hostfile.with_mapping(hf.text, reg.domain, want)
         return HostsFileChange(
-            f"{reg.domain} {why}; want {reg.ip}",
+            f"{reg.domain} {why}; want {ips}",
             self.script(ctx),
             text,
             diffs=(FileDiff(e.label, HOSTS, hf.text, text),),
@@ -66,4 +82,4 @@ class HostsFile(Step[HostsFileChange]):
         # lab's nodes): then in place, restored from the backup if that write fails
         e.host.replace_file(HOSTS, change.text.encode(), backup=saved)
         ctx.hosts_changed_at[e.key] = time.monotonic()
-        return f"{reg.domain} -> {reg.ip}"
+        return f"{reg.domain} -> {', '.join(registry_addresses(ctx.plan))}"

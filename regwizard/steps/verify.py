@@ -311,7 +311,20 @@ class Verify(Step[VerifyChange]):
                 f"the catalog does not list {PROBE_REPO} (HTTP {status})",
                 "check the registry logs",
             )
+        if len(ctx.registries) > 1:
+            v.replicas = prove_replicas(ctx, anchor(ctx))
+            for p in v.replicas:
+                ctx.log(self.name, e, f"registry host {p.client}: {p.how}")
+            failed = [p for p in v.replicas if not p.ok]
+            if failed:
+                raise StepError(
+                    "the registry hosts do not act as one: "
+                    + "; ".join(f"{p.client}: {p.how}" for p in failed),
+                    "every registry host needs the same storage, http secret and certificate: "
+                    "rerun `regwizard apply`, then `regwizard doctor PLAN`",
+                )
         more = "".join(f", {p.runtime} on {p.client} ok" for p in v.proofs)
+        more += f", {len(v.replicas)} registry hosts agree" if v.replicas else ""
         return (
             f"login, anonymous refused, push {digest[:19]}…, pull ok on {len(v.trust)} "
             f"client(s){more}"
@@ -501,6 +514,145 @@ def prove_containerd(
 
 
 RUNTIME_PROOFS = {"containerd": prove_containerd, "podman": prove_podman}
+
+
+REPLICA_TAG = "replicas"
+REPLICA_BLOB = b"regwizard replica proof\n"  # fixed: a rerun uploads the same, changes nothing
+REPLICA_CONFIG = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def replica_manifest() -> bytes:
+    """An OCI manifest naming the two blobs the proof uploads (never pulled by Docker)."""
+    doc = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": _sha(REPLICA_CONFIG),
+            "size": len(REPLICA_CONFIG),
+        },
+        "layers": [
+            {
+                "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                "digest": _sha(REPLICA_BLOB),
+                "size": len(REPLICA_BLOB),
+            }
+        ],
+    }
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
+
+
+def _location_path(location: str) -> str:
+    """The path and query of an upload's Location (absolute or not); its host is never
+    used: the next request goes to the replica we choose."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(location)
+    return u.path + (f"?{u.query}" if u.query else "")
+
+
+def prove_replicas(ctx: Ctx, anchor_pem: bytes) -> list[Proof]:
+    """With replicas, through the HTTP API of each registry host's own address, as the
+    verify user: a blob upload started on one registry host is finished on the next (the
+    shared http secret and storage), a manifest is put on the primary, and every registry
+    host serves it with the same digest and lists the same catalog. One Proof each."""
+    regs = ctx.registries
+    reg = ctx.plan.registry
+    auth = (ctx.plan.verify_user, ctx.secrets.verify_password)
+    repo = PROBE_REPO
+
+    def call(r: HostEntry, path: str, method: str = "GET", **kw):  # noqa: ANN003, ANN202
+        ctx.check_cancel()
+        return ctx.net.request(
+            reg.domain, ctx.target_of(r), reg.port, anchor_pem, path, auth=auth, method=method,
+            **kw,
+        )  # fmt: skip
+
+    notes: dict[str, list[str]] = {r.label: [] for r in regs}
+    bad: dict[str, str] = {}
+
+    def fail(r: HostEntry, why: str) -> None:
+        bad.setdefault(r.label, why)
+
+    # 1. each blob: started on one registry host, finished on the next one
+    for i, blob in enumerate((REPLICA_BLOB, REPLICA_CONFIG)):
+        a, b = regs[i % len(regs)], regs[(i + 1) % len(regs)]
+        try:
+            st, hd, _ = call(a, f"/v2/{repo}/blobs/uploads/", "POST", body=b"")
+            if st != 202 or not hd.get("location"):
+                fail(a, f"starting an upload: HTTP {st}")
+                continue
+            loc = _location_path(hd["location"])
+            sep = "&" if "?" in loc else "?"
+            st, _, body = call(
+                b, f"{loc}{sep}digest={_sha(blob)}", "PUT", body=blob,
+                headers={"Content-Type": "application/octet-stream"},
+            )  # fmt: skip
+            if st != 201:
+                fail(
+                    b,
+                    f"finishing {a.label}'s upload: HTTP {st} {clean(body.decode(errors='replace'), 120)}",
+                )
+                continue
+            notes[a.label].append(f"upload started here finished on {b.label}")
+        except (OSError, Untrusted) as ex:
+            fail(a, clean(str(ex), 160))
+    # 2. the manifest, put on the primary
+    manifest = replica_manifest()
+    want = _sha(manifest)
+    try:
+        st, _, body = call(
+            regs[0], f"/v2/{repo}/manifests/{REPLICA_TAG}", "PUT", body=manifest,
+            headers={"Content-Type": OCI_MANIFEST},
+        )  # fmt: skip
+        if st != 201:
+            fail(
+                regs[0],
+                f"putting the manifest: HTTP {st} {clean(body.decode(errors='replace'), 120)}",
+            )
+    except (OSError, Untrusted) as ex:
+        fail(regs[0], clean(str(ex), 160))
+    # 3. every registry host serves that digest and the same catalog
+    catalogs: dict[str, list[str]] = {}
+    for r in regs:
+        try:
+            st, hd, body = call(
+                r, f"/v2/{repo}/manifests/{REPLICA_TAG}", headers={"Accept": OCI_MANIFEST}
+            )
+            got = hd.get("docker-content-digest") or (_sha(body) if st == 200 else "")
+            if st != 200 or got != want:
+                fail(r, f"manifest: HTTP {st}, digest {got or 'none'} (want {want[:19]}…)")
+            else:
+                notes[r.label].append(f"manifest {want[:19]}…")
+            st, _, body = call(r, "/v2/_catalog?n=1000")
+            if st == 200:
+                catalogs[r.label] = sorted(json.loads(body).get("repositories") or [])
+            else:
+                fail(r, f"catalog: HTTP {st}")
+        except (OSError, Untrusted, ValueError) as ex:
+            fail(r, clean(str(ex), 160))
+    first = catalogs.get(regs[0].label)
+    out = []
+    for r in regs:
+        cat = catalogs.get(r.label)
+        if cat is not None and first is not None and cat != first:
+            fail(
+                r,
+                f"catalog differs from {regs[0].label}'s ({len(cat)} vs {len(first)} repositories)",
+            )
+        elif cat is not None:
+            notes[r.label].append(f"same catalog ({len(cat)} repositories)")
+        why = bad.get(r.label)
+        how = why or "; ".join(notes[r.label])
+        out.append(Proof(r.label, "registry", why is None, how, pulled=why is None))
+    return out
 
 
 def _note_expiry(ctx: Ctx, v: Verification) -> None:
