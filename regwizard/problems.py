@@ -356,7 +356,7 @@ STORAGE_DRIVER = _k(
 )  # fmt: skip
 STORAGE_DIFFERS = _k(
     "storage-differs", "storage", "fail",
-    "the registry keeps its images {running}, but the plan says {planned}",
+    "the registry keeps its images {running}, but the plan keeps them {planned}",
     "{fix}",
     "configuration: {evidence}",
 )  # fmt: skip
@@ -673,7 +673,7 @@ def s3(facts: RegistryFacts, plan: Plan) -> list[Problem]:
         out.append(
             STORAGE_DIFFERS(
                 running=_where("s3", have),
-                planned=f"filesystem storage in {plan.registry.storage}",
+                planned=f"on the filesystem ({plan.registry.storage})",
                 fix=f'set [storage] driver = "s3", bucket = "{have.bucket}", endpoint = '
                 f'"{have.endpoint}" (regwizard adopt writes them); apply refuses to replace a '
                 "registry whose images would disappear from view",

@@ -249,7 +249,7 @@ class Config(Step[ConfigChange]):
             restart,
             restart_why,
             read_only(parsed),
-            diffs=config_diffs(ctx, e, have, want, parsed, secret, legacy, upstream),
+            diffs=config_diffs(ctx, e, have, want, parsed, secret, legacy, upstream, restart_why),
         )
 
     def apply(self, ctx: Ctx, e: HostEntry, change: ConfigChange) -> str:
@@ -281,6 +281,7 @@ def config_diffs(
     secret: str,
     legacy: str,
     upstream: Upstream | None,
+    restart_why: str = "",
 ) -> tuple[FileDiff, ...]:
     """config.yml before and after with every secret redacted: secret-like keys by name,
     and the values known here (the http secret kept or made, the legacy file's, the
@@ -294,6 +295,9 @@ def config_diffs(
     known = [k for k in known if isinstance(k, str) and k]
     before = None if have is None else redact(have.decode(errors="replace"), known)
     out = [FileDiff(e.label, lay.config_path, before, redact(want, known))]
+    if restart_why:  # the redacted texts may be equal: say what changed, never its value
+        note = f"{restart_why} (its value is never shown): the registry restarts to load it"
+        out.append(FileDiff(e.label, lay.config_path, None, None, note))
     if legacy:
         out.append(
             FileDiff(
