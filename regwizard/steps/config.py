@@ -30,6 +30,7 @@ from regwizard.steps.base import (
 )
 
 SECRET_MARK = "@HTTP_SECRET@"  # in the shell equivalent: replaced by a random secret
+S3_SECRET_MARK = "@S3_SECRET_KEY@"  # in the shell equivalent: the person puts the key there
 
 
 Upstream = tuple[str, str]  # a mirror's (username, password) on its upstream
@@ -187,11 +188,15 @@ class Config(Step[ConfigChange]):
         lay = ctx.layout
         path = shlex.quote(lay.config_path)
         # a quoted heredoc expands nothing; the secret goes in afterwards, never shown
-        return (
+        s3 = S3_SECRET_MARK if ctx.plan.storage.is_s3 else ""
+        out = (
             shlex.join(["mkdir", "-p", "-m", "700", lay.registry_dir]),
-            f"umask 077; cat > {path} <<'EOF'\n{render(ctx, SECRET_MARK)}EOF",
+            f"umask 077; cat > {path} <<'EOF'\n{render(ctx, SECRET_MARK, s3_secret=s3)}EOF",
             f'sed -i "s/{SECRET_MARK}/$(openssl rand -hex 32)/" {path}',
         )
+        if s3:
+            out += (f"# edit {path}: put the S3 secret key in place of {S3_SECRET_MARK}",)
+        return out
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | ConfigChange:
         lay = ctx.layout
