@@ -10,9 +10,11 @@ certificate subject and bcrypt users; storage in a host directory (the one the i
 are in, or the one the tutorial meant with ``STORAGE_PATH``); a config directory that
 keeps a usable certificate where it is. ``regwizard apply`` then converges to it, copying
 images out of a volume or the container first. A pull-through cache keeps its upstream
-URL (its login is never read into the plan: it is given at apply). What a plan cannot
-express (S3 storage, a plain-http upstream, token auth) is said in ``refused``: apply
-will not replace it.
+URL (its login is never read into the plan: it is given at apply); S3 storage becomes
+``[storage] driver = "s3"`` with its endpoint, bucket, region, access key and root (the
+secret key never: it is given at apply). What a plan cannot express (another storage
+driver, a plain-http upstream, token auth) is said in ``refused``: apply will not
+replace it.
 
 ``adoption(found, conn)`` is the pure part (facts -> plan + notes): offline tests and
 the fuzzer feed it directly.
@@ -37,6 +39,7 @@ from regwizard.plan import (
     Connection,
     Plan,
     RegistrySpec,
+    StorageSpec,
     User,
     VerifySpec,
     check_common_name,
@@ -539,6 +542,18 @@ def adoption(found: Found, conn: Connection) -> Adoption:
 
     # --- storage
     st = f.storage
+    storage_spec = StorageSpec()
+    if st.driver == "s3":
+        from regwizard.facts.registry import s3_spec
+
+        storage_spec = s3_spec(st)
+        notes.append(
+            f"storage: S3 bucket {storage_spec.bucket} at {storage_spec.endpoint} (access key "
+            f"{storage_spec.access_key}); its secret key is never put in the plan: give it "
+            "at the first apply (--s3-secret-file FILE, REGWIZARD_S3_SECRET_KEY or the prompt)"
+        )
+        for p in problems.s3(f, Plan(storage=storage_spec)):
+            notes.append(p.note)
     if st.v1_path:
         notes.append(problems.V1_PATH.format(path=st.v1_path, root=st.root))
     if st.kind == "bind" and st.host_path:
@@ -627,6 +642,7 @@ def adoption(found: Found, conn: Connection) -> Adoption:
         certificate=cert,
         users=users,
         verify=VerifySpec(user=users[0].name if users else ""),
+        storage=storage_spec,
     )
     for err in validate_plan(out.plan):
         notes.append(

@@ -617,11 +617,18 @@ class _Doctor:
                 if ln.startswith("./")
             )
             repos = f"{len(names)} repositories" + (f" ({', '.join(names[:5])})" if names else "")
-        found = problems.unsupported(f) + problems.storage(f, self.plan.registry.storage, repos)
+        found = problems.unsupported(f) + problems.s3(f, self.plan)
+        if not self.plan.storage.is_s3:  # with s3, a filesystem registry is storage-differs
+            found += problems.storage(f, self.plan.registry.storage, repos)
         found += problems.delete(f, self.plan)
         for p in found:
             self.problem(e.label, p)
-        if not found:
+        if not found and st.driver == "s3":
+            from regwizard.facts.registry import s3_spec
+
+            have = s3_spec(st)
+            self.ok("storage", e.label, f"s3 bucket {have.bucket} at {have.endpoint}")
+        elif not found:
             self.ok("storage", e.label, f"{st.root} <- {st.host_path} (bind): {repos or 'empty'}")
         self._mirror()
 

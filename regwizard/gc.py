@@ -254,7 +254,7 @@ def collect(
 def _collect(run: _Run) -> None:
     from regwizard.facts.read import snapshot
     from regwizard.facts.registry import config_path, parse_config
-    from regwizard.steps.config import render, wanted_upstream
+    from regwizard.steps.config import render, wanted_s3_secret, wanted_upstream
     from regwizard.steps.container import registry_facts
 
     ctx, result = run.ctx, run.result
@@ -286,8 +286,9 @@ def _collect(run: _Run) -> None:
         http = parsed.get("http") if isinstance(parsed.get("http"), dict) else {}
         secret = http.get("secret") if isinstance(http.get("secret"), str) else ""
         upstream = wanted_upstream(ctx, parsed)  # a mirror keeps its stored upstream login
-        writable = render(ctx, secret, upstream)
-        read_only = render(ctx, secret, upstream, readonly=True)
+        s3 = wanted_s3_secret(ctx, parsed)  # S3 storage keeps its stored secret key
+        writable = render(ctx, secret, upstream, s3_secret=s3)
+        read_only = render(ctx, secret, upstream, readonly=True, s3_secret=s3)
         text = (have or b"").decode(errors="replace")
         if not secret or text not in (writable, read_only):
             raise RegwizardError(

@@ -15,8 +15,9 @@ On the registry host, under ``config_dir`` (0700, root only)::
     ca/ca.crt, ca/ca.key      local-CA mode: never mounted into the container
     upstream/ca.crt           a mirror's upstream CA (proxy_ca_file); upstream/ mounted
                               read-only at /upstream-ca, named by SSL_CERT_DIR
-    restart-pending           a mirror's upstream login changed in config.yml: the
-                              container step restarts the registry, then removes it
+    restart-pending           a mirror's upstream login or the S3 secret key changed in
+                              config.yml: the container step restarts the registry, then
+                              removes it
     backups/                  every replaced key, certificate and file, root only
     maintenance               while `regwizard gc` holds the registry read-only (who, when);
                               one left behind means a gc was cut: apply restores read-write

@@ -854,6 +854,117 @@ def check_bool(v: object) -> str | None:
     return None if isinstance(v, bool) else "must be true or false"
 
 
+STORAGE_DRIVERS = ("filesystem", "s3")
+
+
+def check_storage_driver(v: object) -> str | None:
+    return _choice(v, STORAGE_DRIVERS)
+
+
+def check_s3_endpoint(v: object) -> str | None:
+    """Empty (filesystem), or ``http(s)://host[:port]`` of the S3 API: no path, no query,
+    no user:password@ (the secret key never goes in the plan)."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    msg = _text(v, max_len=2048)
+    if msg:
+        return f"Endpoint {msg}"
+    scheme, sep, rest = v.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return "Endpoint must start with http:// or https:// (e.g. http://10.0.0.5:8333)"
+    netloc, slash, tail = rest.partition("/")
+    if "@" in netloc:
+        return "Endpoint must not hold a user name or password (the keys have their own fields)"
+    if tail.strip("/") or "?" in rest or "#" in rest:
+        return f"Endpoint must be {scheme}://host[:port] with no path or query"
+    if netloc.startswith("["):
+        end = netloc.find("]")
+        host, after = (netloc[1:end], netloc[end + 1 :]) if end > 0 else ("", "")
+        ip = _ip_or_none(host)
+        if ip is None or ip.version != 6 or (after and not after.startswith(":")):
+            return "Endpoint: brackets hold an IPv6 address, e.g. http://[fd00::5]:8333"
+        port = after[1:]
+    else:
+        if netloc.count(":") > 1:
+            return "Endpoint: write an IPv6 address in brackets, e.g. http://[fd00::5]:8333"
+        host, colon, port = netloc.partition(":")
+        if colon and not port:
+            return "Endpoint has a colon but no port"
+        if _ip_or_none(host) is None:
+            problem = _hostname_problem(host)
+            if problem:
+                return f"Endpoint host {problem}"
+    if port and (not (port.isascii() and port.isdigit()) or not 1 <= int(port[:6]) <= 65535):
+        return f"Endpoint port {_show(port)} must be a number from 1 to 65535"
+    return None
+
+
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def check_bucket(v: object) -> str | None:
+    """Empty (filesystem), or an S3 bucket name: 3-63 characters, lowercase letters,
+    digits, dots and hyphens, starting and ending with a letter or digit, not an IP."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    if not (3 <= len(v) <= 63):
+        return f"Bucket name must be 3 to 63 characters (got {len(v)})"
+    if not _BUCKET_RE.fullmatch(v):
+        return (
+            "Bucket name may only use lowercase letters, digits, dots and hyphens, and must "
+            "start and end with a letter or digit"
+        )
+    if ".." in v or ".-" in v or "-." in v:
+        return "Bucket name cannot have two dots in a row, or a dot next to a hyphen"
+    if _ip_or_none(v) is not None:
+        return "Bucket name cannot look like an IP address"
+    return None
+
+
+_REGION_RE = re.compile(r"[a-z0-9-]{1,32}")
+
+
+def check_region(v: object) -> str | None:
+    if not isinstance(v, str):
+        return "must be text"
+    if not _REGION_RE.fullmatch(v):
+        return "Region must be 1-32 lowercase letters, digits and hyphens, e.g. us-east-1"
+    return None
+
+
+def check_access_key(v: object) -> str | None:
+    """Empty (filesystem), or the S3 access key id: printable, no spaces."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    if len(v) > 128:
+        return f"Access key is too long ({len(v)} characters, at most 128)"
+    if not v.isascii() or not all(c.isprintable() and not c.isspace() for c in v):
+        return "Access key must be printable ASCII without spaces"
+    return None
+
+
+def check_root_directory(v: object) -> str | None:
+    """Empty (the bucket's root), or an absolute key prefix without .. parts."""
+    if not isinstance(v, str):
+        return "must be text"
+    if v == "":
+        return None
+    msg = _text(v, max_len=1024)
+    if msg:
+        return f"Root directory {msg}"
+    if not v.startswith("/"):
+        return "Root directory must start with / (e.g. /registry), or be empty"
+    if ".." in v.split("/"):
+        return "Root directory cannot contain .. components"
+    return None
+
+
 # Dotted plan key -> validator. ``host.*`` also applies to ``clients[i].*``.
 FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "registry.domain": check_domain,
@@ -895,6 +1006,12 @@ FIELD_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "users.bcrypt": check_bcrypt,
     "verify.user": check_verify_user,
     "verify.mirror_image": check_mirror_image,
+    "storage.driver": check_storage_driver,
+    "storage.endpoint": check_s3_endpoint,
+    "storage.bucket": check_bucket,
+    "storage.region": check_region,
+    "storage.access_key": check_access_key,
+    "storage.root_directory": check_root_directory,
 }
 
 _FIXES: dict[str, str] = {
@@ -943,6 +1060,13 @@ _FIXES: dict[str, str] = {
     "verify.mirror_image": "give repository:tag of an image that exists upstream, e.g. "
     '"library/busybox:latest"',
     "policy.remove_users": "list only htpasswd users that are not in [[users]]",
+    "storage.driver": 'write driver = "filesystem" (the registry host\'s disk) or "s3"',
+    "storage.endpoint": 'write the S3 API\'s http(s)://host[:port], e.g. "http://10.0.0.5:8333"',
+    "storage.bucket": 'name an existing bucket, e.g. "registry"',
+    "storage.region": 'write the store\'s region, e.g. "us-east-1" (any name for SeaweedFS/MinIO)',
+    "storage.access_key": "write the access key id; its secret key comes from --s3-secret-file, "
+    "REGWIZARD_S3_SECRET_KEY or a prompt, never from the plan",
+    "storage.root_directory": 'write a prefix such as "/registry", or "" for the bucket\'s root',
 }
 
 
@@ -1082,7 +1206,69 @@ def validate_plan(plan: Plan) -> list[PlanError]:
             "is only used by a mirror, and proxy_remote_url is empty",
             fix='set registry.proxy_remote_url, or write proxy_ca_file = ""',
         )
+    _storage_errors(plan, add, section)
     return errors
+
+
+_S3_ONLY = ("endpoint", "bucket", "access_key", "root_directory")
+
+
+def _storage_errors(plan: Plan, add: Callable[..., None], section: Callable[..., None]) -> None:
+    """[storage] and [[replicas]]: the fields, what driver s3 needs, what replicas need."""
+    st = plan.storage
+    section(st, "storage", "storage")
+    if st.driver == "s3":
+        for name in ("endpoint", "bucket", "access_key"):
+            if getattr(st, name) == "":
+                add(f"storage.{name}", "is required when driver = s3", f"storage.{name}")
+    elif st.driver == "filesystem":
+        for name in _S3_ONLY:
+            if getattr(st, name) not in ("", None):
+                add(
+                    f"storage.{name}",
+                    f"is only used when driver = s3 (driver is {_show(st.driver)})",
+                    fix=f'set driver = "s3" to keep the images in that bucket, or remove {name}',
+                )
+    if plan.replicas and st.driver != "s3":
+        add(
+            "replicas[0].address",
+            '[[replicas]] need [storage] driver = "s3": registries on their own disks serve '
+            "different images, so a client would see a push through one missing from another",
+            fix='set [storage] driver = "s3" (with endpoint, bucket, access_key), or remove '
+            "[[replicas]]",
+        )
+
+    def ident(c: Connection) -> tuple[str, int]:
+        return (str(c.address), c.port if isinstance(c.port, int) else -1)
+
+    seen: set[tuple[str, int]] = set()
+    for i, conn in enumerate(plan.replicas):
+        if ident(conn) == ident(plan.host):
+            add(
+                f"replicas[{i}].address",
+                f"{_show(conn.address)} is the [host] itself; a replica is another machine",
+                fix="remove that [[replicas]] table",
+            )
+        elif ident(conn) in seen:
+            add(
+                f"replicas[{i}].address",
+                f"{_show(conn.address)} is listed twice in replicas",
+                fix="remove the second [[replicas]] table for it",
+            )
+        seen.add(ident(conn))
+        if (
+            plan.registry.manage_hosts_file is True
+            and isinstance(conn.address, str)
+            and not check_address(conn.address)
+            and not is_ip(conn.address)
+        ):
+            add(
+                f"replicas[{i}].address",
+                f"{_show(conn.address)} is not an IP address: with manage_hosts_file, clients "
+                "map the registry's name to every registry host's address in /etc/hosts",
+                fix="write the replica's IP address (its name can go in label), or set "
+                "registry.manage_hosts_file = false and resolve the name yourself",
+            )
 
 
 def plan_warnings(plan: Plan) -> list[str]:
@@ -1148,6 +1334,14 @@ def _is_secret_key(k: str) -> bool:
 
 def _unknown(path: str, key: str, allowed: Iterable[str], section: str) -> PlanError:
     full = f"{path}.{_key(key)}" if path else _key(key)
+    if _is_secret_key(key) and section == "storage":
+        return PlanError(
+            full,
+            "unknown key: the S3 secret key never goes in the plan (a plan is meant to be "
+            "shared and kept in git)",
+            "delete this key; give the secret key when the plan runs: --s3-secret-file FILE, "
+            "REGWIZARD_S3_SECRET_KEY, or the prompt",
+        )
     if _is_secret_key(key):
         return PlanError(
             full,

@@ -355,6 +355,34 @@ STORAGE_DRIVER = _k(
     "configuration: storage.{driver}",
     unsupported=True,
 )  # fmt: skip
+STORAGE_DIFFERS = _k(
+    "storage-differs", "storage", "fail",
+    "the registry keeps its images {running}, but the plan keeps them {planned}",
+    "{fix}",
+    "configuration: {evidence}",
+)  # fmt: skip
+AWS_ENV = _k(
+    "aws-env", "storage", "fail",
+    "the registry container's environment holds {names}: the S3 driver reads AWS_* "
+    "variables (AWS_CA_BUNDLE makes it panic at start)",
+    "{fix}",
+    "docker inspect {name}: {names}; with AWS_CA_BUNDLE the log says \"unable to load custom "
+    "CA bundle\"",
+)  # fmt: skip
+S3_ENV_OVERRIDE = _k(
+    "s3-env-override", "storage", "warn",
+    "the registry's S3 settings are overridden by environment variables ({names}): anyone "
+    "who can run docker inspect reads them",
+    "regwizard apply recreates the container with every S3 setting in its root-only config.yml",
+    "docker inspect {name}: {names}",
+)  # fmt: skip
+S3_REDIRECT = _k(
+    "s3-redirect", "storage", "warn",
+    "the registry redirects blob downloads to presigned URLs on the object store "
+    "(storage.redirect is on): every client must reach and trust {endpoint} too",
+    "regwizard apply sets storage.redirect.disable: true (the registry serves blobs itself)",
+    "configuration: storage.redirect.disable is not true",
+)  # fmt: skip
 PROXY = _k(
     "proxy-unsupported", "storage", "fail",
     "the registry is a pull-through cache of {url} (proxy.remoteurl), which a plan cannot "
@@ -550,7 +578,8 @@ def unsupported(facts: RegistryFacts) -> list[Problem]:
         out.append(CONFIG_UNREADABLE(where=cfg.where or cfg.path, error=cfg.error))
     st = facts.storage
     # an unreadable file names no driver: that is not "the (none) driver", it is unknown
-    if st.driver != "filesystem" and not (cfg is not None and cfg.error and not st.driver):
+    expressible = ("filesystem", "s3")  # a plan's [storage] driver
+    if st.driver not in expressible and not (cfg is not None and cfg.error and not st.driver):
         params = ", ".join(f"{k} {v}" for k, v in sorted(st.params.items()) if v) or "no settings"
         out.append(STORAGE_DRIVER(driver=st.driver or "(none)", params=params))
     if facts.proxy_remote:
@@ -594,6 +623,74 @@ def proxy(facts: RegistryFacts, plan_url: str) -> list[Problem]:
     ]
 
 
+def _where(driver: str, spec) -> str:  # noqa: ANN001 - plan.StorageSpec
+    if driver == "s3":
+        return f"in S3 bucket {spec.bucket} at {spec.endpoint or '(no endpoint)'}"
+    return f"with the {driver or '(no)'} storage driver"
+
+
+def s3(facts: RegistryFacts, plan: Plan) -> list[Problem]:
+    """The running registry's storage driver and S3 settings against the plan's
+    [storage], and what in its environment the S3 driver would trip over."""
+    from regwizard.facts.registry import s3_spec
+
+    out: list[Problem] = []
+    st, want = facts.storage, plan.storage
+    have = s3_spec(st) if st.driver == "s3" else None
+    aws = [n for n in facts.env_names if n.startswith("AWS_")]
+    if aws and (st.driver == "s3" or want.is_s3):
+        fix = (
+            "regwizard apply recreates it with an explicit environment (no AWS_*); if the "
+            "image itself sets them, use an image without them"
+            if facts.managed or want.is_s3
+            else "recreate the container without -e AWS_... (regwizard adopt, then apply)"
+        )
+        out.append(AWS_ENV(names=", ".join(aws), name=facts.name, fix=fix))
+    if st.driver == "s3" and st.env_overrides:
+        out.append(S3_ENV_OVERRIDE(names=", ".join(st.env_overrides), name=facts.name))
+    if want.is_s3 and have is not None and not st.redirect_disabled:
+        out.append(S3_REDIRECT(endpoint=have.endpoint or "the object store"))
+    if st.driver not in ("filesystem", "s3"):
+        return out  # unsupported() says it
+    if want.is_s3 and have is not None:
+        same = (have.bucket, have.endpoint.rstrip("/")) == (want.bucket, want.endpoint.rstrip("/"))
+        if same:
+            return out
+        out.append(
+            STORAGE_DIFFERS(
+                running=_where("s3", have),
+                planned=_where("s3", want),
+                fix=f"check the plan's [storage]: apply points the registry at bucket "
+                f"{want.bucket}, where the images of {have.bucket} are not; copy them first, or "
+                "set the plan back (regwizard adopt writes what runs)",
+                evidence=f"storage.s3 bucket {have.bucket}, regionendpoint {have.endpoint}",
+            )
+        )
+    elif want.is_s3:
+        out.append(
+            STORAGE_DIFFERS(
+                running=f"on the filesystem ({st.host_path or st.root})",
+                planned=_where("s3", want),
+                fix="regwizard apply switches to the bucket only while the directory holds no "
+                f"images: copy them into bucket {want.bucket} first (aws s3 sync, weed "
+                'filer.copy), or keep [storage] driver = "filesystem"',
+                evidence=f"storage.filesystem rootdirectory {st.root}",
+            )
+        )
+    elif have is not None:
+        out.append(
+            STORAGE_DIFFERS(
+                running=_where("s3", have),
+                planned=f"on the filesystem ({plan.registry.storage})",
+                fix=f'set [storage] driver = "s3", bucket = "{have.bucket}", endpoint = '
+                f'"{have.endpoint}" (regwizard adopt writes them); apply refuses to replace a '
+                "registry whose images would disappear from view",
+                evidence=f"storage.s3 bucket {have.bucket}, regionendpoint {have.endpoint}",
+            )
+        )
+    return out
+
+
 def maintenance(marker: bytes | None, config_read_only: bool, where: str) -> list[Problem]:
     """A `regwizard gc` marker left on the host, or a config.yml that is read-only."""
     if marker is None and not config_read_only:
@@ -610,7 +707,7 @@ def storage(facts: RegistryFacts, plan_storage: str, repos: str = "") -> list[Pr
     """Where the images live, against the plan's storage directory."""
     st = facts.storage
     if st.driver != "filesystem":
-        return []  # unsupported() says it
+        return []  # unsupported() or s3() says it
     v1 = V1_PATH.format(path=st.v1_path, root=st.root) + "; " if st.v1_path else ""
     kept = {
         "layer": "",
@@ -947,12 +1044,12 @@ def replicas(
     for host, st in storages.items():
         if host != primary and first is not None and st != first and host not in fs[1:]:
             out.append((host, REPLICA_STORAGE_DIFFERS(
-                host=host, primary=primary, mine=_where(st), theirs=_where(first),
+                host=host, primary=primary, mine=_identity_text(st), theirs=_identity_text(first),
             )))  # fmt: skip
     return out
 
 
-def _where(st: tuple[str, str, str, str]) -> str:
+def _identity_text(st: tuple[str, str, str, str]) -> str:
     driver, bucket, endpoint, root = st
     if driver == "filesystem":
         return f"filesystem {root}"

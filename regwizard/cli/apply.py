@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from regwizard.cli.common import (
     read_connection_secrets,
+    read_s3_secret,
     read_upstream_credentials,
     read_verify_password,
     ssh_routes,
@@ -105,6 +106,7 @@ def apply_cli(args) -> int:  # noqa: ANN001
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
     read_connection_secrets(plan, secrets)
     read_upstream_credentials(plan, secrets, args.upstream_credentials_file, ask=not args.dry_run)
+    read_s3_secret(plan, secrets, args.s3_secret_file, ask=not args.dry_run)
     if not args.dry_run:
         secrets.verify_password = read_verify_password(args.password_file, plan.verify_user)
     if args.dry_run:

@@ -230,6 +230,52 @@ def read_upstream_credentials(plan, secrets, credentials_file: str | None, *, as
             _set_upstream(secrets, user, ask_password(f"upstream password of {user}: "))
 
 
+S3_FILE_FIX = (
+    "give --s3-secret-file a readable UTF-8 file whose first line is the S3 secret key of the "
+    "plan's [storage] access_key (or set REGWIZARD_S3_SECRET_KEY)"
+)
+
+
+def read_s3_secret(plan, secrets, secret_file: str | None, *, ask: bool = True) -> None:  # noqa: ANN001
+    """The S3 secret key of ``[storage] driver = "s3"``, into ``secrets`` (never the plan).
+
+    From ``--s3-secret-file`` (first line), else REGWIZARD_S3_SECRET_KEY, else a prompt on a
+    terminal when ``ask`` (Enter keeps the key the registry host's config.yml holds).
+    Nothing given: the stored key is kept, and the config step refuses, with the ways to
+    give it, when there is none. RegwizardError for a bad file, and for a file given to a
+    plan whose storage is not s3."""
+    if secret_file and not plan.storage.is_s3:
+        raise RegwizardError(
+            f"--s3-secret-file was given, but the plan's [storage] driver is "
+            f"{plan.storage.driver!r}, not s3",
+            'set [storage] driver = "s3" (with endpoint, bucket and access_key), or leave the '
+            "option out",
+        )
+    if not plan.storage.is_s3:
+        return
+    if secret_file:
+        key = _read_secret_line(secret_file, "S3 secret file", S3_FILE_FIX)
+        where = f"the S3 secret file {secret_file}"
+    elif os.environ.get("REGWIZARD_S3_SECRET_KEY"):
+        key, where = os.environ["REGWIZARD_S3_SECRET_KEY"], "REGWIZARD_S3_SECRET_KEY"
+    elif ask and stdin_is_tty():
+        key = ask_password(
+            f"S3 secret key of access key {plan.storage.access_key} (Enter: keep the one the "
+            "registry host has): "
+        )
+        where = "the prompt"
+        if not key:
+            return
+    else:
+        return
+    if key != key.strip() or any(not c.isprintable() for c in key):
+        raise RegwizardError(
+            f"the S3 secret key from {where} has spaces at its ends or a control character",
+            S3_FILE_FIX,
+        )
+    secrets.s3_secret_key = key
+
+
 def _set_upstream(secrets, user: str, pw: str, *, anonymous: bool = False, where: str = "") -> None:  # noqa: ANN001
     fix = "give the upstream's user name and password (user:password), or none"
     if not anonymous:

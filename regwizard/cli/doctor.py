@@ -6,7 +6,7 @@ import json
 import os
 import sys
 
-from regwizard.cli.common import read_connection_secrets, read_verify_password
+from regwizard.cli.common import read_connection_secrets, read_s3_secret, read_verify_password
 
 
 def doctor_cli(args) -> int:  # noqa: ANN001
@@ -16,6 +16,7 @@ def doctor_cli(args) -> int:  # noqa: ANN001
     plan = load_plan(args.plan)  # validated first, as apply does: a bad plan is exit 2
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
     read_connection_secrets(plan, secrets)  # SSH / sudo passwords, as for apply
+    read_s3_secret(plan, secrets, args.s3_secret_file, ask=False)  # else the stored one
     if args.password_file:
         secrets.verify_password = read_verify_password(args.password_file, plan.verify_user)
     elif os.environ.get("REGWIZARD_PASSWORD"):

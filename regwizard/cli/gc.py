@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from regwizard.cli.common import read_connection_secrets, stderr_printer
+from regwizard.cli.common import read_connection_secrets, read_s3_secret, stderr_printer
 from regwizard.events import Event, GcOutput, GcResult
 
 
@@ -38,6 +38,7 @@ def gc_cli(args) -> int:  # noqa: ANN001
     plan = load_plan(args.plan)
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
     read_connection_secrets(plan, secrets)
+    read_s3_secret(plan, secrets, args.s3_secret_file, ask=False)  # else the stored one
     steps = stderr_printer()
 
     def emit(ev: Event) -> None:

@@ -98,6 +98,17 @@ def _registry_options(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _s3_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--s3-secret-file",
+        metavar="FILE",
+        help='[storage] driver = "s3": the access key\'s secret key, the first line of FILE; '
+        "else REGWIZARD_S3_SECRET_KEY"
+        + (", else asked on a terminal" if p.prog.split()[-1] == "apply" else "")
+        + "; nothing given keeps the one the registry host has",
+    )
+
+
 EXIT_CODES = """\
 exit codes:
   0    verified, or nothing to change
@@ -154,6 +165,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         "else REGWIZARD_UPSTREAM_USER/REGWIZARD_UPSTREAM_PASSWORD, else asked on a terminal; "
         "nothing given keeps the login the registry host has",
     )
+    _s3_option(a)
     a.add_argument(
         "--lock-wait",
         type=seconds,
@@ -196,6 +208,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     dr.add_argument("plan", help="plan file (TOML)")
     dr.add_argument("--json", action="store_true", help="print the findings as JSON on stdout")
     dr.add_argument("--password-file", help="verify user's password: also check the login")
+    _s3_option(dr)
     dr.add_argument(
         "--accept-host-key", action="append", default=[], metavar="SHA256:...",
         help="accept this unknown SSH host key fingerprint (repeatable)",
@@ -216,6 +229,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
         help="also delete manifests no tag points to (and the blobs only they use)",
     )
     g.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    _s3_option(g)
     g.add_argument(
         "--lock-wait",
         type=seconds,
@@ -293,6 +307,7 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
             ua.add_argument(
                 "--json", action="store_true", help="print the result as JSON on stdout"
             )
+            _s3_option(ua)
             ua.add_argument(
                 "--cost",
                 type=bcrypt_cost,

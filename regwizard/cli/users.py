@@ -12,6 +12,7 @@ from regwizard.cli.common import (
     ask_password,
     read_connection_secrets,
     read_password_file,
+    read_s3_secret,
     read_stdin_line,
     stderr_printer,
     stdin_is_tty,
@@ -56,6 +57,7 @@ def user_cli(args) -> int:  # noqa: ANN001
     edit = users.UserEdit(args.user_cmd, args.name, password)
     secrets = Secrets(accepted_host_keys=set(args.accept_host_key))
     read_connection_secrets(plan, secrets)
+    read_s3_secret(plan, secrets, args.s3_secret_file, ask=False)
     out = users.run(
         plan,
         [edit],

@@ -295,6 +295,9 @@ class Storage:
     mount: Mount | None  # the mount holding it (None: the container's writable layer)
     v1_path: str = ""  # STORAGE_PATH, a v1 setting v2 ignores
     params: dict = field(default_factory=dict)  # the driver's settings (no secrets shown)
+    secret_set: bool = False  # a secret-like driver setting (s3 secretkey) has a value
+    env_overrides: tuple[str, ...] = ()  # REGISTRY_STORAGE_<DRIVER>_* names (values unkept)
+    redirect_disabled: bool = False  # storage.redirect.disable: blobs are served, not redirected
 
     @property
     def kind(self) -> Literal["bind", "volume", "anonymous-volume", "layer", "tmpfs", "driver"]:
@@ -312,6 +315,21 @@ class Storage:
     def persisted(self) -> bool:
         """Kept outside the container: a host directory or a named volume."""
         return self.kind in ("bind", "volume")
+
+
+def s3_spec(st: Storage):  # noqa: ANN201 - plan.StorageSpec
+    """A running registry's S3 storage as a plan's StorageSpec (never the secret key)."""
+    from regwizard.plan import StorageSpec
+
+    p = st.params
+    return StorageSpec(
+        driver="s3",
+        endpoint=p.get("regionendpoint", ""),
+        bucket=p.get("bucket", ""),
+        region=p.get("region", "") or "us-east-1",
+        access_key=p.get("accesskey", ""),
+        root_directory=p.get("rootdirectory", ""),
+    )
 
 
 @dataclass(frozen=True)
@@ -459,11 +477,34 @@ def interpret(attrs: dict, read: Reader) -> RegistryFacts:
     else:
         hpath, mount = None, None
     params: dict[str, str] = {}
+    secret_set = False
+    overrides: list[str] = []
     if driver and driver != "filesystem":
-        for k, v in s.section("storage", driver).items():
-            if isinstance(k, str) and not re.search(r"secret|key|password|token", k, re.I):
+        given = {
+            k.lower(): v for k, v in s.section("storage", driver).items() if isinstance(k, str)
+        }
+        prefix = f"REGISTRY_STORAGE_{driver.upper()}_"
+        for name, v in env.items():  # the registry's env overrides win over the file
+            if name.startswith(prefix) and len(name) > len(prefix):
+                given[name[len(prefix) :].lower()] = v
+                overrides.append(name)
+        for k, v in given.items():
+            # the access key id is kept (a plan holds it); every other *key is a secret
+            if k == "accesskey" or not re.search(r"secret|key|password|token", k, re.I):
                 params[k] = _s(v)
-    storage = Storage(driver, root, hpath, mount, env.get("STORAGE_PATH", ""), params)
+            elif _s(v):
+                secret_set = True
+    storage = Storage(
+        driver,
+        root,
+        hpath,
+        mount,
+        env.get("STORAGE_PATH", ""),
+        params,
+        secret_set,
+        tuple(sorted(overrides)),
+        go_bool(s.get("storage", "redirect", "disable")),
+    )
 
     cert = s.get("http", "tls", "certificate")
     key = s.get("http", "tls", "key")

@@ -24,7 +24,7 @@ from regwizard.errors import RegwizardError
 from regwizard.events import FileDiff
 from regwizard.facts import read
 from regwizard.facts.read import snapshot
-from regwizard.facts.registry import LABEL_HASH, LABEL_MANAGED, RegistryFacts
+from regwizard.facts.registry import LABEL_HASH, LABEL_MANAGED, RegistryFacts, s3_spec
 from regwizard.layout import C_AUTH, C_CERTS, C_CONFIG, C_CONFIG_DIR, C_DATA, C_UPSTREAM_CA
 from regwizard.progress import Reporter
 from regwizard.steps.base import (
@@ -56,7 +56,6 @@ def desired(ctx: Ctx) -> dict:
         # distribution v3 sends traces to localhost:4318 by default and fills the log
         "env": {"OTEL_TRACES_EXPORTER": "none"},
         "volumes": {
-            reg.storage: {"bind": C_DATA, "mode": "rw"},
             lay.certs_dir: {"bind": C_CERTS, "mode": "ro"},
             lay.auth_dir: {"bind": C_AUTH, "mode": "ro"},
             lay.registry_dir: {"bind": C_CONFIG_DIR, "mode": "ro"},
@@ -65,6 +64,14 @@ def desired(ctx: Ctx) -> dict:
         "restart_policy": {"Name": "always"},
         "config": content_hash(ctx),
     }
+    st = ctx.plan.storage
+    if st.is_s3:
+        # images live in the bucket: no data mount. The secret key is only in config.yml
+        # (content_hash covers the rest); the environment stays explicit, with no AWS_*
+        # (AWS_CA_BUNDLE makes the S3 driver panic at start)
+        spec["storage"] = storage_text(st)
+    else:
+        spec["volumes"] = {reg.storage: {"bind": C_DATA, "mode": "rw"}, **spec["volumes"]}
     if reg.proxy_remote_url and reg.proxy_ca_file:
         # a mirror's upstream CA: Go reads SSL_CERT_DIR (a path, never a secret), and the
         # roots only at start, so the CA's hash is part of the label
@@ -76,9 +83,17 @@ def desired(ctx: Ctx) -> dict:
     return spec
 
 
+def storage_text(st) -> str:  # noqa: ANN001 - plan.StorageSpec or facts' params
+    """``s3 bucket B at ENDPOINT (region R[, root /x])`` for a diff line and the label."""
+    root = f", root {st.root_directory}" if st.root_directory else ""
+    return f"s3 bucket {st.bucket} at {st.endpoint} (region {st.region}{root})"
+
+
 def desired_settings(spec: dict) -> list[tuple[str, str]]:
     """The container ``desired`` describes, as (key, value) lines for a diff."""
     items = [("image", spec["image"]), ("command", shlex.join(spec["command"]))]
+    if "storage" in spec:
+        items.append(("storage", spec["storage"]))
     items += [("port", f"{hp} -> {cp}") for cp, hp in sorted(spec["ports"].items())]
     items += sorted(
         ("mount", f"{src.rstrip('/') or '/'} -> {v['bind']} ({v['mode']})")
@@ -103,6 +118,8 @@ def observed_settings(facts: RegistryFacts, c) -> list[tuple[str, str]]:  # noqa
     cmd = cfg.get("Cmd")
     if isinstance(cmd, list):
         items.append(("command", shlex.join(str(x) for x in cmd)))
+    if facts.storage.driver == "s3":
+        items.append(("storage", storage_text(s3_spec(facts.storage))))
     if facts.host_network:
         items.append(("network", "host"))
     for cp, hps in sorted(facts.published.items()):
@@ -195,6 +212,7 @@ class Container(Step[ContainerChange]):
         seen = observed_drift(facts, want, ctx.plan.registry.port) if labelled else ""
         if not labelled or seen:
             refuse(facts)
+            refuse_storage(ctx, facts)
             why = "configuration differs" if facts.managed else "not made by regwizard"
             why += f" ({seen})" if seen else ""
             mig = plan_migration(ctx, e, facts, c)
@@ -249,7 +267,7 @@ class Container(Step[ContainerChange]):
             )
         pending = self._restart_pending(ctx, e)
         if pending:
-            what = "http secret" if pending.startswith("http secret") else "upstream login"
+            what = _pending_what(pending)
             return ContainerChange(
                 f"restart {name}: its {what} changed in {ctx.layout.config_path} "
                 f"(read at start){pol_text}",
@@ -274,9 +292,9 @@ class Container(Step[ContainerChange]):
         return Unchanged(f"{name} running as planned")
 
     def _restart_pending(self, ctx: Ctx, e: HostEntry) -> str:
-        """The config step's restart-pending mark (a mirror's new upstream login, a
-        replica's new http secret): its text, "" when there is none."""
-        if not _may_pend(ctx):
+        """The config step's restart-pending mark (a mirror's new upstream login, a new
+        S3 secret key, a replica's new http secret): its text, "" when there is none."""
+        if not secret_restarts(ctx):
             return ""
         path = ctx.layout.restart_pending
         got = snapshot(e.host, files=[path]).files.get(path)
@@ -373,16 +391,27 @@ class Container(Step[ContainerChange]):
             ctx.forget(e)
 
 
+def secret_restarts(ctx: Ctx) -> bool:
+    """The plan has a secret that config.yml holds but content_hash leaves out (a mirror's
+    upstream login, the S3 secret key, the http secret replicas share): a change of it
+    restarts through restart-pending. A one-host filesystem plan never reads or removes
+    the mark (its fixtures hold no such command)."""
+    plan = ctx.plan
+    return bool(plan.registry.proxy_remote_url or plan.storage.is_s3 or plan.replicas)
+
+
+def _pending_what(text: str) -> str:
+    """What changed, from the mark's text ("the S3 secret key changed" -> "S3 secret key")."""
+    for what in ("http secret", "S3 secret key", "upstream login"):
+        if what in text:
+            return what
+    return "configuration"
+
+
 def _clear_restart_pending(ctx: Ctx, e: HostEntry) -> None:
     """The registry (re)started and read config.yml: a pending restart is done."""
-    if _may_pend(ctx):
+    if secret_restarts(ctx):
         e.host.run(["rm", "-f", "--", ctx.layout.restart_pending], check=False, timeout=30)
-
-
-def _may_pend(ctx: Ctx) -> bool:
-    """Only a mirror (upstream login) or replicas (http secret) leave restart-pending:
-    a one-host plan never reads or removes it (its fixtures hold no such command)."""
-    return bool(ctx.plan.registry.proxy_remote_url or ctx.plan.replicas)
 
 
 def maintenance_left(ctx: Ctx, e: HostEntry) -> bool:
@@ -413,6 +442,22 @@ def observed_drift(facts: RegistryFacts, want: dict, port: int) -> str:
         if (src.rstrip("/"), v["bind"]) not in binds:
             return f"mount {v['bind']}"
     return ""
+
+
+def refuse_storage(ctx: Ctx, facts: RegistryFacts) -> None:
+    """Refuse a replacement that would hide the running registry's images in a bucket
+    (the plan says filesystem). Nothing is deleted either way; the reverse, filesystem
+    data with an s3 plan, is refused by the storage step and ``plan_migration``."""
+    st = facts.storage
+    if st.driver == "s3" and not ctx.plan.storage.is_s3:
+        spec = s3_spec(st)
+        raise StepError(
+            f"{facts.name} keeps its images in S3 bucket {spec.bucket} ({spec.endpoint}); the "
+            f"plan says filesystem storage, so the new container would start empty",
+            f'set [storage] driver = "s3", bucket = "{spec.bucket}", endpoint = '
+            f'"{spec.endpoint}" in the plan (regwizard adopt writes them), or copy the '
+            "bucket's data into registry.storage first and remove this container yourself",
+        )
 
 
 def refuse(facts: RegistryFacts) -> None:
@@ -477,6 +522,16 @@ def plan_migration(ctx: Ctx, e: HostEntry, facts: RegistryFacts, c) -> Migration
         if st.kind == "tmpfs":
             ctx.log("container", e, f"{facts.name} keeps images on a tmpfs: they cannot be kept")
         return None
+    if ctx.plan.storage.is_s3:
+        if mig.kind == "layer" and not mig.size:
+            return None  # an empty writable layer: nothing to lose
+        raise StepError(
+            f"{facts.name} keeps images in {mig.what}; the plan says S3 storage, so they "
+            f"would disappear from view",
+            f"copy {st.host_path or st.root} into bucket {ctx.plan.storage.bucket} first "
+            "(e.g. aws s3 sync DIR/docker s3://BUCKET/docker, or weed filer.copy), then rerun; "
+            'or keep [storage] driver = "filesystem". Nothing was changed',
+        )
     _check_space(e, dst, mig)
     return mig
 

@@ -1,6 +1,8 @@
 """6. The storage directory on the registry host (mounted at /var/lib/registry).
 
-Data is never moved or deleted here: a directory that exists is kept as it is."""
+Data is never moved or deleted here: a directory that exists is kept as it is. With
+``[storage] driver = "s3"`` the images live in the bucket and there is no directory to
+make; a directory still holding images is refused (they would disappear from view)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import shlex
 from dataclasses import dataclass
 
 from regwizard.events import FileDiff
-from regwizard.steps.base import Change, Ctx, HostEntry, Step, Unchanged
+from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, Unchanged
 
 
 @dataclass(frozen=True)
@@ -21,10 +23,14 @@ class Storage(Step[StorageChange]):
     title = "Storage directory"
 
     def script(self, ctx: Ctx) -> tuple[str, ...]:
+        if ctx.plan.storage.is_s3:
+            return ()
         return (shlex.join(["mkdir", "-p", ctx.plan.registry.storage]),)
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | StorageChange:
         path = ctx.plan.registry.storage
+        if ctx.plan.storage.is_s3:
+            return self._check_s3(ctx, e, path)
         if e.host.exists(path):
             return Unchanged(f"{path} exists (data is never moved or deleted)")
         return StorageChange(
@@ -32,6 +38,20 @@ class Storage(Step[StorageChange]):
             self.script(ctx),
             diffs=(FileDiff(e.label, path, None, None, "a new directory (mode 0755)"),),
         )
+
+    def _check_s3(self, ctx: Ctx, e: HostEntry, path: str) -> Unchanged:
+        st = ctx.plan.storage
+        # the filesystem driver's first push makes DIR/docker/registry/v2
+        if e.host.exists(f"{path}/docker"):
+            raise StepError(
+                f"{path} holds images (its docker/ directory), but the plan keeps them in S3 "
+                f"bucket {st.bucket}: after the switch they would disappear from view",
+                f"copy them into the bucket first (e.g. aws s3 sync {path}/docker "
+                f"s3://{st.bucket}{st.root_directory}/docker --endpoint-url {st.endpoint}), "
+                f'then move {path}/docker aside and rerun; or keep [storage] driver = "filesystem". '
+                "Nothing was changed or deleted",
+            )
+        return Unchanged(f"images are kept in S3 bucket {st.bucket} at {st.endpoint}")
 
     def apply(self, ctx: Ctx, e: HostEntry, change: StorageChange) -> str:
         e.host.makedirs(ctx.plan.registry.storage, 0o755)

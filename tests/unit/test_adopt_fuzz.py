@@ -45,8 +45,9 @@ CONFIGS = [
     "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /data\nhttp:\n  addr: :5000\n"
     "  secret: FUZZSECRET-http\n  tls:\n    certificate: /certs/reg.crt\n    key: /certs/reg.key\n"
     "auth:\n  htpasswd:\n    realm: Example\n    path: /auth/htpasswd\n",
+    # the access key id is no secret: adopt writes it into [storage]; the secret key never
     "version: 0.1\nstorage:\n  s3:\n    bucket: registry\n    region: us-east-1\n"
-    "    accesskey: FUZZSECRET-access\n    secretkey: FUZZSECRET-s3\n  delete:\n    enabled: true\n",
+    "    accesskey: AKIAFUZZ-access\n    secretkey: FUZZSECRET-s3\n  delete:\n    enabled: true\n",
     "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /var/lib/registry\nproxy:\n"
     "  remoteurl: https://registry-1.docker.io\n  username: u\n  password: FUZZSECRET-proxy\n",
     "version: 0.1\nauth:\n  token:\n    realm: https://auth.example.test/token\n    service: r\n",

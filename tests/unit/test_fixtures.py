@@ -92,6 +92,7 @@ NEVER_IN_A_DIFF = (
     "$2",  # a bcrypt hash
     "$apr1$",
     world.FIXED_SECRET,
+    world.FIXED_S3_SECRET,
     world.ALICE_PASSWORD,
     "bob-password-22",
     "PRIVATE KEY-----",
@@ -102,7 +103,15 @@ NEVER_IN_A_DIFF = (
 def _diff_text(case: world.Case, outcome: Change) -> str:
     """The change's diffs as ``apply --dry-run --diff`` prints them, checked for secrets."""
     text = "".join(unified(d) for d in outcome.diffs)
-    secrets = [s for s in (case.secrets.upstream_password, case.secrets.verify_password) if s]
+    secrets = [
+        s
+        for s in (
+            case.secrets.upstream_password,
+            case.secrets.verify_password,
+            case.secrets.s3_secret_key,
+        )
+        if s
+    ]
     for bad in (*NEVER_IN_A_DIFF, *secrets):
         assert bad not in text, f"{bad!r} in the diff:\n{text}"
     return text
