@@ -36,7 +36,9 @@ SUBNET = "10.213.47"
 NODE0_IP = f"{SUBNET}.1"
 DOMAIN = "reg.lab.test"
 NODE_NAMES = ("node1", "node2")
-NODE_IPS = {"node1": f"{SUBNET}.2", "node2": f"{SUBNET}.3"}
+NODE_IPS = {"node1": f"{SUBNET}.2", "node2": f"{SUBNET}.3", "node3": f"{SUBNET}.4"}
+# node3 (a second registry host) is built only by `lab up --ha` (lab_ha.py)
+EXTRA_NODE_NAMES = ("node3",)
 CLIENT_PREFIX = "client"  # extra clients, built on demand: client1 .11, client2 .12, ...
 MAX_CLIENTS = 32
 LAB_USER = "labuser"
@@ -145,6 +147,8 @@ class Node:
     # what the node runs besides sshd: docker (node1, node2, clientN), docker + podman,
     # or a standalone containerd with no dockerd at all (a Kubernetes node's runtime)
     runtimes: list[str] = field(default_factory=lambda: ["docker"])
+    # more processes started inside the node (lab_ha: weed), name -> PID; ended by PID
+    extra_pids: dict[str, int] = field(default_factory=dict)
 
     @property
     def docker_sock(self) -> str:
@@ -162,6 +166,7 @@ class LabState:
     verify_user: str = "demo"
     verify_password: str = ""
     plan_file: str = ""
+    ha_plan_file: str = ""
     started_node0_dockerd: int = 0
     forward_rule: bool = False
 
@@ -532,7 +537,7 @@ def _prepare_node_fs(node: Node, pubkey: str, state: LabState) -> None:
         os.chmod(shim, 0o755)
     (etc / "hostname").write_text(f"{node.name}\n")
     hosts = ["127.0.0.1\tlocalhost", f"127.0.1.1\t{node.name}", "::1\tlocalhost ip6-localhost"]
-    hosts += [f"{NODE0_IP}\tnode0"] + [f"{NODE_IPS[n]}\t{n}" for n in NODE_NAMES]
+    hosts += [f"{NODE0_IP}\tnode0"] + [f"{ip}\t{n}" for n, ip in NODE_IPS.items()]
     (etc / "hosts").write_text("\n".join(hosts) + "\n")
     # A name missing from /etc/hosts must fail here, never become a DNS query leaving
     # this machine (node0's resolv.conf names a real server): nothing listens on the
@@ -935,8 +940,11 @@ def lab_plan_text(
 # ---------------------------------------------------------------- public
 
 
-def up(*, plan_out: str | None = None, install: bool = True) -> LabState:
-    """Build the lab from nothing (tearing down any stale one first)."""
+def up(
+    *, plan_out: str | None = None, install: bool = True, extra_nodes: tuple[str, ...] = ()
+) -> LabState:
+    """Build the lab from nothing (tearing down any stale one first). ``extra_nodes``
+    (from EXTRA_NODE_NAMES) are more registry hosts like node1, with the registry image."""
     require_linux_root()
     ensure_packages(install)
     down(quiet=True)
@@ -957,7 +965,7 @@ def up(*, plan_out: str | None = None, install: bool = True) -> LabState:
 
     nodes_dir = state.nodes_dir()
     nodes_dir.mkdir(parents=True, exist_ok=True)
-    for name in NODE_NAMES:
+    for name in (*NODE_NAMES, *extra_nodes):
         node = Node(
             name=name,
             ip=NODE_IPS[name],
@@ -972,7 +980,8 @@ def up(*, plan_out: str | None = None, install: bool = True) -> LabState:
         _wait_node_services(node)
 
     _write_known_hosts(state)
-    _load_registry_image(state, state.nodes["node1"])
+    for name in ("node1", *extra_nodes):
+        _load_registry_image(state, state.nodes[name])
 
     plan_path = Path(plan_out) if plan_out else STATE_DIR / "lab-plan.toml"
     plan_path.parent.mkdir(parents=True, exist_ok=True)
@@ -997,7 +1006,7 @@ def down(*, quiet: bool = False) -> None:
     state = LabState.load()
     nodes = list(state.nodes.values()) if state else []
     known = {n.netns for n in nodes}
-    for name in NODE_NAMES:  # a stale lab without state: find it by its names
+    for name in (*NODE_NAMES, *EXTRA_NODE_NAMES):  # a stale lab without state: by its names
         if f"rwlab-{name}" not in known:
             nodes.append(
                 Node(name, NODE_IPS[name], f"rwlab-{name}", f"rwl-{name}", str(STATE_DIR / name))
@@ -1030,7 +1039,7 @@ def _teardown_node(node: Node, quiet: bool = True) -> None:
         except Exception as e:  # noqa: BLE001 - best effort, then kill by PID
             if not quiet:
                 _log(f"{node.name}: could not remove containers: {e}")
-    for pid in (node.sshd_pid, node.dockerd_pid):
+    for pid in (*node.extra_pids.values(), node.sshd_pid, node.dockerd_pid):
         if pid and _cmdline_in_netns(pid, node.netns):
             _kill(pid, timeout=20)
     # Whatever else still lives in the node's network namespace is ours
@@ -1161,6 +1170,8 @@ def status() -> dict:
     if not state:
         return {"up": False, "nodes": {}}
     out: dict = {"up": True, "plan_file": state.plan_file, "nodes": {}}
+    if state.ha_plan_file:
+        out["ha_plan_file"] = state.ha_plan_file
     for node in state.nodes.values():
         info = {
             "ip": node.ip,
@@ -1170,6 +1181,7 @@ def status() -> dict:
             if "docker" in node.runtimes
             else "none",
             "sshd": _alive(node.sshd_pid),
+            **{name: _alive(pid) for name, pid in node.extra_pids.items()},
             "host_key": node.host_key,
         }
         out["nodes"][node.name] = info

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from regwizard.facts.certsd import CertsD
     from regwizard.facts.read import HostsFile
     from regwizard.facts.registry import RegistryFacts
+    from regwizard.facts.s3 import BucketStatus
     from regwizard.facts.tls import Served
     from regwizard.pki import CertInfo
     from regwizard.plan import Plan
@@ -542,6 +543,38 @@ PODMAN_MISSING = _k(
 )  # fmt: skip
 
 
+# --------------------------------------------------------------------------- object storage (S3)
+
+S3_BUCKET_MISSING = _k(
+    "s3-bucket-missing", "bucket", "fail",
+    "bucket {bucket} does not exist at {endpoint}{where}",
+    "create it on the object store (SeaweedFS: echo 's3.bucket.create -name {bucket}' | "
+    "weed shell -master=MASTER:9333), or correct storage.bucket in the plan",
+    "{evidence}",
+)  # fmt: skip
+S3_ACCESS_DENIED = _k(
+    "s3-access-denied", "bucket", "fail",
+    "{endpoint} refused access key {access_key} on bucket {bucket}{where}",
+    "check storage.access_key and its secret key (--s3-secret-file or "
+    "REGWIZARD_S3_SECRET_KEY) against the object store's identities (SeaweedFS: s3.json)",
+    "{evidence}",
+)  # fmt: skip
+S3_UNREACHABLE = _k(
+    "s3-unreachable", "bucket", "fail",
+    "the object store at {endpoint} does not answer{where}",
+    "start it, or correct storage.endpoint; the registry cannot store or serve anything "
+    "until it answers",
+    "{evidence}",
+)  # fmt: skip
+S3_ERROR = _k(
+    "s3-error", "bucket", "fail",
+    "bucket {bucket} at {endpoint} answered with an error{where}",
+    "read the evidence: a wrong region (storage.region), an https endpoint whose certificate "
+    "is not trusted, or something that is not an S3 API at that address",
+    "{evidence}",
+)  # fmt: skip
+
+
 # --------------------------------------------------------------------------- detectors
 
 
@@ -1054,3 +1087,27 @@ def _identity_text(st: tuple[str, str, str, str]) -> str:
     if driver == "filesystem":
         return f"filesystem {root}"
     return f"{driver} bucket {bucket or '?'} at {endpoint or '?'}" + (f" /{root}" if root else "")
+
+
+_BUCKET_PROBLEMS = {
+    "no-such-bucket": S3_BUCKET_MISSING,
+    "access-denied": S3_ACCESS_DENIED,
+    "unreachable": S3_UNREACHABLE,
+}
+
+
+def bucket(status: BucketStatus, access_key: str = "", where: str = "") -> list[Problem]:
+    """What a bucket probe (facts/s3.bucket_status) says is wrong; ``where`` names the host
+    it was asked from (each replica asks for itself)."""
+    if status.kind == "ok":
+        return []
+    known = _BUCKET_PROBLEMS.get(status.kind, S3_ERROR)
+    return [
+        known(
+            bucket=status.bucket,
+            endpoint=status.endpoint,
+            access_key=access_key or "(none)",
+            where=f" (asked from {where})" if where else "",
+            evidence=status.evidence,
+        )
+    ]

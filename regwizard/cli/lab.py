@@ -17,6 +17,8 @@ def lab_cli(args) -> int:
     if args.lab_cmd == "up":
         # checked first: lab up builds the lab for minutes before it writes the plan
         out = None if args.output is None else str(output_path(args.output, make_parents=True))
+        if getattr(args, "ha", False):
+            return _lab_up_ha(out)
         state = lab.up(plan_out=out)
         print(f"lab is up: node1 {state.nodes['node1'].ip} (registry host), ", end="")
         print(f"node2 {state.nodes['node2'].ip} (client), this machine is node0")
@@ -75,6 +77,25 @@ def lab_cli(args) -> int:
                 print(f"  plan: {st['plan_file']}")
         return 0 if st["up"] else 1
     raise UsageError(f"lab: unknown action {args.lab_cmd!r}", "see `regwizard lab --help`")
+
+
+def _lab_up_ha(out: str | None) -> int:
+    from regwizard import lab, lab_ha
+
+    state = lab_ha.up(plan_out=out)
+    n1, n3 = state.nodes["node1"], state.nodes[lab_ha.HA_NODE]
+    print(f"lab is up: node1 {n1.ip} and node3 {n3.ip} (registry hosts), ", end="")
+    print(f"node2 {state.nodes['node2'].ip} (client), this machine is node0")
+    print(
+        f"SeaweedFS: master, filer, S3 (http://{n1.ip}:{lab_ha.WeedPorts().s3}) and a volume "
+        f"server on node1; a volume server on node3; bucket {lab_ha.S3_BUCKET}"
+    )
+    print(f"plan: {state.plan_file} (one host)")
+    print(f"HA plan: {state.ha_plan_file} (node1 + replica node3, S3 storage)")
+    print(f"S3 secret key of {lab_ha.S3_ACCESS_KEY}: in {lab.STATE_DIR / 's3-secret'} (0600)")
+    print(f"verify password: in {lab.STATE_DIR / 'verify-password'} (mode 0600)")
+    print(f"next: {lab_ha.apply_command(state.ha_plan_file)}")
+    return 0
 
 
 def demo() -> int:

