@@ -642,6 +642,7 @@ def _start_node(node: Node, pubkey: str, state: LabState) -> None:
 
     if "docker" in node.runtimes:
         _spawn_dockerd(node)
+        _container_egress(node)
     if "containerd" in node.runtimes:
         node_exec(node, ["service", "containerd", "start"])
     slog = open(f"{node.root}/sshd.log", "wb")  # noqa: SIM115
@@ -655,6 +656,22 @@ def _start_node(node: Node, pubkey: str, state: LabState) -> None:
     )
     node.sshd_pid = sshd.pid
     state.save()
+
+
+def _container_egress(node: Node) -> None:
+    """Let a node's containers reach the other lab nodes, as on a real Docker host.
+
+    The nodes' dockerd runs with --iptables=false (it must not touch rules it does not
+    own), so nothing forwards or masquerades a container's traffic. A registry on node3
+    then cannot reach the S3 gateway on node1. The node's own network namespace gets
+    the two pieces dockerd would have set: forwarding, and NAT for the bridge subnets.
+    They live and die with the namespace."""
+    node_exec(node, ["sysctl", "-qw", "net.ipv4.ip_forward=1"])
+    node_exec(
+        node,
+        ["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", "172.16.0.0/12"]
+        + ["!", "-o", "docker0", "-j", "MASQUERADE"],
+    )
 
 
 def _spawn_dockerd(node: Node) -> None:

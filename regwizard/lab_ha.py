@@ -317,11 +317,53 @@ def up(*, plan_out: str | None = None, ha_plan_out: str | None = None) -> LabSta
     """``lab up`` with node3, then SeaweedFS, the bucket and ha-plan.toml."""
     lab.require_linux_root()
     find_weed()  # before minutes of building: a missing weed is bad input (exit 2)
-    state = lab.up(plan_out=plan_out, extra_nodes=(HA_NODE,))
+    lab.up(plan_out=plan_out, extra_nodes=(HA_NODE,))
+    return ensure_ha(ha_plan_out=ha_plan_out)
+
+
+def ensure_ha(*, ha_plan_out: str | None = None) -> LabState:
+    """Give the running lab what ``--ha`` adds, each part only when missing: node3 (a
+    registry host like node1), SeaweedFS, the bucket and ha-plan.toml. The lab tests use
+    it, so the one lab of a test session gains the HA parts without a rebuild."""
+    lab.require_linux_root()
+    find_weed()
+    state = LabState.load()
+    if state is None or not lab.status().get("up"):
+        raise LabError("the lab is not up", "run `regwizard lab up --ha`")
+    if HA_NODE not in state.nodes:
+        _, pubkey = lab.ensure_lab_key()
+        node = Node(
+            name=HA_NODE,
+            ip=lab.NODE_IPS[HA_NODE],
+            netns=f"rwlab-{HA_NODE}",
+            veth=f"rwl-{HA_NODE}",
+            root=str(state.nodes_dir() / HA_NODE),
+        )
+        state.nodes[HA_NODE] = node
+        lab._prepare_node_fs(node, pubkey, state)
+        lab._start_node(node, pubkey, state)
+        lab._wait_node_services(node)
+        lab._write_known_hosts(state)
+        lab._load_registry_image(state, node)
+        state.save()
     secret = ensure_secret(lab.STATE_DIR / "s3-secret")
-    endpoint = start_seaweed(state, secret)
+    n1 = state.nodes["node1"]
+    if seaweed_running(state):
+        endpoint = f"http://{n1.ip}:{WeedPorts().s3}"
+    else:
+        endpoint = start_seaweed(state, secret)
     path = Path(ha_plan_out) if ha_plan_out else lab.STATE_DIR / "ha-plan.toml"
     write_private(path, ha_plan_text(state, endpoint))
     state.ha_plan_file = str(path.resolve())
     state.save()
     return state
+
+
+def seaweed_running(state: LabState) -> bool:
+    """Every weed process the lab started is alive and the S3 port answers."""
+    n1, n3 = state.nodes["node1"], state.nodes.get(HA_NODE)
+    want = {"weed-master", "weed-volume", "weed-filer", "weed-s3"}
+    if n3 is None or set(n1.extra_pids) != want or "weed-volume" not in n3.extra_pids:
+        return False
+    pids = [*n1.extra_pids.values(), n3.extra_pids["weed-volume"]]
+    return all(lab._alive(p) for p in pids) and port_answers(n1.ip, WeedPorts().s3)
