@@ -44,6 +44,7 @@ CHECKS = (
     "mirror",
     "maintenance",
     "replicas",
+    "bucket",
     "hosts-file",
     "trust",
     "containerd",
@@ -95,6 +96,9 @@ class DoctorReport:
             "incomplete": list(self.incomplete),
             "findings": [asdict(f) for f in self.findings],
         }
+
+
+NO_S3_SECRET_HINT = "pass --s3-secret-file FILE or set REGWIZARD_S3_SECRET_KEY"
 
 
 def _short_logs(container, n: int = 8) -> str:  # noqa: ANN001
@@ -207,6 +211,8 @@ class _Doctor:
                     self.guarded("container", r.label, lambda r=r: self._replica(r))
             if len(self.ctx.registries) > 1:
                 self.guarded("replicas", reg.label, self._replicas)
+            if self.plan.storage.is_s3 and reg.host is not None:
+                self.guarded("bucket", reg.label, self._bucket)
             with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.ctx.hosts)))) as pool:
                 for fut in [
                     pool.submit(self._client_checks, e)
@@ -356,11 +362,86 @@ class _Doctor:
             if f is not None:
                 storages[r.label] = problems.storage_identity(f.storage)
         found = problems.replicas(secrets, storages, primary)
+        found += self._catalogs()
         for host, p in found:
             self.problem(host, p)
         if not found:
             self.ok("replicas", primary, f"{len(secrets)} registry hosts: one http secret, "
-                    "one storage")  # fmt: skip
+                    "one storage, the same repositories through each")  # fmt: skip
+
+    def _catalogs(self) -> list[tuple[str, problems.Problem]]:
+        """Each registry host reads the storage itself: the verify user's catalog through
+        every host's own address (only to a server verified against the anchor), and all
+        must list the same repositories. Skipped without the verify password."""
+        import json as _json
+
+        from regwizard.facts.tls import Untrusted
+
+        reg, user, pw = self.plan.registry, self.plan.verify_user, self.secrets.verify_password
+        anchor = self._anchor()
+        if not (user and pw and anchor):
+            return []
+        lists: dict[str, list[str]] = {}
+        out: list[tuple[str, problems.Problem]] = []
+        for r in self.ctx.registries:
+            where = f"{self.ctx.target_of(r)}:{reg.port}"
+            try:
+                status, _, body = self.ctx.net.request(
+                    reg.domain, self.ctx.target_of(r), reg.port, anchor,
+                    "/v2/_catalog?n=1000", auth=(user, pw),
+                )  # fmt: skip
+            except (Untrusted, ConnectionError):
+                continue  # the host's own tls or port finding says why; nothing was sent
+            except OSError as ex:  # connected, then no answer in time: the storage hangs
+                status, body = 0, str(ex).encode()
+            if status != 200:
+                what = f"HTTP {status}" if status else "no answer"
+                out.append((r.label, problems.REPLICA_STORAGE_UNREADABLE(
+                    host=r.label, where=where, what=what, endpoint=self.plan.storage.endpoint,
+                    container=reg.container, evidence=clean(body.decode(errors="replace"), 300),
+                )))  # fmt: skip
+                continue
+            try:
+                lists[r.label] = sorted(_json.loads(body).get("repositories") or [])
+            except (ValueError, AttributeError):
+                lists[r.label] = []
+        primary = self.ctx.registry.label
+        mine = lists.get(primary)
+        for host, theirs in lists.items():
+            if host != primary and mine is not None and theirs != mine:
+                out.append((host, problems.REPLICA_CATALOG_DIFFERS(
+                    host=host, primary=primary, mine=f"{len(theirs)} repositories",
+                    theirs=f"{len(mine)}",
+                    evidence=f"only on {host}: {sorted(set(theirs) - set(mine))[:5]}; only on "
+                    f"{primary}: {sorted(set(mine) - set(theirs))[:5]}",
+                )))  # fmt: skip
+        return out
+
+    def _bucket(self) -> None:
+        """The plan's bucket, asked from this machine with a signed request (the secret
+        key never travels): the given key, else the one the primary's config.yml holds."""
+        from regwizard.steps.config import stored_config, stored_s3_secret
+
+        e, st = self.ctx.registry, self.plan.storage
+        secret = self.secrets.s3_secret_key or stored_s3_secret(
+            self.ctx, stored_config(self.ctx, e).parsed
+        )
+        if not secret:
+            self.add("bucket", e.label, "skip", f"bucket {st.bucket} not checked: no secret "
+                     "key given and none stored", "", NO_S3_SECRET_HINT)  # fmt: skip
+            return
+        status = self.ctx.net.bucket(st.endpoint, st.bucket, st.region, st.access_key, secret)
+        if status.kind == "unreachable":  # maybe only from here: the hosts' reads decide
+            self.add("bucket", e.label, "skip", f"{st.endpoint} does not answer this machine; "
+                     "each registry host's own reads are checked under replicas and storage",
+                     status.evidence)  # fmt: skip
+            return
+        found = problems.bucket(status, st.access_key)
+        for p in found:
+            self.problem(e.label, p)
+        if not found:
+            self.ok("bucket", e.label, f"bucket {st.bucket} at {st.endpoint} answers "
+                    f"access key {st.access_key}")  # fmt: skip
 
     def _anchor(self) -> bytes:
         """The plan's trust anchor ("" when the registry host or its files cannot tell)."""

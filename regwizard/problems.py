@@ -575,6 +575,23 @@ S3_ERROR = _k(
 )  # fmt: skip
 
 
+REPLICA_STORAGE_UNREADABLE = _k(
+    "replica-storage-unreadable", "replicas", "fail",
+    "{host} cannot read the registry's storage: GET /v2/_catalog through {where} -> {what}",
+    "check that {host} reaches the object store at {endpoint} (its registry container's "
+    "network, a firewall) and read its registry logs: docker logs {container}",
+    "{evidence}",
+)  # fmt: skip
+REPLICA_CATALOG_DIFFERS = _k(
+    "replica-catalog-differs", "replicas", "fail",
+    "{host} lists other repositories than {primary} ({mine} vs {theirs}): they do not "
+    "serve one storage",
+    "regwizard apply writes the plan's [storage] into every registry host's config.yml; "
+    "then compare their storage settings (replica-storage-differs)",
+    "{evidence}",
+)  # fmt: skip
+
+
 # --------------------------------------------------------------------------- detectors
 
 

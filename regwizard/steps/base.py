@@ -192,6 +192,13 @@ class Network:
 
         return tls.request(domain, target, port, anchor, path, auth=auth, method=method, **kw)
 
+    def bucket(self, endpoint, bucket, region, access_key, secret_key):  # noqa: ANN001, ANN201
+        """An S3 bucket asked from this machine (facts.s3.BucketStatus; signed: the secret
+        key never travels)."""
+        from regwizard.facts import s3
+
+        return s3.bucket_status(endpoint, bucket, region, access_key, secret_key, timeout=10)
+
 
 @dataclass
 class Ctx:
