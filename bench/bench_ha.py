@@ -1,7 +1,12 @@
 """N concurrent pushes, then N concurrent pulls, of small distinct images through the
 registry's one name: with 1 replica serving (node3's registry container stopped), then
 with 2 (both running). Prints JSON: per replica count, push and pull throughput
-(images/s) and p50 / p95 latency (s) of one `docker push` / `docker pull`.
+(images/s), p50 / p95 latency (s) of one `docker push` / `docker pull`, and how many
+requests each registry host served.
+
+Two clients share the N: this machine and node2. The hosts-file step gives each client
+the replicas in another order (Go tries them in file order), so with 2 replicas up this
+machine uses node1 and node2 uses node3; with one up, both use node1.
 
 Needs the HA lab with the HA plan applied (Linux, root):
     regwizard lab up --ha
@@ -26,10 +31,8 @@ import os
 import secrets
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 DOCKER_TIMEOUT = 300  # one push or pull of a tiny image; far above what it takes
 
@@ -71,31 +74,56 @@ def image_refs(registry: str, tag: str, n: int) -> list[str]:
     return [f"{registry}/bench-ha/img{i:02d}:{tag}" for i in range(n)]
 
 
-def _docker(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ["docker", *args], input=input, capture_output=True, timeout=DOCKER_TIMEOUT
-    )
+def _docker(
+    *args: str, input: bytes | None = None, node=None
+) -> subprocess.CompletedProcess[bytes]:  # noqa: ANN001
+    """`docker ARGS` on this machine (node None) or inside a lab node."""
+    argv = ["docker", *args]
+    if node is not None:
+        argv = ["nsenter", "-t", str(node.init_pid), "-m", "-u", "-n", "--", *argv]
+    return subprocess.run(argv, input=input, capture_output=True, timeout=DOCKER_TIMEOUT)
 
 
-def build_images(refs: list[str]) -> None:
-    """FROM scratch + one small distinct file, one build per image (done before timing)."""
-    with tempfile.TemporaryDirectory(prefix="bench-ha-") as d:
-        Path(d, "Dockerfile").write_text("FROM scratch\nCOPY payload /payload\n")
-        for ref in refs:
-            Path(d, "payload").write_bytes(ref.encode() + b"\n" + secrets.token_bytes(4096))
-            cp = _docker("build", "-q", "-t", ref, d)
-            if cp.returncode != 0:
-                raise SystemExit(f"docker build {ref} failed: {cp.stderr.decode()[-500:]}")
+def _context(ref: str) -> bytes:
+    """A build context as a tar (fed on stdin, so a node needs no shared directory)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in (
+            ("Dockerfile", b"FROM scratch\nCOPY payload /payload\n"),
+            ("payload", ref.encode() + b"\n" + secrets.token_bytes(4096)),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
-def concurrently(verb: str, refs: list[str]) -> tuple[list[float], float, list[str]]:
-    """`docker VERB ref` for every ref at once: (latencies of the ones that worked, wall
-    seconds of the whole batch, errors)."""
+def build_images(refs: list[str], clients: list) -> None:  # noqa: ANN001
+    """FROM scratch + one small distinct file, one build per image, each on the client
+    that pushes it (done before timing)."""
+    for i, ref in enumerate(refs):
+        cp = _docker("build", "-q", "-t", ref, "-", input=_context(ref), node=_of(clients, i))
+        if cp.returncode != 0:
+            raise SystemExit(f"docker build {ref} failed: {cp.stderr.decode()[-500:]}")
 
-    def one(ref: str) -> tuple[float, str]:
+
+def _of(clients: list, i: int):  # noqa: ANN001, ANN202
+    return clients[i % len(clients)] if clients else None
+
+
+def concurrently(verb: str, refs: list[str], clients: list | None = None):  # noqa: ANN201
+    """`docker VERB ref` for every ref at once, ref i on client i mod len(clients):
+    (latencies of the ones that worked, wall seconds of the whole batch, errors)."""
+    clients = clients or [None]
+
+    def one(i: int) -> tuple[float, str]:
+        ref = refs[i]
         t = time.perf_counter()
         try:
-            cp = _docker(verb, "-q", ref)
+            cp = _docker(verb, "-q", ref, node=_of(clients, i))
         except subprocess.TimeoutExpired:
             return time.perf_counter() - t, f"{ref}: no end within {DOCKER_TIMEOUT}s"
         dt = time.perf_counter() - t
@@ -103,22 +131,33 @@ def concurrently(verb: str, refs: list[str]) -> tuple[list[float], float, list[s
 
     t0 = time.perf_counter()
     with ThreadPoolExecutor(max_workers=len(refs)) as pool:
-        out = list(pool.map(one, refs))
+        out = list(pool.map(one, range(len(refs))))
     wall = time.perf_counter() - t0
     return [dt for dt, err in out if not err], wall, [err for _, err in out if err]
 
 
-def phase(refs: list[str]) -> dict[str, dict]:
-    """Push every ref at once; remove them here; pull every ref at once."""
-    lat, wall, errs = concurrently("push", refs)
+def _remove(refs: list[str], clients: list) -> None:  # noqa: ANN001
+    for c in clients or [None]:
+        _docker("image", "rm", "-f", *refs, node=c)
+
+
+def phase(refs: list[str], clients: list | None = None) -> dict[str, dict]:
+    """Push every ref at once; remove them on the clients; pull every ref at once."""
+    clients = clients or [None]
+    lat, wall, errs = concurrently("push", refs, clients)
     push = summary(lat, wall, len(errs))
-    _docker("image", "rm", "-f", *refs)
-    lat, wall, errs2 = concurrently("pull", refs)
+    _remove(refs, clients)
+    lat, wall, errs2 = concurrently("pull", refs, clients)
     pull = summary(lat, wall, len(errs2))
     if errs or errs2:
         print("\n".join(["errors:", *(errs + errs2)[:5]]), file=sys.stderr)
-    _docker("image", "rm", "-f", *refs)
+    _remove(refs, clients)
     return {"push": push, "pull": pull}
+
+
+def _requests(client, name: str) -> int:  # noqa: ANN001
+    """HTTP requests a registry container has logged so far (its access-log lines)."""
+    return client.containers.get(name).logs().count(b'" 20')
 
 
 def merge_rounds(rounds: list[dict[str, dict]]) -> dict[str, dict]:
@@ -158,13 +197,16 @@ def main(argv: list[str] | None = None) -> int:
     plan = load_plan(plan_file)
     registry = plan.registry.address
     password = (labmod.STATE_DIR / "verify-password").read_text().strip()
-    login = _docker("login", registry, "-u", plan.verify.user, "--password-stdin",
-                    input=password.encode())  # fmt: skip
-    if login.returncode != 0:
-        raise SystemExit(f"docker login {registry} failed (is the HA plan applied?): "
-                         f"{login.stderr.decode()[-300:]}")  # fmt: skip
-    n3 = labmod.node_docker(state.nodes["node3"], timeout=60)
-    container = n3.containers.get(plan.registry.container)
+    clients = [None, state.nodes["node2"]]  # this machine and node2
+    for c in clients:
+        login = _docker("login", registry, "-u", plan.verify.user, "--password-stdin",
+                        input=password.encode(), node=c)  # fmt: skip
+        if login.returncode != 0:
+            raise SystemExit(f"docker login {registry} failed (is the HA plan applied?): "
+                             f"{login.stderr.decode()[-300:]}")  # fmt: skip
+    hosts = {"node1": state.nodes["node1"], "node3": state.nodes["node3"]}
+    dockers = {name: labmod.node_docker(n, timeout=60) for name, n in hosts.items()}
+    container = dockers["node3"].containers.get(plan.registry.container)
     results: dict[int, dict[str, dict]] = {}
     try:
         for replicas in (1, 2):
@@ -174,20 +216,27 @@ def main(argv: list[str] | None = None) -> int:
                 container.start()
                 time.sleep(3)  # let it listen before the clients find it again
             runs = []
+            since = {name: _requests(d, plan.registry.container) for name, d in dockers.items()}
             for r in range(args.rounds):
                 refs = image_refs(registry, f"r{replicas}-{r}-{secrets.token_hex(3)}", args.n)
-                build_images(refs)
-                runs.append(phase(refs))
+                build_images(refs, clients)
+                runs.append(phase(refs, clients))
             results[replicas] = merge_rounds(runs)
+            results[replicas]["requests_served"] = {
+                name: _requests(d, plan.registry.container) - since[name]
+                for name, d in dockers.items()
+            }
     finally:
         container.reload()
         if container.status != "running":
             container.start()
-        n3.close()
+        for d in dockers.values():
+            d.close()
     meta = {
         "registry": registry,
         "replica_hosts": [plan.host.address, *(r.address for r in plan.replicas)],
         "cpus": os.cpu_count(),
+        "clients": ["this machine", "node2"],
         "note": "every lab node shares this machine's CPUs, disk and kernel",
     }
     print(json.dumps(report(args.n, args.rounds, results, meta), indent=2))

@@ -4,7 +4,12 @@ regard to case). The Docker daemon resolves the name, so every Docker host needs
 With replicas, the name maps to every registry host's address, one line each, on every
 host, registry hosts included (one rule everywhere; Go's resolver returns them all and
 its dialer tries them in turn, so a stopped replica is skipped). A host whose lines hold
-exactly that set, in any order, is left as it is."""
+exactly that set, in any order, is left as it is.
+
+Go tries IPv4 addresses in the order the file lists them, so the order written decides
+which replica a host uses while all are up: a registry host lists itself first, and the
+clients take the list rotated by their place in the plan, so they spread over the
+replicas instead of all using the first (`preferred`)."""
 
 from __future__ import annotations
 
@@ -23,6 +28,21 @@ HOSTS = "/etc/hosts"
 @dataclass(frozen=True)
 class HostsFileChange(Change):
     text: str = ""  # the whole new file
+
+
+def preferred(ctx: Ctx, e: HostEntry) -> list[str]:
+    """The registry's addresses in the order ``e``'s /etc/hosts gets them: a registry host
+    first itself, a client the list rotated by its index among the clients."""
+    want = registry_addresses(ctx.plan)
+    if len(want) < 2:
+        return want
+    if e.is_registry:
+        own = e.conn.address if e.is_replica else ctx.plan.registry.ip
+        if own in want:
+            return [own, *(a for a in want if a != own)]
+    clients = ctx.clients
+    i = clients.index(e) % len(want) if e in clients else 0
+    return want[i:] + want[:i]
 
 
 def hosts_facts(ctx: Ctx, e: HostEntry) -> read.HostsFile:
@@ -67,7 +87,7 @@ class HostsFile(Step[HostsFileChange]):
             why = f"maps to {', '.join(hf.entry.addresses)} only"
         else:
             why = "missing"
-        text = hostfile.with_mapping(hf.text, reg.domain, want)
+        text = hostfile.with_mapping(hf.text, reg.domain, preferred(ctx, e))
         return HostsFileChange(
             f"{reg.domain} {why}; want {ips}",
             self.script(ctx),
@@ -82,4 +102,4 @@ class HostsFile(Step[HostsFileChange]):
         # lab's nodes): then in place, restored from the backup if that write fails
         e.host.replace_file(HOSTS, change.text.encode(), backup=saved)
         ctx.hosts_changed_at[e.key] = time.monotonic()
-        return f"{reg.domain} -> {', '.join(registry_addresses(ctx.plan))}"
+        return f"{reg.domain} -> {', '.join(preferred(ctx, e))}"

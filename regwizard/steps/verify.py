@@ -95,24 +95,24 @@ def _await_stale_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
         raise Cancelled()
 
 
+# An explicit empty auth, never None: with None (or an empty in-memory config) docker-py
+# loads ~/.docker/config.json of the machine running regwizard and sends its saved login,
+# so after a `docker login` the "anonymous" push went through with credentials.
+NO_AUTH: dict = {}
+
+
 def _anonymous_pull(client, ref: str) -> str:
     """A pull with no credentials at all; the error it ends with ("" = it worked)."""
-    import docker.auth
     import docker.errors
 
-    api = client.api
-    saved = api._auth_configs
-    api._auth_configs = docker.auth.AuthConfig({})
     repo, _, tag = ref.rpartition(":")
     err = ""
     try:
-        for item in api.pull(repo, tag=tag, stream=True, decode=True, auth_config=None):
+        for item in client.api.pull(repo, tag=tag, stream=True, decode=True, auth_config=NO_AUTH):
             if "errorDetail" in item or "error" in item:
                 err = str((item.get("errorDetail") or {}).get("message") or item.get("error"))
     except docker.errors.APIError as ex:  # the daemon answers a 401 before any stream
         err = str(ex.explanation or ex)
-    finally:
-        api._auth_configs = saved
     return err
 
 
@@ -130,15 +130,7 @@ def _remove_local(client, ref: str) -> None:
 
 def _anonymous_push(client, ref: str) -> tuple[str, str]:
     """A push with no credentials at all (none of the client's saved logins)."""
-    import docker.auth
-
-    api = client.api
-    saved = api._auth_configs
-    api._auth_configs = docker.auth.AuthConfig({})
-    try:
-        return _push(client, ref, None)
-    finally:
-        api._auth_configs = saved
+    return _push(client, ref, NO_AUTH)
 
 
 class Verify(Step[VerifyChange]):

@@ -83,3 +83,21 @@ def test_headless_cli_apply_prints_results(lab, tmp_path):
     )
     assert cp.returncode == 0, cp.stderr
     assert "openssl req -x509" in cp.stdout and "subjectAltName=" in cp.stdout
+
+
+def test_a_saved_docker_login_here_leaves_the_anonymous_proofs_anonymous(lab, plan, secrets):
+    """docker-py sends ~/.docker/config.json's login whenever it is given no auth; the
+    anonymous push must still carry none, or a protected registry looks open."""
+    first = engine.run(plan, secrets)
+    assert first.ok, first.failure
+    login = ["docker", "login", labmod.DOMAIN, "-u", plan.verify_user, "--password-stdin"]
+    cp = subprocess.run(login, input=lab.verify_password, text=True, capture_output=True,
+                        timeout=60, check=False)  # fmt: skip
+    assert cp.returncode == 0, cp.stderr
+    try:
+        again = engine.run(plan, secrets)
+        assert again.ok, again.failure
+        assert again.verification.anonymous_refused
+    finally:
+        subprocess.run(["docker", "logout", labmod.DOMAIN], capture_output=True, timeout=60,
+                       check=False)  # fmt: skip
