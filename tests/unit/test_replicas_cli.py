@@ -12,7 +12,8 @@ from regwizard.cli.common import ha_lines, read_connection_secrets, ssh_routes
 from regwizard.plan import Connection, Secrets, StorageSpec, dump_plan
 from tests.unit.sandbox import Sandbox, loopback_plan
 
-SSH_CONFIG = "Host regbox3\n  HostName 10.0.0.4\n  User deploy\n  Port 2222\n"
+# an IP as the alias: with manage_hosts_file a replica must be written as its IP
+SSH_CONFIG = "Host 10.0.0.4\n  User deploy\n  Port 2222\n"
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def ha_plan():  # noqa: ANN201
         bucket="registry",
         access_key="regwizard",
     )
-    plan.replicas = [Connection(address="10.0.0.3"), Connection(address="regbox3")]
+    plan.replicas = [Connection(address="10.0.0.3"), Connection(address="10.0.0.4")]
     return plan
 
 
@@ -43,12 +44,12 @@ def _write(box: Sandbox, plan) -> str:  # noqa: ANN001
     return "plan.toml"
 
 
-HOSTS = "registry hosts: node1 = 10.0.0.2 (primary), 10.0.0.3 (replica), regbox3 (replica)"
+HOSTS = "registry hosts: node1 = 10.0.0.2 (primary), 10.0.0.3 (replica), 10.0.0.4 (replica)"
 STORAGE = (
     "storage: s3: bucket registry at http://10.0.0.9:8333 (region us-east-1, access key "
     "regwizard), shared by every registry host"
 )
-ROUTE = "ssh: regbox3 (→ deploy@10.0.0.4:2222 via ~/.ssh/config)"
+ROUTE = "ssh: 10.0.0.4 (→ deploy@10.0.0.4:2222 via ~/.ssh/config)"
 
 
 def test_plan_check_lists_every_registry_host_and_a_replicas_route(box: Sandbox) -> None:

@@ -23,7 +23,7 @@ def test_ha_rows_name_each_replica_and_the_storage() -> None:
     d = dict(rows)
     assert d["Replica 1"] == "root@10.0.0.3 (key ~/.ssh/id_ed25519)"
     assert d["Storage"].startswith("s3: bucket registry at http://10.0.0.9:8333")
-    assert d["/etc/hosts"].endswith("reg.example.test -> 10.0.0.2, 10.0.0.3")
+    assert d["/etc/hosts"].endswith("reg.example.test -> 10.0.0.2, 10.0.0.3, 10.0.0.4")
 
 
 def test_a_line_per_registry_host_also_for_a_mirror() -> None:
@@ -43,6 +43,6 @@ def test_the_report_has_the_replicas_and_no_secret() -> None:
     plan = ha_plan()
     v = Verification(replicas=[Proof("10.0.0.3", "registry", True, "manifest sha256:ab")])
     text = markdown_report(plan, RunResult(ok=True, verification=v))
-    assert "| Replica 2 | root@regbox3 (key ~/.ssh/id_ed25519) |" in text
+    assert "| Replica 2 | root@10.0.0.4 (key ~/.ssh/id_ed25519) |" in text
     assert "registry host 10.0.0.3: manifest sha256:ab" in text
     assert "secret" not in text.lower()
