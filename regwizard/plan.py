@@ -322,6 +322,30 @@ def registry_addresses(plan: Plan) -> list[str]:
     return out
 
 
+def storage_summary(plan: Plan) -> str:
+    """Where the images live, in words (never the S3 secret key, which no plan holds)."""
+    st = plan.storage
+    if not st.is_s3:
+        where = "every registry host's" if plan.replicas else "the registry host's"
+        return f"{st.driver}: {plan.registry.storage} on {where} disk"
+    out = f"s3: bucket {st.bucket or '?'} at {st.endpoint or '?'} (region {st.region}"
+    if st.access_key:
+        out += f", access key {st.access_key}"
+    if st.root_directory:
+        out += f", prefix {st.root_directory}"
+    return out + ")" + (", shared by every registry host" if plan.replicas else "")
+
+
+def registry_hosts_summary(plan: Plan) -> str:
+    """``node1 = 10.0.0.2 (primary), 10.0.0.3 (replica)``: every registry host."""
+
+    def one(c: Connection, role: str) -> str:
+        name = f"{c.label} = {c.address}" if c.label and not c.is_local else c.name
+        return f"{name} ({role})"
+
+    return ", ".join([one(plan.host, "primary"), *(one(c, "replica") for c in plan.replicas)])
+
+
 def cert_extra_sans(plan: Plan) -> list[str]:
     """``extra_sans``, then each replica's address: regwizard reaches a replica by its
     address and verifies the one certificate every registry host serves."""

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from regwizard import pki
 from regwizard.events import RunResult, Verification
-from regwizard.plan import RUNTIMES, Connection, Plan, cert_extra_sans
+from regwizard.plan import (
+    RUNTIMES,
+    Connection,
+    Plan,
+    cert_extra_sans,
+    registry_addresses,
+    storage_summary,
+)
 
 __all__ = [
     "certificate_subject",
@@ -133,16 +140,18 @@ def plan_summary(plan: Plan) -> list[tuple[str, str]]:
     """(heading, value) rows describing the whole plan. No secrets, no hashes."""
     reg = plan.registry
     cert = plan.certificate
-    rows: list[tuple[str, str]] = [
-        ("Registry host", connection_summary(plan.host)),
+    rows: list[tuple[str, str]] = [("Registry host", connection_summary(plan.host))]
+    # [[replicas]]: more registry hosts (edited in the plan file only), one row each
+    rows += [(f"Replica {i}", connection_summary(c)) for i, c in enumerate(plan.replicas, 1)]
+    if plan.replicas:
+        ips = ", ".join(registry_addresses(plan)) or "(no IP)"
+        hosts_file = f"managed on every registry host and client: {reg.domain} -> {ips}"
+    else:
+        hosts_file = "managed on the registry host and every client"
+    rows += [
         ("Registry address", reg.address),
         ("Domain / IP", f"{reg.domain} / {reg.ip or '(not set)'}"),
-        (
-            "/etc/hosts",
-            "managed on the registry host and every client"
-            if reg.manage_hosts_file
-            else "left alone",
-        ),
+        ("/etc/hosts", hosts_file if reg.manage_hosts_file else "left alone"),
         ("Container", f"{reg.container} from image {reg.image}, port {reg.port}"),
     ]
     if reg.image_archive:
@@ -151,7 +160,8 @@ def plan_summary(plan: Plan) -> list[tuple[str, str]]:
         ca = f"; upstream CA {reg.proxy_ca_file}" if reg.proxy_ca_file else ""
         rows.append(("Mirror of", f"{reg.proxy_remote_url} (pushes refused by design){ca}"))
     rows += [
-        ("Storage", reg.storage),
+        # a one-host filesystem plan keeps its one-word row
+        ("Storage", storage_summary(plan) if plan.replicas or plan.storage.is_s3 else reg.storage),
         ("Certificate", _cert_mode(cert.mode)),
         ("Subject", certificate_subject(plan)),
         ("SANs", certificate_sans(plan) or "(none)"),
@@ -243,6 +253,8 @@ def _mirror_lines(v: Verification, shown) -> list[tuple[bool, str]]:  # noqa: AN
         lines.append((ok, f"trust on {client}: {'pull worked' if ok else 'pull failed'}"))
     for p in v.proofs:
         lines.append((p.ok, f"{p.runtime} on {p.client}: {p.how}"))
+    for p in v.replicas:
+        lines.append((p.ok, f"registry host {p.client}: {p.how}"))
     if v.cert_expires:
         lines.append(expiry_line(v.cert_expires, v.cert_days_left))
     return lines

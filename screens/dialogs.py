@@ -240,11 +240,13 @@ class PasswordDialog(Dialog[str | None]):
         message: str = "",
         *,
         check: Callable[[str], str | None] | None = None,
+        allow_empty: bool = False,
     ) -> None:
         super().__init__()
         self.title_text = title
         self.message = message
         self.check = check
+        self.allow_empty = allow_empty  # OK with nothing typed answers "" (Cancel: None)
         self._checking = False
 
     def compose(self) -> ComposeResult:
@@ -266,7 +268,7 @@ class PasswordDialog(Dialog[str | None]):
             return
         value = self.query_one("#password", Input).value
         if not value:
-            problem: str | None = "Enter the password"
+            problem: str | None = None if self.allow_empty else "Enter the password"
         elif self.check is None:
             problem = None
         else:

@@ -17,6 +17,7 @@ from regwizard.events import HostFacts
 from regwizard.plan import (
     RUNTIMES,
     Connection,
+    Plan,
     Secrets,
     check_domain,
     check_ip,
@@ -85,6 +86,18 @@ def describe_facts(facts: HostFacts, conn: Connection, storage: str, runtimes: s
     return "\n".join(lines)
 
 
+def replicas_note(plan: Plan) -> str:
+    """The ``[[replicas]]`` this screen shows but does not edit (a save keeps them)."""
+    names = ", ".join(
+        f"{c.label} ({c.address})" if c.label and not c.is_local else c.name for c in plan.replicas
+    )
+    return (
+        f"+ {len(plan.replicas)} replica(s) from the plan file: {names}. "
+        f"{len(plan.replicas) + 1} registry hosts serve {plan.registry.domain} from "
+        f"{plan.storage.driver} storage; edit replicas in the plan file."
+    )
+
+
 def short_facts(facts: HostFacts) -> str:
     if facts.docker_version:
         docker = f"Docker {facts.docker_version}"
@@ -146,6 +159,8 @@ class HostsScreen(FormScreen):
                         yield Static(
                             "Not tested yet.", id="host-facts", classes="facts", markup=False
                         )
+                        if plan.replicas:  # kept as the plan file says: not edited here
+                            yield Static(replicas_note(plan), id="replicas-note", markup=False)
                     with Vertical(classes="column"):
                         yield Label("Registry name", classes="section-title")
                         yield form_field(

@@ -25,6 +25,7 @@ def needed_passwords(plan: Plan, secrets) -> list[tuple[str, str, str]]:
     """Passwords the run needs that are not known yet: (kind, key, prompt)."""
     out: list[tuple[str, str, str]] = []
     conns: list[tuple[str, Connection]] = [("registry host", plan.host)]
+    conns += [(f"replica {c.name}", c) for c in plan.replicas]
     conns += [(f"client {c.name}", c) for c in plan.clients]
     seen: set[tuple[str, str]] = set()
     for what, conn in conns:
@@ -42,6 +43,9 @@ def needed_passwords(plan: Plan, secrets) -> list[tuple[str, str, str]]:
     user = plan.verify_user
     if user and not secrets.verify_password:
         out.append(("verify", user, f"Password of registry user {user} (to prove login)"))
+    st = plan.storage
+    if st.is_s3 and not secrets.s3_secret_key:
+        out.append(("s3", st.access_key, f"S3 secret key of access key {st.access_key}"))
     return out
 
 
@@ -164,6 +168,21 @@ class ReviewScreen(FormScreen):
                             return None
                         return f"This is not {_name}'s password (it does not match the plan's hash)"
 
+            if kind == "s3":  # Enter keeps the key the registry hosts' config.yml holds
+                answer = await self.app.push_screen_wait(
+                    PasswordDialog(
+                        prompt,
+                        "Empty keeps the key the registry hosts already have (a first run "
+                        "needs it). Kept in memory only.",
+                        allow_empty=True,
+                    )
+                )
+                if answer is None:
+                    self.notify("Run not started.", severity="warning")
+                    self.refresh_review()
+                    return
+                secrets.s3_secret_key = answer
+                continue
             answer = await self.app.push_screen_wait(
                 PasswordDialog(prompt, "Needed for the run; kept in memory only.", check=check)
             )

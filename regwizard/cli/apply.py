@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 
 from regwizard.cli.common import (
+    ha_lines,
     read_connection_secrets,
     read_s3_secret,
     read_upstream_credentials,
@@ -111,6 +112,8 @@ def apply_cli(args) -> int:  # noqa: ANN001
         secrets.verify_password = read_verify_password(args.password_file, plan.verify_user)
     if args.dry_run:
         print("dry run: nothing will be changed", file=sys.stderr)
+        for line in ha_lines(plan):
+            print(line, file=sys.stderr)
         for route in ssh_routes(plan):
             print(f"ssh: {route}", file=sys.stderr)
     printer = stderr_printer()

@@ -22,8 +22,7 @@ def read_connection_secrets(plan, secrets) -> None:
     """
     from regwizard import sshconfig
 
-    conns = [plan.host, *plan.clients]
-    for c in conns:
+    for c in planned_hosts(plan):
         if c.is_local:
             continue
         user = sshconfig.resolve(c).user  # ~/.ssh/config may name the login user
@@ -42,13 +41,31 @@ def read_connection_secrets(plan, secrets) -> None:
             secrets.sudo_passwords[c.address] = pw
 
 
+def planned_hosts(plan) -> list:  # noqa: ANN001
+    """Every connection a run makes: the registry host, each replica, each client."""
+    return [plan.host, *plan.replicas, *plan.clients]
+
+
+def ha_lines(plan) -> list[str]:  # noqa: ANN001
+    """With ``[[replicas]]``: the registry hosts and the storage they share (no secret);
+    nothing for a one-host plan, whose output stays as it was."""
+    if not plan.replicas:
+        return []
+    from regwizard.plan import registry_hosts_summary, storage_summary
+
+    return [
+        f"registry hosts: {registry_hosts_summary(plan)}",
+        f"storage: {storage_summary(plan)}",
+    ]
+
+
 def ssh_routes(plan) -> list[str]:  # noqa: ANN001
-    """``alias (→ user@hostname:port via ~/.ssh/config)`` for each planned host that the
-    SSH config changes (once each); RegwizardError for a malformed config."""
+    """``alias (→ user@hostname:port via ~/.ssh/config)`` for each planned host (replicas
+    too) that the SSH config changes (once each); RegwizardError for a malformed config."""
     from regwizard import sshconfig
 
     out: list[str] = []
-    for c in [plan.host, *plan.clients]:
+    for c in planned_hosts(plan):
         if not c.is_local:
             route = sshconfig.resolve(c)
             if route.from_config and route.describe() not in out:

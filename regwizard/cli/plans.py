@@ -68,12 +68,15 @@ def plan_check(args) -> int:  # noqa: ANN001
                 print(f"  fix: {err.fix}", file=sys.stderr)
         return 2
     reg = plan.registry
+    replicas = f"{len(plan.replicas)} replica(s), " if plan.replicas else ""
     print(
         f"{args.plan}: valid: {reg.address} on {plan.host.label or plan.host.address}, "
-        f"{len(plan.clients)} client(s), {len(plan.users)} user(s)"
+        f"{replicas}{len(plan.clients)} client(s), {len(plan.users)} user(s)"
     )
-    from regwizard.cli.common import ssh_routes
+    from regwizard.cli.common import ha_lines, ssh_routes
 
+    for line in ha_lines(plan):
+        print(f"  {line}")
     try:
         for route in ssh_routes(plan):
             print(f"  ssh: {route}")

@@ -56,6 +56,8 @@ STEPS = [
     ("verify", "Verification: login, push, pull", "reg"),
 ]
 
+REPLICA_FAILURE = "manifest: HTTP 404, digest none (want sha256:3f1a9c0d2e4b…)"
+
 MARKUP_LINE = "[bold]x[/] and [red]not red[/red] [link=http://e]y[/link]"
 
 # A real bcrypt hash (cheapest cost) of a password nobody types: an adopted user.
@@ -324,6 +326,7 @@ class FakeBackend:
     diagnose_calls: list[tuple[Plan, Secrets]] = field(default_factory=list)
     diagnose_delay: float = 0.0
     failing_proofs: set[str] = field(default_factory=set)  # runtimes whose proof fails
+    failing_replicas: set[str] = field(default_factory=set)  # registry hosts whose proof fails
     gc_mode: str = "success"  # "success" | "fail" (the collector fails; read-write again)
     gc_calls: list[tuple[Plan, bool, bool]] = field(default_factory=list)
     browse_mode: str = "ok"  # "error": the login is refused
@@ -458,11 +461,12 @@ class FakeBackend:
         self.started.set()
         second_try = index > 0
         clients = [c for c in plan.clients if c.address != plan.host.address]
-        hosts = ["node1"] + [c.name for c in clients]
+        registries = ["node1"] + [c.name for c in plan.replicas]  # as Ctx.registries
+        hosts = registries + [c.name for c in clients]
         units = [
             (name, title, host)
             for name, title, scope in STEPS
-            for host in (hosts if scope == "all" else ["node1"])
+            for host in (hosts if scope == "all" else registries)
         ]
         records: list[StepRecord] = []
         result = RunResult(ok=False, steps=records)
@@ -528,12 +532,24 @@ class FakeBackend:
             proofs=[
                 self._proof(c.name, r) for c in plan.clients for r in c.runtimes if r != "docker"
             ],
+            # as steps/verify.prove_replicas: one Proof per registry host
+            replicas=[self._replica_proof(i, registries) for i in range(len(registries))]
+            if plan.replicas
+            else [],
         )
         result.verification = verification
         result.ok = verification.ok
         result.seconds = 42.0
         send(RunFinished(result))
         return result
+
+    def _replica_proof(self, i: int, registries: list[str]) -> Proof:
+        name = registries[i]
+        if name in self.failing_replicas:
+            return Proof(name, "registry", False, REPLICA_FAILURE)
+        nxt = registries[(i + 1) % len(registries)]
+        how = f"upload started here finished on {nxt}; manifest {DIGEST[:19]}…; same catalog"
+        return Proof(name, "registry", True, how, pulled=True)
 
     def _proof(self, client: str, runtime: str) -> Proof:
         if runtime in self.failing_proofs:
