@@ -58,6 +58,14 @@ KNOWN: list[tuple[str, str, str]] = [
         "add it to /etc/hosts (manage_hosts_file = true) or to DNS",
     ),
     (
+        # the name is not in /etc/hosts and no DNS server answered ("lookup NAME on
+        # 127.0.0.1:53: read udp ...: connection refused"): before "connection refused",
+        # which would blame the registry's port
+        "dial tcp: lookup ",
+        "the registry name does not resolve on this Docker host (and no DNS server answered)",
+        "add it to /etc/hosts (manage_hosts_file = true) or to DNS",
+    ),
+    (
         "connection refused",
         "nothing listens on the registry port",
         "check the registry container (docker ps, docker logs) and the published port",

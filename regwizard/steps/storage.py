@@ -2,7 +2,8 @@
 
 Data is never moved or deleted here: a directory that exists is kept as it is. With
 ``[storage] driver = "s3"`` the images live in the bucket and there is no directory to
-make; a directory still holding images is refused (they would disappear from view)."""
+make; switching a registry that serves images from the directory is refused (they would
+disappear from view)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,14 @@ class Storage(Step[StorageChange]):
         )
 
     def _check_s3(self, ctx: Ctx, e: HostEntry, path: str) -> Unchanged:
+        from regwizard.steps.container import registry_facts
+
         st = ctx.plan.storage
         # the filesystem driver's first push makes DIR/docker/registry/v2
-        if e.host.exists(f"{path}/docker"):
+        held = e.host.exists(f"{path}/docker")
+        facts, _c = registry_facts(ctx, e)
+        switching = facts is not None and facts.storage.driver == "filesystem"
+        if held and switching:  # this registry serves those images today
             raise StepError(
                 f"{path} holds images (its docker/ directory), but the plan keeps them in S3 "
                 f"bucket {st.bucket}: after the switch they would disappear from view",
@@ -51,7 +57,10 @@ class Storage(Step[StorageChange]):
                 f'then move {path}/docker aside and rerun; or keep [storage] driver = "filesystem". '
                 "Nothing was changed or deleted",
             )
-        return Unchanged(f"images are kept in S3 bucket {st.bucket} at {st.endpoint}")
+        kept = f"images are kept in S3 bucket {st.bucket} at {st.endpoint}"
+        if held:  # another registry's, or one that is gone: not ours to use or move
+            kept += f" ({path}/docker holds older images; they stay there, unused)"
+        return Unchanged(kept)
 
     def apply(self, ctx: Ctx, e: HostEntry, change: StorageChange) -> str:
         e.host.makedirs(ctx.plan.registry.storage, 0o755)

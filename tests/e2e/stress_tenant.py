@@ -176,7 +176,11 @@ def lost_hosts_line(result) -> bool:
     """The run failed because the registry name stopped resolving: on this shared lab
     another tenant's read-modify-write of the same /etc/hosts can drop our fresh line."""
     f = result.failure
-    return bool(f) and ("does not resolve" in f.cause or "no such host" in f.evidence)
+    return bool(f) and (
+        "does not resolve" in f.cause
+        or "no such host" in f.evidence
+        or "dial tcp: lookup " in f.evidence  # the lab's resolver: nothing listens
+    )
 
 
 _BACKUP = re.compile(r"backed up /etc/hosts -> (/etc/hosts\.bak-[0-9.-]+)$")

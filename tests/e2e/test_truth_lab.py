@@ -25,7 +25,7 @@ from regwizard.adopt import adopt
 from regwizard.doctor import diagnose
 from regwizard.events import StepFinished
 from regwizard.facts import tls
-from regwizard.plan import CertificateSpec, Connection, Secrets, User
+from regwizard.plan import CertificateSpec, Connection, Secrets, User, dump_plan
 
 from .test_repair_lab import (
     DOMAIN,
@@ -172,9 +172,10 @@ def test_storage_in_a_mounted_config_yml_is_kept(lab, name, port, kind):
         drop_hosts_everywhere(lab)
 
 
-def test_s3_storage_is_refused_never_replaced(lab, lab_plan):
-    """storage: s3 cannot be expressed in a plan: adopt says so, apply refuses, and the
-    container is left exactly as it was (no empty registry in its place)."""
+def test_s3_storage_is_adopted_and_never_replaced_without_its_key(lab, lab_plan):
+    """storage: s3 becomes the plan's [storage] (its secret key never in the plan or the
+    notes); apply without that key stops at the config step, and the container is left
+    exactly as it was (no empty registry in its place)."""
     name, port = "s3", 5512
     base = f"/root/rp-{name}"
     plan = None
@@ -191,19 +192,23 @@ def test_s3_storage_is_refused_never_replaced(lab, lab_plan):
            f"-v {base}/config.yml:/etc/docker/registry/config.yml registry:2 >/dev/null")  # fmt: skip
         before = n1(lab, f"docker inspect -f '{{{{.Id}}}}' rp-{name}")
         adoption = adopt(_node1(lab), Secrets(), f"rp-{name}")
-        assert adoption.refused and "s3" in adoption.refused[0], adoption.refused
-        assert "not-a-real-secret" not in "\n".join(adoption.notes)
+        assert not adoption.refused, adoption.refused
         plan = adoption.plan
+        st = plan.storage
+        assert (st.driver, st.bucket, st.endpoint, st.access_key) == (
+            "s3",
+            "images",
+            "http://127.0.0.1:9",
+            "AKIA-NOT-REAL",
+        )
+        assert "not-a-real-secret" not in "\n".join(adoption.notes) + dump_plan(plan)
         plan.users = [User("fixer", htpasswd.hash_password("fixer-password-42"))]
         plan.verify.user = "fixer"
         result = engine.run(plan, Secrets(verify_password="fixer-password-42"))
         assert not result.ok and result.failure is not None
-        assert result.failure.step == "container"
-        assert "cannot be replaced" in result.failure.cause and "s3" in result.failure.cause
+        assert result.failure.step == "config", result.failure
+        assert "no S3 secret key" in result.failure.cause, result.failure
         assert n1(lab, f"docker inspect -f '{{{{.Id}}}}' rp-{name}") == before
-        report = diagnose(plan, Secrets())
-        assert any(f.id == "storage-unsupported" for f in report.findings), problems(report)
-        assert any(f.id == "apply-refuses" for f in report.findings), problems(report)
     finally:
         if plan is not None:
             cleanup(lab, plan, base)

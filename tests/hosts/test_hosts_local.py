@@ -104,14 +104,16 @@ def test_local_non_root_with_sudo_uses_sudo_dial_stdio(monkeypatch: pytest.Monke
     monkeypatch.setattr(LocalHost, "_euid", lambda self: 1000)
     monkeypatch.setattr(hosts, "DOCKER_SOCKET", "/nonexistent/docker.sock")
     streams: list[object] = []
-    real = hosts.dockerssh.ProcessStream
+    from regwizard import dockerssh
+
+    real = dockerssh.ProcessStream
 
     def tracking(*a: object, **kw: object):
         s = real(*a, **kw)
         streams.append(s)
         return s
 
-    monkeypatch.setattr(hosts.dockerssh, "ProcessStream", tracking)
+    monkeypatch.setattr(dockerssh, "ProcessStream", tracking)
     host = connect(Connection(sudo=True), Secrets())
     try:
         assert host.run(["id", "-u"]).stdout == b"0\n"

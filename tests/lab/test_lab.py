@@ -123,7 +123,12 @@ def test_status_reports_up(lab):
     # node1 and node2, plus whatever was built on demand (lab clients, lab runtimes)
     extra = set(st["nodes"]) - {"node1", "node2"}
     assert {"node1", "node2"} <= set(st["nodes"])
-    assert all(n.startswith(labmod.CLIENT_PREFIX) or n in labmod.RUNTIME_NODES for n in extra)
+    from regwizard import lab_ha
+
+    assert all(
+        n.startswith(labmod.CLIENT_PREFIX) or n in labmod.RUNTIME_NODES or n == lab_ha.HA_NODE
+        for n in extra
+    )
 
 
 def test_a_name_missing_from_etc_hosts_never_reaches_a_dns_server(lab):

@@ -92,3 +92,20 @@ def test_the_lab_gives_nodes_and_its_own_dockerd_a_resolver_where_nothing_listen
         ln.split()[1] for ln in lab.LAB_RESOLV_CONF.splitlines() if ln.startswith("nameserver")
     ]
     assert servers == ["127.0.0.1"]
+
+
+def test_a_lookup_no_dns_server_answered_is_explained_as_a_name_that_does_not_resolve():
+    """On a host whose DNS server does not answer (the lab's nodes, an air-gapped host)
+    Docker says "connection refused" for the lookup: never blame the registry's port."""
+    from regwizard.diagnose import explain
+
+    text = (
+        'Get "https://reg.lab.test/v2/": dial tcp: lookup reg.lab.test on 127.0.0.1:53: '
+        "read udp 127.0.0.1:46207->127.0.0.1:53: read: connection refused"
+    )
+    cause, fix = explain(text)
+    assert "does not resolve" in cause and "/etc/hosts" in fix
+    ctx = _ctx(RecordingEvent())
+    assert verify._stale_lookup(ctx, text)
+    port = 'Get "https://reg.lab.test/v2/": dial tcp 10.0.0.2:443: connect: connection refused'
+    assert "nothing listens" in explain(port)[0]
