@@ -631,12 +631,19 @@ def check_username(v: object) -> str | None:
 _SSH_USER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
 
 
-def check_ssh_user(v: object) -> str | None:
+def _text_matching(v: object, pattern: re.Pattern[str], message: str) -> str | None:
+    """Text that ``pattern`` matches whole, else ``message``."""
     if not isinstance(v, str):
         return "must be text"
-    if not _SSH_USER_RE.fullmatch(v):
-        return "SSH user must be a login name such as root or admin (letters, digits, _ . -)"
-    return None
+    return None if pattern.fullmatch(v) else message
+
+
+def check_ssh_user(v: object) -> str | None:
+    return _text_matching(
+        v,
+        _SSH_USER_RE,
+        "SSH user must be a login name such as root or admin (letters, digits, _ . -)",
+    )
 
 
 def check_bcrypt(v: object) -> str | None:
@@ -953,11 +960,9 @@ _REGION_RE = re.compile(r"[a-z0-9-]{1,32}")
 
 
 def check_region(v: object) -> str | None:
-    if not isinstance(v, str):
-        return "must be text"
-    if not _REGION_RE.fullmatch(v):
-        return "Region must be 1-32 lowercase letters, digits and hyphens, e.g. us-east-1"
-    return None
+    return _text_matching(
+        v, _REGION_RE, "Region must be 1-32 lowercase letters, digits and hyphens, e.g. us-east-1"
+    )
 
 
 def check_access_key(v: object) -> str | None:
