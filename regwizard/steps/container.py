@@ -370,8 +370,7 @@ class Container(Step[ContainerChange]):
             except docker.errors.APIError as ex:
                 msg = clean(str(ex.explanation or ex))
                 raise explained("starting the registry container failed", msg) from ex
-            time.sleep(0.5)
-            c.reload()
+            _await_start(ctx, e, c)
             if c.status != "running":
                 logs = c.logs(tail=20).decode(errors="replace")
                 raise StepError(
@@ -389,6 +388,38 @@ class Container(Step[ContainerChange]):
             return f"{change.action}d {name}"
         finally:
             ctx.forget(e)
+
+
+START_GRACE = 0.5  # a registry that exits on a bad config does so well within this
+
+
+def _answers(ctx: Ctx, e: HostEntry) -> bool:
+    """The registry itself answers on its port (docker-proxy accepts connections even
+    before the process in the container listens, so only a TLS answer counts)."""
+    from regwizard.facts.tls import Untrusted
+    from regwizard.steps.trust import anchor
+
+    reg = ctx.plan.registry
+    try:
+        ctx.net.request(reg.domain, ctx.target_of(e), reg.port, anchor(ctx), "/v2/", timeout=1)
+    except Untrusted:
+        return True  # it speaks TLS: the health step says what is wrong with it
+    except Exception:  # noqa: BLE001 - not listening yet, reset by docker-proxy, ...
+        return False
+    return True
+
+
+def _await_start(ctx: Ctx, e: HostEntry, c) -> None:  # noqa: ANN001
+    """Wait until the new container serves, exits, or START_GRACE passes. A registry
+    that serves has read its config; one that exits is reported with its logs. Polling
+    ends as soon as either shows (usually about 0.1 s) instead of a fixed wait."""
+    deadline = time.monotonic() + START_GRACE
+    while True:
+        c.reload()
+        if c.status != "running" or time.monotonic() >= deadline or _answers(ctx, e):
+            return
+        ctx.check_cancel()
+        time.sleep(0.05)
 
 
 def secret_restarts(ctx: Ctx) -> bool:

@@ -60,7 +60,7 @@ class Health(Step[HealthChange]):
             if isinstance(again, Unchanged):
                 return again.detail
             last = again.detail
-            time.sleep(0.3)
+            time.sleep(0.1)  # a started registry listens within about 0.1 s
         logs = ""
         try:
             c = e.host.docker(DOCKER_TIMEOUT).containers.get(ctx.plan.registry.container)
