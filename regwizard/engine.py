@@ -43,7 +43,13 @@ MAX_PARALLEL_HOSTS = 16  # hosts worked on at once (a registry host and 15 clien
 LOCK_WAIT = 120.0  # how long a second run waits for the first before it refuses
 
 
-def _run_unit(ctx: Ctx, step: Step, e: HostEntry, records: list[StepRecord]) -> None:
+def _run_unit(
+    ctx: Ctx,
+    step: Step,
+    e: HostEntry,
+    records: list[StepRecord],
+    before_change=lambda: None,  # noqa: ANN001
+) -> None:
     from regwizard.steps.base import Unchanged
 
     ctx.check_cancel()
@@ -55,6 +61,7 @@ def _run_unit(ctx: Ctx, step: Step, e: HostEntry, records: list[StepRecord]) -> 
     elif ctx.dry_run:
         status, detail = "would-change", outcome.detail
     else:
+        before_change()
         ctx.check_cancel()
         detail = step.apply(ctx, e, outcome) or outcome.detail
         ctx.forget(e)
@@ -64,6 +71,63 @@ def _run_unit(ctx: Ctx, step: Step, e: HostEntry, records: list[StepRecord]) -> 
     records.append(StepRecord(step.name, e.label, step.title, status, secs, detail))
     diffs = tuple(outcome.diffs) if status == "would-change" else ()
     ctx.emit(StepFinished(step.name, e.label, status, secs, detail, tuple(outcome.commands), diffs))
+
+
+class _EarlyProof:
+    """A rerun's verification, started once the steps that settle name resolution found
+    nothing to change, beside the remaining read-only checks. Before any step changes
+    anything it is stopped, waited for and thrown away (the full verification then runs
+    after the changes). It counts only when the whole run changed nothing and it
+    succeeded: the same login, anonymous push, push and pulls, of the very setup every
+    check found as planned. Its events are held back and emitted in the verify step's
+    place, so a reader sees the usual order."""
+
+    def __init__(self, ctx: Ctx, step: Step) -> None:
+        import dataclasses
+
+        self.events: list[Event] = []
+        self.records: list[StepRecord] = []
+        self.cancel = threading.Event()
+        self.error: BaseException | None = None
+        self.stopped = False
+        self.shadow = dataclasses.replace(
+            ctx,
+            emit=self.events.append,
+            cancel=self.cancel,
+            verification=None,
+            hosts_changed_at={},
+            _facts={},
+            _facts_lock=threading.Lock(),
+            _facts_epoch=0,
+            ahead={},
+            early=True,
+        )
+        self.thread = threading.Thread(target=self._run, args=(step,), daemon=True)
+        self.thread.start()
+
+    def _run(self, step: Step) -> None:
+        try:
+            for e in step.targets(self.shadow):
+                _run_unit(self.shadow, step, e, self.records)
+        except BaseException as ex:  # noqa: BLE001 - judged by take(); never reported
+            self.error = ex
+
+    def _join(self, cancel: threading.Event) -> None:
+        while self.thread.is_alive():
+            if cancel.is_set():
+                self.cancel.set()
+            self.thread.join(0.05)
+
+    def stop(self, cancel: threading.Event) -> None:
+        self.stopped = True
+        self.cancel.set()
+        self._join(cancel)
+
+    def take(self, cancel: threading.Event) -> bool:
+        """Wait for it; True when it may stand as this run's verification."""
+        self._join(cancel)
+        v = self.shadow.verification
+        return not self.stopped and self.error is None and bool(v and v.ok)
 
 
 def run(
@@ -105,6 +169,7 @@ def run(
     # the registry host always (its lock); other hosts only when a step works on them
     wanted = {ctx.registry.key} | {e.key for s in chosen for e in s.targets(ctx)}
     done = 0
+    early: list[_EarlyProof | None] = [None]
     current = ("connect", ctx.registry.label)
     with ExitStack() as held:
         try:
@@ -117,30 +182,56 @@ def run(
                     raise err
             if not dry_run:
                 held.enter_context(_run_lock(ctx, lock_wait))
+                for step in steps:  # e.g. keys generated while preflight runs
+                    step.prepare(ctx)
             ctx.emit(
                 StepFinished("connect", "all", "unchanged", time.monotonic() - tc, "connected")
             )
             units = [(s, e) for s in steps for e in s.targets(ctx)]
             total = len(units)
             ctx.emit(Progress(0, total))
+            proof = next((s for s in steps if s.fills_verification), None)
+            may_start_early = not dry_run and proof is steps[-1]
+
+            def before_change() -> None:
+                nonlocal may_start_early
+                may_start_early = False
+                if early[0] is not None:
+                    early[0].stop(cancel)
+
             for step in steps:
                 targets = step.targets(ctx)
                 ctx.check_cancel()
+                if step is proof and early[0] is not None:
+                    if early[0].take(cancel):
+                        for ev in early[0].events:
+                            ctx.emit(ev)
+                        records.extend(early[0].records)
+                        ctx.verification = early[0].shadow.verification
+                        done += len(targets)
+                        ctx.emit(Progress(done, total))
+                        continue
+                    early[0] = None  # it failed or was stopped: verify now, as always
                 if len(targets) > 1 and step.scope in ("all", "clients"):
                     # independent hosts run in parallel
                     with ThreadPoolExecutor(
                         max_workers=min(MAX_PARALLEL_HOSTS, len(targets))
                     ) as pool:
-                        futs = {pool.submit(_run_unit, ctx, step, e, records): e for e in targets}
+                        futs = {
+                            pool.submit(_run_unit, ctx, step, e, records, before_change): e
+                            for e in targets
+                        }
                         for fut, e in futs.items():
                             current = (step.name, e.label)
                             fut.result()
                 else:
                     for e in targets:
                         current = (step.name, e.label)
-                        _run_unit(ctx, step, e, records)
+                        _run_unit(ctx, step, e, records, before_change)
                 done += len(targets)
                 ctx.emit(Progress(done, total))
+                if may_start_early and step.settles_names and proof is not None:
+                    early[0] = _EarlyProof(ctx, proof)
             if dry_run or not any(s.fills_verification for s in steps):
                 result.ok = True
             else:
@@ -149,6 +240,8 @@ def run(
             result.failure = _failure(current, ex)
             ctx.emit(result.failure)
         finally:
+            if early[0] is not None:
+                early[0].stop(cancel)  # before the connections it uses close
             held.close()  # the lock goes before the connections it rides on
             close_all(ctx.hosts)
     result.verification = ctx.verification

@@ -227,11 +227,13 @@ def make_ca(
     key_kind: str | None = None,
     *,
     domain: str = "",
+    key: PrivateKey | None = None,
     now: dt.datetime | None = None,
 ) -> tuple[PrivateKey, x509.Certificate]:
-    """A local CA: CA:TRUE (critical), keyCertSign + cRLSign, CN "<org or CN> regwizard CA"."""
+    """A local CA: CA:TRUE (critical), keyCertSign + cRLSign, CN "<org or CN> regwizard CA".
+    ``key`` uses a key generated earlier (else a new ``key_kind`` or ``spec.key`` one)."""
     _refuse_bad_inputs(spec, [("registry.domain", domain)], days)
-    key = generate_key(key_kind or spec.key)
+    key = key or generate_key(key_kind or spec.key)
     base = spec.organization or spec.common_name or domain
     cn = (f"{base} regwizard CA" if base else "regwizard CA")[:64]
     subject = _name(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
@@ -216,6 +216,12 @@ class Ctx:
     # whenever a step changes that host, so a check after a change reads afresh
     _facts: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _facts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # bumped by forget(): a read that started before a forget is not cached after it
+    _facts_epoch: int = field(default=0, repr=False)
+    # work started ahead of the step that needs it (Step.prepare): a name -> Future
+    ahead: dict[str, Future] = field(default_factory=dict, repr=False)
+    # verification started before the last checks (engine._EarlyProof): never waits
+    early: bool = False
 
     @property
     def layout(self) -> Layout:
@@ -274,16 +280,43 @@ class Ctx:
         with self._facts_lock:
             if key in self._facts:
                 return self._facts[key]
+            epoch = self._facts_epoch
         value = read()
         with self._facts_lock:
-            self._facts[key] = value
+            if epoch == self._facts_epoch:
+                self._facts[key] = value
         return value
 
     def forget(self, e: HostEntry | None = None) -> None:
         """Forget what was read of ``e`` (and everything read from this machine)."""
         with self._facts_lock:
+            self._facts_epoch += 1
             for key in [k for k in self._facts if e is None or k[1] in (e.key, "")]:
                 del self._facts[key]
+
+    def start_ahead(self, name: str, fn: Callable[[], Any]) -> None:
+        """Run ``fn`` on a thread of its own now; ``take_ahead(name)`` waits for it."""
+        fut: Future = Future()
+
+        def work() -> None:
+            try:
+                fut.set_result(fn())
+            except BaseException as ex:  # noqa: BLE001 - handed to whoever takes it
+                fut.set_exception(ex)
+
+        self.ahead[name] = fut
+        threading.Thread(target=work, name=f"ahead-{name}", daemon=True).start()
+
+    def take_ahead(self, name: str) -> Any:
+        """The result of work started ahead under ``name`` (None: none was started, or it
+        failed: the caller then does the work itself)."""
+        fut = self.ahead.pop(name, None)
+        if fut is None:
+            return None
+        try:
+            return fut.result()
+        except Exception:  # noqa: BLE001 - ahead work is an optimisation only
+            return None
 
 
 # --------------------------------------------------------------------------- steps
@@ -296,6 +329,7 @@ class Step(Generic[C]):
     reads_only: ClassVar[bool] = False  # its work never changes a host (waiting, proving)
     needs_registry: ClassVar[bool] = False  # talks to a running registry: skipped in dry runs
     fills_verification: ClassVar[bool] = False  # sets ctx.verification: the run's ok needs it
+    settles_names: ClassVar[bool] = False  # after it, the registry's name resolves as planned
 
     runtime: ClassVar[str] = ""  # scope "clients": only the clients that use this runtime
 
@@ -307,6 +341,10 @@ class Step(Generic[C]):
         if self.scope == "verify":
             return [ctx.pusher]
         return list(ctx.hosts)
+
+    def prepare(self, ctx: Ctx) -> None:
+        """Called once right after connecting, before any step runs: may start CPU-bound
+        work this step will likely need with ``ctx.start_ahead`` (it reads, never changes)."""
 
     def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | C:
         raise NotImplementedError

@@ -54,6 +54,7 @@ class HostsFile(Step[HostsFileChange]):
     name = "hosts-file"
     title = "/etc/hosts entry"
     scope = "all"
+    settles_names = True
 
     def targets(self, ctx: Ctx) -> list[HostEntry]:
         reg = ctx.plan.registry
