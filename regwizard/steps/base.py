@@ -216,6 +216,9 @@ class Ctx:
     # whenever a step changes that host, so a check after a change reads afresh
     _facts: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
     _facts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # one lock per fact being read: a second thread asking for it waits for the first
+    # reader instead of reading it again (doctor runs checks that share facts at once)
+    _reading: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, repr=False)
 
     @property
     def layout(self) -> Layout:
@@ -274,9 +277,14 @@ class Ctx:
         with self._facts_lock:
             if key in self._facts:
                 return self._facts[key]
-        value = read()
-        with self._facts_lock:
-            self._facts[key] = value
+            reading = self._reading.setdefault(key, threading.Lock())
+        with reading:  # a read that raises caches nothing: the next waiter reads itself
+            with self._facts_lock:
+                if key in self._facts:
+                    return self._facts[key]
+            value = read()
+            with self._facts_lock:
+                self._facts[key] = value
         return value
 
     def forget(self, e: HostEntry | None = None) -> None:
