@@ -12,6 +12,10 @@ Credentials are only ever sent over a connection verified against the plan's tru
 anchor: when the server at the registry's address does not prove it is the registry,
 that is the finding, and the login is not tried.
 
+Checks that do not read each other's results run at once (``_graph``); ``emit`` gets
+findings as they finish, ``report.findings`` is in the sequential order whatever finished
+first.
+
 Exit codes: 0 healthy, 1 findings, 2 could not check.
 """
 
@@ -608,9 +612,10 @@ class _Doctor:
             return
         self._probed = (served, None)
         self.served = served  # trust reads it; tls sets the same value again
-        if not served.tls:
+        try:
+            trust = self._anchor() if served.tls else b""
+        except Exception:  # noqa: BLE001 - tls reads it again and reports it, once
             return
-        trust = self._anchor()
         if not trust:
             return
         reg = self.plan.registry
@@ -920,15 +925,6 @@ class _Doctor:
             self.problem(e.label, p)
 
     # -- every host
-
-    def _client_checks(self, e) -> None:  # noqa: ANN001
-        self.guarded("hosts-file", e.label, lambda: self._hosts_file(e))
-        if e.needs_docker:
-            self.guarded("trust", e.label, lambda: self._trust(e))
-        if e.uses("containerd"):
-            self.guarded("containerd", e.label, lambda: self._containerd(e))
-        if e.uses("podman"):
-            self.guarded("podman", e.label, lambda: self._podman(e))
 
     def _containerd(self, e) -> None:  # noqa: ANN001
         from regwizard.steps.containerd_config import containerd_facts
