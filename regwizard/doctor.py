@@ -12,6 +12,10 @@ Credentials are only ever sent over a connection verified against the plan's tru
 anchor: when the server at the registry's address does not prove it is the registry,
 that is the finding, and the login is not tried.
 
+Checks that do not read each other's results run at once (``_graph``); ``emit`` gets
+findings as they finish, ``report.findings`` is in the sequential order whatever finished
+first.
+
 Exit codes: 0 healthy, 1 findings, 2 could not check.
 """
 
@@ -19,8 +23,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 
 from regwizard import problems
@@ -101,6 +106,33 @@ class DoctorReport:
 NO_S3_SECRET_HINT = "pass --s3-secret-file FILE or set REGWIZARD_S3_SECRET_KEY"
 
 
+# Checks run at once, bounded: the work is mostly waiting on SSH and the registry's port.
+WORKERS = 8
+# Checks at once on one host: sshd's MaxSessions (10 by default) counts each command and
+# each pooled Docker stream of the connection (dockerssh keeps up to 4 idle per client).
+PER_HOST = 4
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass
+class _Node:
+    """One check of the run: ``fn`` runs (guarded) when its ``after`` nodes are done and
+    ``when()`` then holds. Its index is its place in the sequential order of the report."""
+
+    check: str
+    entry: object  # steps.base.HostEntry: its label names the check; its host is bounded
+    fn: Callable[[], None]
+    after: tuple[int, ...] = ()
+    when: Callable[[], bool] = _always
+
+
+def _first(pair: tuple) -> object:
+    return pair[0]
+
+
 def _short_logs(container, n: int = 8) -> str:  # noqa: ANN001
     try:
         text = container.logs(tail=n).decode(errors="replace")
@@ -130,12 +162,25 @@ class _Doctor:
         self.container = None
         self.served = None  # facts.tls.Served
         self.verified = False  # the served certificate verifies against the trust anchor
+        # what the port served and the anonymous verified request gave, read before the
+        # container facts are known (see _probe); _tls interprets them
+        self._probed: tuple | None = None  # (Served | None, error | None)
+        self._verify_probe: tuple | None = None  # (anchor, error | None)
+        self._drifted = False
+        # the report's order: each finding's (node index, sequence), whatever thread
+        # finished first; index -1 is the main thread (validate, connect)
+        self._slot = threading.local()
+        self._seq = 0
+        self._order: list[tuple[int, int]] = []
+        self._inc_order: list[tuple[int, int]] = []
 
     # -- recording
 
     def add(self, check, host, severity, message, evidence="", fix="", id=""):  # noqa: ANN001, ANN201, A002
         f = Finding(check, host, severity, message, clean(evidence, 1500), fix, id)
         with self.lock:
+            self._seq += 1
+            self._order.append((getattr(self._slot, "index", -1), self._seq))
             self.report.findings.append(f)
             self.emit(f)
         return f
@@ -149,7 +194,19 @@ class _Doctor:
     def incomplete(self, check: str, host: str, why: str, evidence="", fix="") -> None:  # noqa: ANN001
         self.add(check, host, "fail", f"cannot check: {why}", evidence, fix)
         with self.lock:
+            self._seq += 1
+            self._inc_order.append((getattr(self._slot, "index", -1), self._seq))
             self.report.incomplete.append(f"{check}@{host}: {why}")
+
+    def _in_order(self) -> None:
+        """Findings and incomplete in the sequential order (node by node), not the order
+        the threads finished in: the text and --json output stay the same run to run."""
+        with self.lock:
+            r = self.report
+            pairs = sorted(zip(self._order, r.findings, strict=True), key=_first)
+            self._order, r.findings = [k for k, _ in pairs], [f for _, f in pairs]
+            pairs = sorted(zip(self._inc_order, r.incomplete, strict=True), key=_first)
+            self._inc_order, r.incomplete = [k for k, _ in pairs], [x for _, x in pairs]
 
     def guarded(self, check: str, host: str, fn: Callable[[], None]) -> None:
         if self.cancel.is_set():
@@ -180,51 +237,134 @@ class _Doctor:
                 )
                 return self.report
             self._connect()
-            reg = self.ctx.registry
-            with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.ctx.hosts)))) as pool:
-                for fut in [
-                    pool.submit(self.guarded, "docker", e.label, lambda e=e: self._docker(e))
-                    for e in self.ctx.hosts
-                    if e.host is not None and e.needs_docker
-                ]:
-                    fut.result()
-            if reg.host is not None and self.docker_ok.get(reg.label):
-                self.guarded("container", reg.label, self._container)
-            self.guarded("tls", reg.label, self._tls)
-            if self.facts is not None:
-                self.guarded("port", reg.label, self._port)
-            elif reg.host is not None and self.docker_ok.get(reg.label):
-                self.guarded("port", reg.label, lambda: self._port_free(report_ok=True))
-            if reg.host is not None:
-                self.guarded("certificate", reg.label, self._certificate)
-            if self.facts is not None or (self.served and self.served.tls):
-                self.guarded("auth", reg.label, self._auth)
-            if self.secrets.verify_password and self.plan.verify_user:
-                self.guarded("login", reg.label, self._login)
-            if self.facts is not None:
-                self.guarded("htpasswd", reg.label, self._htpasswd)
-                self.guarded("storage", reg.label, self._storage)
-            if reg.host is not None:
-                self.guarded("maintenance", reg.label, self._maintenance)
-            for r in self.ctx.registries[1:]:
-                if r.host is not None and self.docker_ok.get(r.label):
-                    self.guarded("container", r.label, lambda r=r: self._replica(r))
-            if len(self.ctx.registries) > 1:
-                self.guarded("replicas", reg.label, self._replicas)
-            if self.plan.storage.is_s3 and reg.host is not None:
-                self.guarded("bucket", reg.label, self._bucket)
-            with ThreadPoolExecutor(max_workers=max(1, min(8, len(self.ctx.hosts)))) as pool:
-                for fut in [
-                    pool.submit(self._client_checks, e)
-                    for e in self.ctx.hosts
-                    if e.host is not None
-                ]:
-                    fut.result()
-            self._drift()
+            self._run_nodes(self._graph())
         finally:
             close_all(self.ctx.hosts)
+            self._in_order()
             self.report.seconds = time.monotonic() - t0
         return self.report
+
+    def _graph(self) -> list[_Node]:
+        """Every check as a node, in the sequential order of the report, each after only
+        what it reads: a host's Docker engine, the registry container's facts, what the
+        port serves (tls). Facts two checks share are read once (``Ctx.fact``)."""
+        nodes: list[_Node] = []
+
+        def node(check, entry, fn, after=(), when=_always) -> int:  # noqa: ANN001
+            nodes.append(_Node(check, entry, fn, tuple(after), when))
+            return len(nodes) - 1
+
+        reg = self.ctx.registry
+        up = reg.host is not None
+        docker = {
+            e.label: node("docker", e, lambda e=e: self._docker(e))
+            for e in self.ctx.hosts
+            if e.host is not None and e.needs_docker
+        }
+
+        def on_docker(e) -> tuple[int, ...]:  # noqa: ANN001
+            return (docker[e.label],) if e.label in docker else ()
+
+        def docker_ok(e) -> Callable[[], bool]:  # noqa: ANN001
+            return lambda: e.host is not None and bool(self.docker_ok.get(e.label))
+
+        # the network reads, at once with docker: tls interprets them with the facts
+        probe = node("tls", reg, self._probe)
+        container = node("container", reg, self._container, on_docker(reg), docker_ok(reg))
+        tls = node("tls", reg, self._tls, (container, probe))
+        node("port", reg, self._port, (container, tls), lambda: self.facts is not None)
+        node(
+            "port", reg, lambda: self._port_free(report_ok=True), (container, tls),
+            lambda: self.facts is None and docker_ok(reg)(),
+        )  # fmt: skip
+        node("certificate", reg, self._certificate, (container, tls), lambda: up)
+        node(
+            "auth", reg, self._auth, (container, tls),
+            lambda: self.facts is not None or bool(self.served and self.served.tls),
+        )  # fmt: skip
+        if self.secrets.verify_password and self.plan.verify_user:
+            node("login", reg, self._login, (tls,))
+        has_facts = lambda: self.facts is not None  # noqa: E731
+        node("htpasswd", reg, self._htpasswd, (container,), has_facts)
+        node("storage", reg, self._storage, (container,), has_facts)
+        if up:
+            node("maintenance", reg, self._maintenance)
+        replicas = [
+            node("container", r, lambda r=r: self._replica(r), on_docker(r), docker_ok(r))
+            for r in self.ctx.registries[1:]
+        ]
+        if len(self.ctx.registries) > 1:
+            node("replicas", reg, self._replicas, (container, *replicas))
+        if self.plan.storage.is_s3 and up:
+            node("bucket", reg, self._bucket)
+        for e in self.ctx.hosts:  # each host's checks, one host after the other
+            if e.host is None:
+                continue
+            node("hosts-file", e, lambda e=e: self._hosts_file(e))
+            if e.needs_docker:
+                node("trust", e, lambda e=e: self._trust(e), (probe,))
+            if e.uses("containerd"):
+                node("containerd", e, lambda e=e: self._containerd(e))
+            if e.uses("podman"):
+                node("podman", e, lambda e=e: self._podman(e))
+        units = [
+            node("plan", h, lambda step=step, h=h: self._drift_unit(step, h), after, when)
+            for step, h, after, when in self._drift_units(on_docker, docker_ok)
+        ]
+        node("plan", reg, self._drift_done, units, lambda: up)
+        return nodes
+
+    def _run_nodes(self, nodes: list[_Node]) -> None:
+        """Run each node once its ``after`` nodes are done: at most WORKERS at once and
+        PER_HOST on one host, the earliest in the report first. Cancelled stops new ones
+        from starting; the running ones end at their next guarded check."""
+        done: set[int] = set()
+        waiting = list(range(len(nodes)))
+        running: dict[Future, int] = {}
+        busy: Counter = Counter()
+        cancelled: BaseException | None = None
+
+        def host_of(n: _Node):  # noqa: ANN202 - whose SSH connection the node uses
+            h = getattr(n.entry, "host", None)
+            return None if h is None else id(h)
+
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            while True:
+                for i in [] if cancelled else list(waiting):
+                    n = nodes[i]
+                    h = host_of(n)
+                    if len(running) >= WORKERS:
+                        break
+                    if all(d in done for d in n.after) and (h is None or busy[h] < PER_HOST):
+                        waiting.remove(i)
+                        busy[h] += 1
+                        running[pool.submit(self._node, i, n)] = i
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    i = running.pop(fut)
+                    busy[host_of(nodes[i])] -= 1
+                    done.add(i)
+                    err = fut.exception()
+                    if isinstance(err, Cancelled):
+                        cancelled = err
+                    elif err is not None:  # _node reports every check's error: a bug here
+                        raise err
+        if cancelled is not None:
+            raise cancelled
+        if waiting:  # an ``after`` that names a later node: never started
+            raise AssertionError(f"doctor nodes never ran: {[nodes[i].check for i in waiting]}")
+
+    def _node(self, index: int, n: _Node) -> None:
+        self._slot.index = index
+        try:
+            if self.cancel.is_set():
+                raise Cancelled()
+            if n.when():
+                self.guarded(n.check, n.entry.label, n.fn)
+        finally:
+            self._slot.index = -1
 
     # -- connect / docker
 
@@ -459,12 +599,58 @@ class _Doctor:
 
         return served(self.ctx)
 
+    def _probe(self) -> None:
+        """tls's reads, made before the container facts are known: what the port serves,
+        then the anonymous request verified against the anchor (no credential: login
+        still waits for tls to say the server is the registry). Finds nothing itself."""
+        try:
+            served = self._served()
+        except Cancelled:
+            raise
+        except Exception as ex:  # noqa: BLE001 - tls reports it, as if it had read it
+            self._probed = (None, ex)
+            return
+        self._probed = (served, None)
+        self.served = served  # trust reads it; tls sets the same value again
+        try:
+            trust = self._anchor() if served.tls else b""
+        except Exception:  # noqa: BLE001 - tls reads it again and reports it, once
+            return
+        if not trust:
+            return
+        reg = self.plan.registry
+        try:
+            self.ctx.net.request(reg.domain, self.ctx.target, reg.port, trust, "/v2/")
+        except Exception as ex:  # noqa: BLE001 - kept for tls: Untrusted, OSError, a bug
+            self._verify_probe = (trust, ex)
+            return
+        self._verify_probe = (trust, None)
+
+    def _served_once(self):  # noqa: ANN202
+        """What _probe read (its error raised again), else read now."""
+        if self._probed is None:
+            return self._served()
+        served, err = self._probed
+        if err is not None:
+            raise err
+        return served
+
+    def _verify(self, trust: bytes) -> None:
+        """The anonymous request verified against ``trust``: _probe's outcome when it
+        used the same anchor, else made now. Raises as facts.tls.request does."""
+        if self._verify_probe is not None and self._verify_probe[0] == trust:
+            if self._verify_probe[1] is not None:
+                raise self._verify_probe[1]
+            return
+        reg = self.plan.registry
+        self.ctx.net.request(reg.domain, self.ctx.target, reg.port, trust, "/v2/")
+
     def _tls(self) -> None:
         from regwizard.facts.tls import Untrusted
 
         e = self.ctx.registry
         reg = self.plan.registry
-        self.served = served = self._served()
+        self.served = served = self._served_once()
         found = problems.tls(self.facts, served)
         for p in found:
             self.problem(e.label, p)
@@ -481,7 +667,7 @@ class _Doctor:
             self.ok("tls", e.label, f"TLS answers on {where} (no trust anchor on disk yet)")
             return
         try:
-            self.ctx.net.request(reg.domain, self.ctx.target, reg.port, trust, "/v2/")
+            self._verify(trust)
         except Untrusted as ex:
             from regwizard import pki
 
@@ -740,15 +926,6 @@ class _Doctor:
 
     # -- every host
 
-    def _client_checks(self, e) -> None:  # noqa: ANN001
-        self.guarded("hosts-file", e.label, lambda: self._hosts_file(e))
-        if e.needs_docker:
-            self.guarded("trust", e.label, lambda: self._trust(e))
-        if e.uses("containerd"):
-            self.guarded("containerd", e.label, lambda: self._containerd(e))
-        if e.uses("podman"):
-            self.guarded("podman", e.label, lambda: self._podman(e))
-
     def _containerd(self, e) -> None:  # noqa: ANN001
         from regwizard.steps.containerd_config import containerd_facts
 
@@ -806,7 +983,9 @@ class _Doctor:
 
     # -- what apply would change
 
-    def _drift(self) -> None:
+    def _drift_units(self, on_docker, docker_ok) -> list[tuple]:  # noqa: ANN001
+        """(step, host, after, when): each step's read-only check on each of its hosts,
+        in the order apply runs them; Image and Container only where Docker answers."""
         from regwizard.steps import (
             Certificate,
             Config,
@@ -819,41 +998,46 @@ class _Doctor:
             TrustContainerd,
             TrustPodman,
         )
-        from regwizard.steps.base import Change, StepError
 
-        e = self.ctx.registry
-        units = []
+        units: list[tuple] = []
         for r in self.ctx.registries:  # the primary, then each replica
             if r.host is not None:
-                units += [(s, r) for s in (Certificate(), Htpasswd(), Storage(), Config())]
-                if self.docker_ok.get(r.label):
-                    units += [(Image(), r), (Container(), r)]
+                units += [(s, r, (), _always) for s in (Certificate(), Htpasswd(), Storage())]
+                units += [(Config(), r, (), _always)]
+                units += [(s, r, on_docker(r), docker_ok(r)) for s in (Image(), Container())]
         for step in (Trust(), ContainerdConfig(), TrustContainerd(), TrustPodman()):
-            units += [(step, h) for h in step.targets(self.ctx) if h.host is not None]
-        drifted = False
-        for step, h in units:
-            try:
-                outcome = step.check(self.ctx, h)
-            except StepError as ex:
-                drifted = True
-                self.add(
-                    "plan", h.label, "fail", f"apply would refuse at {step.name}: {ex.cause}",
-                    ex.evidence, ex.fix, "apply-refuses",
-                )  # fmt: skip
-                continue
-            except Cancelled:
-                raise
-            except RegwizardError as ex:
-                self.incomplete("plan", h.label, f"{step.name}: {ex.cause}", ex.evidence, ex.fix)
-                continue
-            if isinstance(outcome, Change):
-                drifted = True
-                self.add(
-                    "plan", h.label, "warn", f"apply would change {step.name}: {outcome.detail}",
-                    "\n".join(outcome.commands[:3]), "regwizard apply", "apply-would-change",
-                )  # fmt: skip
-        if not drifted and e.host is not None:
-            self.ok("plan", e.label, "apply would change nothing")
+            units += [(step, h, (), _always) for h in step.targets(self.ctx) if h.host is not None]
+        return units
+
+    def _drift_unit(self, step, h) -> None:  # noqa: ANN001
+        """What apply would do with one step on one host: a change, a refusal, or nothing."""
+        from regwizard.steps.base import Change, StepError
+
+        try:
+            outcome = step.check(self.ctx, h)
+        except StepError as ex:
+            self._drifted = True
+            self.add(
+                "plan", h.label, "fail", f"apply would refuse at {step.name}: {ex.cause}",
+                ex.evidence, ex.fix, "apply-refuses",
+            )  # fmt: skip
+            return
+        except Cancelled:
+            raise
+        except RegwizardError as ex:
+            self.incomplete("plan", h.label, f"{step.name}: {ex.cause}", ex.evidence, ex.fix)
+            return
+        if isinstance(outcome, Change):
+            self._drifted = True
+            self.add(
+                "plan", h.label, "warn", f"apply would change {step.name}: {outcome.detail}",
+                "\n".join(outcome.commands[:3]), "regwizard apply", "apply-would-change",
+            )  # fmt: skip
+
+    def _drift_done(self) -> None:
+        """After every unit: nothing drifted (a unit that could not check is incomplete)."""
+        if not self._drifted:
+            self.ok("plan", self.ctx.registry.label, "apply would change nothing")
 
 
 def diagnose(

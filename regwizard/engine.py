@@ -99,6 +99,7 @@ class _EarlyProof:
             _facts={},
             _facts_lock=threading.Lock(),
             _facts_epoch=0,
+            _reading={},
             ahead={},
             early=True,
         )

@@ -218,6 +218,9 @@ class Ctx:
     _facts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # bumped by forget(): a read that started before a forget is not cached after it
     _facts_epoch: int = field(default=0, repr=False)
+    # one lock per fact being read: a second thread asking for it waits for the first
+    # reader instead of reading it again (doctor runs checks that share facts at once)
+    _reading: dict[tuple[str, str], threading.Lock] = field(default_factory=dict, repr=False)
     # work started ahead of the step that needs it (Step.prepare): a name -> Future
     ahead: dict[str, Future] = field(default_factory=dict, repr=False)
     # verification started before the last checks (engine._EarlyProof): never waits
@@ -280,11 +283,16 @@ class Ctx:
         with self._facts_lock:
             if key in self._facts:
                 return self._facts[key]
-            epoch = self._facts_epoch
-        value = read()
-        with self._facts_lock:
-            if epoch == self._facts_epoch:
-                self._facts[key] = value
+            reading = self._reading.setdefault(key, threading.Lock())
+        with reading:  # a read that raises caches nothing: the next waiter reads itself
+            with self._facts_lock:
+                if key in self._facts:
+                    return self._facts[key]
+                epoch = self._facts_epoch
+            value = read()
+            with self._facts_lock:
+                if epoch == self._facts_epoch:
+                    self._facts[key] = value
         return value
 
     def forget(self, e: HostEntry | None = None) -> None:
