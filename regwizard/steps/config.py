@@ -231,7 +231,8 @@ class Config(Step[ConfigChange]):
         out = (
             shlex.join(["mkdir", "-p", "-m", "700", lay.registry_dir]),
             f"umask 077; cat > {path} <<'EOF'\n{render(ctx, SECRET_MARK, s3_secret=s3)}EOF",
-            f'sed -i "s/{SECRET_MARK}/$(openssl rand -hex 32)/" {path}',
+            # only on the secret's line: a realm may hold the same text
+            f'sed -i "/^  secret: /s/{SECRET_MARK}/$(openssl rand -hex 32)/" {path}',
         )
         if s3:
             out += (f"# edit {path}: put the S3 secret key in place of {S3_SECRET_MARK}",)
