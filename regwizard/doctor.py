@@ -1056,9 +1056,22 @@ def diagnose(
     Raises only Cancelled. An invalid plan, unreachable hosts and checks that broke are
     findings too, listed in ``report.incomplete`` (exit code 2).
     """
-    return _Doctor(
-        plan, secrets, emit or (lambda f: None), cancel or threading.Event(), connect, net
-    ).run()
+    from regwizard.preconnect import Preconnect
+
+    # every host's handshake starts now, while the checks import (regwizard.preconnect)
+    pre = None if validate_plan(plan) else Preconnect(plan, secrets, connect)
+    try:
+        return _Doctor(
+            plan,
+            secrets,
+            emit or (lambda f: None),
+            cancel or threading.Event(),
+            pre.connect if pre is not None else connect,
+            net,
+        ).run()
+    finally:
+        if pre is not None:
+            pre.close_unused()
 
 
 def format_finding(f: Finding) -> list[str]:

@@ -149,10 +149,29 @@ def run(
     and a proof of its own): only the hosts those steps target are connected, the run
     lock is taken as always, and the run is ok when every step finished (and, if a step
     ``fills_verification``, that verification holds)."""
+    cancel = cancel or threading.Event()
+    pre = _preconnect(plan, secrets, connect) if steps is None else None
+    try:
+        dial = pre.connect if pre is not None else connect
+        return _run(plan, secrets, emit, cancel, dry_run, lock_wait, dial, steps, net)
+    finally:
+        if pre is not None:
+            pre.close_unused()
+
+
+def _preconnect(plan: Plan, secrets: Secrets, connect):  # noqa: ANN001, ANN202
+    """A whole run needs every host of a valid plan: their handshakes start now, while
+    the steps import (regwizard.preconnect). None for an invalid plan (reported below)."""
+    from regwizard.plan import validate_plan
+    from regwizard.preconnect import Preconnect
+
+    return None if validate_plan(plan) else Preconnect(plan, secrets, connect)
+
+
+def _run(plan, secrets, emit, cancel, dry_run, lock_wait, connect, steps, net) -> RunResult:  # noqa: ANN001, PLR0913
     from regwizard.steps import STEPS
     from regwizard.steps.base import Ctx, close_all, connect_each, host_entries
 
-    cancel = cancel or threading.Event()
     lock = threading.Lock()
 
     def safe_emit(ev: Event) -> None:

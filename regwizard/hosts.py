@@ -679,6 +679,11 @@ class Host:
         self._docker_lock = threading.Lock()
         self._closed = False
 
+    def watch_cancel(self, cancel: threading.Event | None) -> None:
+        """Stop this host's long waits on ``cancel`` from now on (a connection opened
+        before its run began: regwizard.preconnect)."""
+        self._cancel = cancel
+
     # -- subclass hooks ----------------------------------------------------------------
 
     def _exec(

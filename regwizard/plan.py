@@ -37,6 +37,11 @@ from regwizard.htpasswd import BCRYPT_RE, DEFAULT_COST, MAX_COST, cost_of, cost_
 LOCAL = "local"
 
 
+def conn_key(c: Connection) -> str:
+    """One machine of a plan: the same key is the same connection (deduplicated)."""
+    return "local" if c.is_local else f"{c.user}@{c.address}:{c.port}"
+
+
 @dataclass
 class Connection:
     """How to reach one host. ``address == "local"`` means this machine."""

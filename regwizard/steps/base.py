@@ -26,7 +26,7 @@ from regwizard.diagnose import explain
 from regwizard.errors import Cancelled, RegwizardError
 from regwizard.events import Event, FileDiff, LogLine, Verification
 from regwizard.layout import Layout, layout
-from regwizard.plan import Connection, Plan, Secrets
+from regwizard.plan import Connection, Plan, Secrets, conn_key
 
 DOCKER_TIMEOUT = 60
 CONNECT_TIMEOUT = 10.0
@@ -106,10 +106,6 @@ class HostEntry:
     def needs_docker(self) -> bool:
         """The registry host runs the registry in Docker; Docker clients pull with it."""
         return self.is_registry or self.uses("docker")
-
-
-def conn_key(c: Connection) -> str:
-    return "local" if c.is_local else f"{c.user}@{c.address}:{c.port}"
 
 
 def host_entries(plan: Plan) -> list[HostEntry]:
