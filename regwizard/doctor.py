@@ -383,8 +383,12 @@ class _Doctor:
                 self.incomplete("connect", e.label, f"{type(err).__name__}: {clean(str(err), 300)}")
 
     def _docker(self, e) -> None:  # noqa: ANN001
+        from regwizard.steps.base import DOCKER_TIMEOUT
+
         try:
-            version = e.host.docker(30).version()
+            # the timeout the container's facts are read with: one Docker client (and on
+            # a remote host one SSH tunnel) serves both checks
+            version = e.host.docker(DOCKER_TIMEOUT).version()
         except Cancelled:
             raise
         except RegwizardError as err:
