@@ -23,18 +23,17 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Checkbox, Input, TextArea
 
 import regwizard.assets
 from regwizard import settings
-from regwizard.backend import Backend
-from regwizard.events import HostFacts, RunResult
 from regwizard.plan import Plan, Secrets, new_plan
 from regwizard.screens import table
 
-if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
+if TYPE_CHECKING:  # imported when used: the first paint waits for none of them
     from regwizard.adopt import Adoption
+    from regwizard.backend import Backend
     from regwizard.doctor import DoctorReport
+    from regwizard.events import HostFacts, RunResult
 
 #: Exit codes of the app (``App.return_code`` and the value ``run()`` returns).
 EXIT_VERIFIED = 0  # the registry was set up and proven to work
@@ -178,12 +177,16 @@ class RegwizardApp(App[int]):
 
     def freeze_widgets(self, root: DOMNode) -> None:
         """Apply app-wide widget preferences under ``root``: cursor blink, ASCII glyphs."""
-        if not self.cursor_blink:
+        if not self.cursor_blink:  # tests only: Input and TextArea load when a form needs them
+            from textual.widgets import Input, TextArea
+
             for widget in root.query(Input):
                 widget.cursor_blink = False
             for area in root.query(TextArea):
                 area.cursor_blink = False
         if self.ascii_borders:
+            from textual.widgets import Checkbox
+
             for box in root.query(Checkbox):
                 box.BUTTON_LEFT = "["
                 box.BUTTON_RIGHT = "]"

@@ -15,12 +15,11 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from regwizard.events import StepProgress
-from regwizard.progress import text as progress_text
 from regwizard.screens.table import flow_of, flow_steps
 
 if TYPE_CHECKING:
     from regwizard.app import RegwizardApp, WizardState
+    from regwizard.events import StepProgress
 
 Check = Callable[[str], "str | None"]
 
@@ -72,6 +71,8 @@ class WorkProgress(Vertical):
         yield ProgressBar(total=100, show_eta=False, classes="work-progress-bar")
 
     def show(self, ev: StepProgress) -> None:
+        from regwizard.progress import text as progress_text  # events load with the first run
+
         self.live = (ev.step, ev.host)
         self.query_one(".work-progress-what", Label).update(
             f"{ev.host}: {plain(progress_text(ev))}"
