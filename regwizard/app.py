@@ -199,7 +199,18 @@ class RegwizardApp(App[int]):
         import importlib
 
         spec = table.spec(name)
-        return getattr(importlib.import_module(f"regwizard.screens.{spec.module}"), spec.cls)()
+        screen = getattr(importlib.import_module(f"regwizard.screens.{spec.module}"), spec.cls)()
+        # Textual adds the width class at the screen's first Resize, which restyles all of it
+        # once more; starting with the class it is about to get saves that pass.
+        if width_class := self.width_class():
+            screen.add_class(width_class, update=False)
+        return screen
+
+    def width_class(self) -> str:
+        """The HORIZONTAL_BREAKPOINTS class for the terminal's width (Textual's rule: the
+        highest threshold not above the width)."""
+        width = self.size.width
+        return max((b for b in self.HORIZONTAL_BREAKPOINTS if b[0] <= width), default=(0, ""))[1]
 
     def goto(self, name: str) -> Awaitable[Any]:
         """Show wizard step ``name`` (a name in :data:`regwizard.screens.table.SCREENS`).
