@@ -42,27 +42,24 @@ class WelcomeScreen(WizardScreen):
             with Vertical(classes="page"):
                 yield Label("Set up a private Docker registry", classes="page-title")
                 yield Static(INTRO, classes="page-intro", markup=False)
-                with Vertical(id="choices"):
-                    with Horizontal(classes="choice"):
-                        yield Button("New setup", id="new", variant="primary")
-                        yield Label("Answer a few questions, review, run.", classes="choice-text")
-                    with Horizontal(classes="choice"):
-                        yield Button("Open a plan file", id="open")
-                        yield Label(
-                            "Start from a saved regwizard-plan.toml.", classes="choice-text"
-                        )
-                    with Horizontal(classes="choice"):
-                        yield Button("Repair a registry", id="repair")
-                        yield Label(
-                            "Find an existing registry, show what is broken, fix it without "
-                            "losing data.",
-                            classes="choice-text",
-                        )
-                    yield Label("Live with a registry set up from a plan file:", id="day-two-title")
-                    with Horizontal(id="day-two"):
-                        yield Button("Manage users", id="users")
-                        yield Button("Browse images", id="browse")
-                        yield Button("Reclaim disk", id="gc")
+                with Horizontal(classes="choice"):
+                    yield Button("New setup", id="new", variant="primary")
+                    yield Label("Answer a few questions, review, run.", classes="choice-text")
+                with Horizontal(classes="choice"):
+                    yield Button("Open a plan file", id="open")
+                    yield Label("Start from a saved regwizard-plan.toml.", classes="choice-text")
+                with Horizontal(classes="choice"):
+                    yield Button("Repair a registry", id="repair")
+                    yield Label(
+                        "Find an existing registry, show what is broken, fix it without "
+                        "losing data.",
+                        classes="choice-text",
+                    )
+                yield Label("Live with a registry set up from a plan file:", id="day-two-title")
+                with Horizontal(id="day-two"):
+                    yield Button("Manage users", id="users")
+                    yield Button("Browse images", id="browse")
+                    yield Button("Reclaim disk", id="gc")
                 yield Static(NEEDS, classes="needs", markup=False)
                 yield Static(STEPS, classes="page-intro", markup=False)
         with Horizontal(id="nav"):
