@@ -171,3 +171,22 @@ def test_screen_modules_are_imported_only_when_first_shown():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("width", "cls"), [(80, "-narrow"), (109, "-narrow"), (110, "-wide")])
+async def test_a_screen_starts_with_the_width_class_textual_would_give_it(width, cls):
+    """goto's screens start with their HORIZONTAL_BREAKPOINTS class (Textual's first Resize
+    then changes nothing, so it does not restyle the screen again): the one Textual gives."""
+    app = make_app()
+    async with app.run_test(size=(width, 30)) as pilot:
+        await pilot.pause()
+        assert app.width_class() == cls
+        # Textual's own choice, on the default screen the app never classed
+        assert app.screen_stack[0].has_class(cls)
+        assert app._make_screen("certificate").has_class(cls)  # before any Resize reached it
+        for name in ("welcome", "hosts", "run"):
+            app.goto(name)
+            await pilot.pause()
+            await pilot.pause()
+            breakpoints = {c for _, c in app.HORIZONTAL_BREAKPOINTS}
+            assert app.screen.classes & breakpoints == {cls}
