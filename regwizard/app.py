@@ -23,18 +23,17 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
 from textual.screen import Screen
-from textual.widgets import Checkbox, Input, TextArea
 
 import regwizard.assets
 from regwizard import settings
-from regwizard.backend import Backend
-from regwizard.events import HostFacts, RunResult
 from regwizard.plan import Plan, Secrets, new_plan
 from regwizard.screens import table
 
-if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
+if TYPE_CHECKING:  # imported when used: the first paint waits for none of them
     from regwizard.adopt import Adoption
+    from regwizard.backend import Backend
     from regwizard.doctor import DoctorReport
+    from regwizard.events import HostFacts, RunResult
 
 #: Exit codes of the app (``App.return_code`` and the value ``run()`` returns).
 EXIT_VERIFIED = 0  # the registry was set up and proven to work
@@ -146,14 +145,26 @@ class RegwizardApp(App[int]):
 
     # -- lifecycle -----------------------------------------------------------------
 
-    def on_mount(self) -> None:
+    def on_load(self) -> None:
+        # before any screen is composed, so the first one is styled once, in the right theme
         if self.ascii_borders:
             self.add_class("-ascii")
         self.restore_theme()
+
+    def get_default_screen(self) -> Screen:
+        """The Welcome screen itself when the wizard starts there: made with the app, it is
+        styled, laid out and drawn in the app's first frame (issue 15). Pushed from
+        ``on_mount`` over a blank screen, it showed ~0.09 s later, in one frame with the
+        Footer's keys; now the Footer fills its keys in a later frame, at about that time."""
+        if self.start_at != "welcome":
+            return super().get_default_screen()
+        welcome = self._make_screen("welcome")
+        self.install_screen(welcome, "welcome")
+        return welcome
+
+    def on_mount(self) -> None:
         if self.start_at == "review":
             self.goto("review")
-        else:
-            self.goto("welcome")
 
     # -- remembered settings and the command palette ------------------------------------
 
@@ -178,12 +189,16 @@ class RegwizardApp(App[int]):
 
     def freeze_widgets(self, root: DOMNode) -> None:
         """Apply app-wide widget preferences under ``root``: cursor blink, ASCII glyphs."""
-        if not self.cursor_blink:
+        if not self.cursor_blink:  # tests only: Input and TextArea load when a form needs them
+            from textual.widgets import Input, TextArea
+
             for widget in root.query(Input):
                 widget.cursor_blink = False
             for area in root.query(TextArea):
                 area.cursor_blink = False
         if self.ascii_borders:
+            from textual.widgets import Checkbox
+
             for box in root.query(Checkbox):
                 box.BUTTON_LEFT = "["
                 box.BUTTON_RIGHT = "]"
@@ -196,7 +211,18 @@ class RegwizardApp(App[int]):
         import importlib
 
         spec = table.spec(name)
-        return getattr(importlib.import_module(f"regwizard.screens.{spec.module}"), spec.cls)()
+        screen = getattr(importlib.import_module(f"regwizard.screens.{spec.module}"), spec.cls)()
+        # Textual adds the width class at the screen's first Resize, which restyles all of it
+        # once more; starting with the class it is about to get saves that pass.
+        if width_class := self.width_class():
+            screen.add_class(width_class, update=False)
+        return screen
+
+    def width_class(self) -> str:
+        """The HORIZONTAL_BREAKPOINTS class for the terminal's width (Textual's rule: the
+        highest threshold not above the width)."""
+        width = self.size.width
+        return max((b for b in self.HORIZONTAL_BREAKPOINTS if b[0] <= width), default=(0, ""))[1]
 
     def goto(self, name: str) -> Awaitable[Any]:
         """Show wizard step ``name`` (a name in :data:`regwizard.screens.table.SCREENS`).
@@ -212,7 +238,11 @@ class RegwizardApp(App[int]):
             target: Screen | str = name
         else:
             target = self._make_screen(name)
-        if len(self.screen_stack) <= 1:
+        stack = self.screen_stack
+        if target == "welcome" and stack[0] is self.get_screen("welcome"):
+            # Welcome is the bottom screen (get_default_screen): uncover it
+            return self.pop_screen() if len(stack) > 1 else self.switch_screen(target)
+        if len(stack) <= 1:
             return self.push_screen(target)
         return self.switch_screen(target)
 

@@ -11,18 +11,17 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from regwizard.events import Event, GcResult, HostFacts, RunResult
-from regwizard.plan import Connection, Plan, Secrets
-
 if TYPE_CHECKING:  # adopt and the doctor are imported only when a repair starts
     from pathlib import Path
 
     from regwizard.adopt import Adoption
     from regwizard.doctor import DoctorReport
+    from regwizard.events import Event, GcResult, HostFacts, RunResult
+    from regwizard.plan import Connection, Plan, Secrets
     from regwizard.registry_api import Page, TagInfo
     from regwizard.users import UserEdit, UsersOutcome
 
-Emit = Callable[[Event], None]
+Emit = Callable[["Event"], None]
 
 
 class Browser(Protocol):

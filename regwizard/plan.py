@@ -22,14 +22,11 @@ import os
 import posixpath
 import re
 import tempfile
-import tomllib
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_type_hints
-
-import tomli_w
 
 from regwizard.errors import PlanError, RegwizardError
 from regwizard.htpasswd import BCRYPT_RE, DEFAULT_COST, MAX_COST, cost_of, cost_words
@@ -1596,6 +1593,8 @@ def parse_plan(text: str | bytes, *, validate: bool = True, source: str = "") ->
     if len(text) > MAX_PLAN_BYTES:
         raise PlanError("", f"{where}the plan is too large (over 1 MiB)", _NOT_A_PLAN)
     text = text.removeprefix("\ufeff")
+    import tomllib  # here, not at the top: the wizard's first paint needs no TOML
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -1642,6 +1641,8 @@ _HEADER = """\
 
 
 def _table(name: str, body: dict[str, Any], array: bool = False) -> str:
+    import tomli_w
+
     head = f"[[{name}]]" if array else f"[{name}]"
     return f"\n{head}\n{tomli_w.dumps(body)}"
 
@@ -1703,6 +1704,8 @@ def edit_plan_text(old_text: str, plan: Plan) -> str:
 
 
 def _edited(old_text: str, plan: Plan) -> str | None:
+    import tomllib
+
     import tomlkit
 
     try:

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, ClassVar, cast
 
+from rich.segment import Segment
+from rich.style import Style as RichStyle
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from regwizard.events import StepProgress
-from regwizard.progress import text as progress_text
-from regwizard.screens.table import flow_of, flow_steps
+from regwizard.screens.table import Flow, flow_of, flow_steps
 
 if TYPE_CHECKING:
     from regwizard.app import RegwizardApp, WizardState
+    from regwizard.events import StepProgress
 
 Check = Callable[[str], "str | None"]
 
@@ -32,29 +34,48 @@ def plain(text: str) -> str:
     return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\t", "    "))
 
 
-class StepsBar(Horizontal):
-    """One line at the top: ``regwizard  Hosts › Certificate › ...`` with the current step lit."""
+class StepsBar(Widget):
+    """One line at the top: ``regwizard  Hosts › Certificate › ...`` with the current step lit.
 
-    def __init__(self, current: str) -> None:
+    One widget drawing its line, not a Label per word: a dozen Labels were a sixth of the
+    work between composing the Welcome screen and its first paint (issue 15). The looks are
+    the ``steps-bar--*`` component classes in regwizard.tcss; the gaps carry the bar's
+    background only, as the gaps between Labels did, so every cell looks as it did.
+    """
+
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "steps-bar--app-name",
+        "steps-bar--step",
+        "steps-bar--done",
+        "steps-bar--current",
+    }
+
+    def __init__(self, current: str, mode: Flow = "new", *, ascii_sep: bool = False) -> None:
         super().__init__(id="steps-bar")
         self.current = current
-
-    def compose(self) -> ComposeResult:
-        yield Label("regwizard", id="app-name")
-        state = getattr(self.app, "state", None)
-        steps = flow_steps(flow_of(self.current, getattr(state, "mode", "new")))
+        self.ascii_sep = ascii_sep
+        steps = flow_steps(flow_of(current, mode))
         names = [step.name for step in steps]
-        reached = self.current in names
-        sep = ">" if getattr(self.app, "ascii_borders", False) else "›"
-        for i, step in enumerate(steps):
+        at = names.index(current) if current in names else -1
+        #: (label, "current" / "done" / "") of each step, in order
+        self.steps: list[tuple[str, str]] = [
+            (step.label, "current" if i == at else "done" if i < at else "")
+            for i, step in enumerate(steps)
+        ]
+
+    def render_line(self, y: int) -> Strip:
+        if y:
+            return Strip([])
+        style = self.get_component_rich_style
+        gap = RichStyle(bgcolor=self.rich_style.bgcolor)
+        muted = style("steps-bar--step")
+        sep = ">" if self.ascii_sep else "›"
+        segments = [Segment("regwizard", style("steps-bar--app-name")), Segment("  ", gap)]
+        for i, (label, state) in enumerate(self.steps):
             if i:
-                yield Label(sep, classes="step-sep")
-            classes = "step"
-            if step.name == self.current:
-                classes += " -current"
-            elif reached and i < names.index(self.current):
-                classes += " -done"
-            yield Label(step.label, classes=classes)
+                segments += [Segment(" ", gap), Segment(sep, muted), Segment(" ", gap)]
+            segments.append(Segment(label, style(f"steps-bar--{state}") if state else muted))
+        return Strip(segments)
 
 
 class WorkProgress(Vertical):
@@ -72,6 +93,8 @@ class WorkProgress(Vertical):
         yield ProgressBar(total=100, show_eta=False, classes="work-progress-bar")
 
     def show(self, ev: StepProgress) -> None:
+        from regwizard.progress import text as progress_text  # events load with the first run
+
         self.live = (ev.step, ev.host)
         self.query_one(".work-progress-what", Label).update(
             f"{ev.host}: {plain(progress_text(ev))}"
@@ -154,7 +177,9 @@ class WizardScreen(Screen[None]):
         return self.wizard.state
 
     def compose_steps(self) -> ComposeResult:
-        yield StepsBar(self.STEP)
+        state = getattr(self.app, "state", None)
+        mode: Flow = getattr(state, "mode", "new")
+        yield StepsBar(self.STEP, mode, ascii_sep=getattr(self.app, "ascii_borders", False))
 
     def on_mount(self) -> None:
         freeze = getattr(self.app, "freeze_widgets", None)

@@ -37,15 +37,15 @@ SAVE_PLAN_ON = ("review", "results")
 
 
 def available(app: RegwizardApp, screen: Screen) -> bool:
-    """True when the app's commands make sense from ``screen``: a wizard step at the
-    bottom of the stack (nothing pushed over it) and no run in progress."""
+    """True when the app's commands make sense from ``screen``: a wizard step with nothing
+    pushed over it (under it only the bottom screen: a blank one, or Welcome) and no run in
+    progress."""
     stack = app.screen_stack
     on_top = [s for s in stack if s.id != "--command-palette"]
     return (
         not app.state.running
         and isinstance(screen, WizardScreen)
-        and len(on_top) >= 2
-        and on_top[1] is screen
+        and len(on_top) <= 2
         and on_top[-1] is screen
     )
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Label, Static
 
-from regwizard import settings
-from regwizard.errors import RegwizardError
-from regwizard.plan import Plan, Secrets, load_plan
 from regwizard.screens.base import WizardScreen
-from regwizard.screens.dialogs import ErrorDialog, PathDialog
+
+if TYPE_CHECKING:  # the dialogs and plan files load when a button needs them (first paint)
+    from regwizard.plan import Plan
 
 INTRO = """\
 regwizard installs registry:2 with TLS and password login on one machine over \
@@ -42,27 +42,24 @@ class WelcomeScreen(WizardScreen):
             with Vertical(classes="page"):
                 yield Label("Set up a private Docker registry", classes="page-title")
                 yield Static(INTRO, classes="page-intro", markup=False)
-                with Vertical(id="choices"):
-                    with Horizontal(classes="choice"):
-                        yield Button("New setup", id="new", variant="primary")
-                        yield Label("Answer a few questions, review, run.", classes="choice-text")
-                    with Horizontal(classes="choice"):
-                        yield Button("Open a plan file", id="open")
-                        yield Label(
-                            "Start from a saved regwizard-plan.toml.", classes="choice-text"
-                        )
-                    with Horizontal(classes="choice"):
-                        yield Button("Repair a registry", id="repair")
-                        yield Label(
-                            "Find an existing registry, show what is broken, fix it without "
-                            "losing data.",
-                            classes="choice-text",
-                        )
-                    yield Label("Live with a registry set up from a plan file:", id="day-two-title")
-                    with Horizontal(id="day-two"):
-                        yield Button("Manage users", id="users")
-                        yield Button("Browse images", id="browse")
-                        yield Button("Reclaim disk", id="gc")
+                with Horizontal(classes="choice"):
+                    yield Button("New setup", id="new", variant="primary")
+                    yield Label("Answer a few questions, review, run.", classes="choice-text")
+                with Horizontal(classes="choice"):
+                    yield Button("Open a plan file", id="open")
+                    yield Label("Start from a saved regwizard-plan.toml.", classes="choice-text")
+                with Horizontal(classes="choice"):
+                    yield Button("Repair a registry", id="repair")
+                    yield Label(
+                        "Find an existing registry, show what is broken, fix it without "
+                        "losing data.",
+                        classes="choice-text",
+                    )
+                yield Label("Live with a registry set up from a plan file:", id="day-two-title")
+                with Horizontal(id="day-two"):
+                    yield Button("Manage users", id="users")
+                    yield Button("Browse images", id="browse")
+                    yield Button("Reclaim disk", id="gc")
                 yield Static(NEEDS, classes="needs", markup=False)
                 yield Static(STEPS, classes="page-intro", markup=False)
         with Horizontal(id="nav"):
@@ -86,6 +83,11 @@ class WelcomeScreen(WizardScreen):
     def ask_plan(self, title: str, ok_label: str, then: Callable[[Plan, str], None]) -> None:
         """Ask for a plan file (the recent ones listed), load it (an error dialog when it
         cannot be), remember it among the recent plans, then ``then``."""
+        from regwizard import settings
+        from regwizard.errors import RegwizardError
+        from regwizard.plan import load_plan
+        from regwizard.screens.dialogs import ErrorDialog, PathDialog
+
         default = str(self.state.plan_path) if self.state.plan_path else "./regwizard-plan.toml"
 
         def chosen(path: str | None) -> None:
@@ -125,6 +127,7 @@ class WelcomeScreen(WizardScreen):
     @on(Button.Pressed, "#browse")
     def browse_images(self) -> None:
         def then(plan: Plan, _path: str) -> None:
+            from regwizard.plan import Secrets
             from regwizard.screens.browse import BrowseScreen
 
             keys = set(self.state.secrets.accepted_host_keys)

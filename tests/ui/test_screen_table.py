@@ -8,9 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from textual.widgets import Label
+from textual.screen import Screen
 
 from regwizard.plan import Plan
+from regwizard.screens.base import StepsBar
 from regwizard.screens.table import SCREENS, flow_steps, spec
 
 from .conftest import SIZE, make_app
@@ -58,10 +59,12 @@ def test_each_flow_has_its_step_bar_order_and_labels():
 
 def steps_bar(pilot) -> tuple[list[str], str, list[str]]:
     """(labels, the lit one, the done ones) of the step bar on screen."""
-    labels = list(pilot.app.screen.query("#steps-bar Label.step").results(Label))
-    text = [str(label.render()) for label in labels]
-    current = [str(label.render()) for label in labels if label.has_class("-current")]
-    done = [str(label.render()) for label in labels if label.has_class("-done")]
+    bar = pilot.app.screen.query_one("#steps-bar", StepsBar)
+    text = [label for label, _ in bar.steps]
+    current = [label for label, state in bar.steps if state == "current"]
+    done = [label for label, state in bar.steps if state == "done"]
+    line = bar.render_line(0).text  # what is drawn says the same
+    assert line.split() == ["regwizard", *" › ".join(text).split()]
     return text, (current[0] if current else ""), done
 
 
@@ -169,3 +172,27 @@ def test_screen_modules_are_imported_only_when_first_shown():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(("width", "cls"), [(80, "-narrow"), (109, "-narrow"), (110, "-wide")])
+async def test_a_screen_starts_with_the_width_class_textual_would_give_it(width, cls):
+    """goto's screens start with their HORIZONTAL_BREAKPOINTS class (Textual's first Resize
+    then changes nothing, so it does not restyle the screen again): the one Textual gives."""
+    app = make_app()
+    async with app.run_test(size=(width, 30)) as pilot:
+        await pilot.pause()
+        assert app.width_class() == cls
+        # Textual's own choice, on a screen the app did not make
+        await app.push_screen(Screen())
+        await pilot.pause()
+        await pilot.pause()
+        assert app.screen.has_class(cls)
+        app.pop_screen()
+        await pilot.pause()
+        assert app._make_screen("certificate").has_class(cls)  # before any Resize reached it
+        for name in ("welcome", "hosts", "run"):
+            app.goto(name)
+            await pilot.pause()
+            await pilot.pause()
+            breakpoints = {c for _, c in app.HORIZONTAL_BREAKPOINTS}
+            assert app.screen.classes & breakpoints == {cls}

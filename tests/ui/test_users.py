@@ -31,6 +31,7 @@ def write_plan(path: Path) -> Path:
 
 
 async def open_users(pilot, path: Path) -> None:
+    await pilot.pause()  # as open_browse: run_before can start before Welcome has its widgets
     await activate(pilot, "#users")
     await enter_value(pilot, "#path", str(path))
     await activate(pilot, "#ok")
