@@ -41,6 +41,7 @@ if TYPE_CHECKING:  # steps pull in cryptography and bcrypt: imported when a run 
 CONNECT_TIMEOUT = 10.0
 MAX_PARALLEL_HOSTS = 16  # hosts worked on at once (a registry host and 15 clients)
 LOCK_WAIT = 120.0  # how long a second run waits for the first before it refuses
+STOP_WAIT = 5.0  # an early proof's push or pull under way ends well within this
 
 
 def _run_unit(
@@ -113,16 +114,20 @@ class _EarlyProof:
         except BaseException as ex:  # noqa: BLE001 - judged by take(); never reported
             self.error = ex
 
-    def _join(self, cancel: threading.Event) -> None:
-        while self.thread.is_alive():
+    def _join(self, cancel: threading.Event, limit: float | None = None) -> None:
+        end = None if limit is None else time.monotonic() + limit
+        while self.thread.is_alive() and (end is None or time.monotonic() < end):
             if cancel.is_set():
                 self.cancel.set()
             self.thread.join(0.05)
 
     def stop(self, cancel: threading.Event) -> None:
+        """Stop it and wait until it ends, at most STOP_WAIT: a proof stuck on a hung
+        registry is left behind (a daemon thread whose result is never used) rather than
+        hold up the repair of that registry."""
         self.stopped = True
         self.cancel.set()
-        self._join(cancel)
+        self._join(cancel, STOP_WAIT)
 
     def take(self, cancel: threading.Event) -> bool:
         """Wait for it; True when it may stand as this run's verification."""
@@ -216,8 +221,10 @@ def _run(plan, secrets, emit, cancel, dry_run, lock_wait, connect, steps, net) -
             def before_change() -> None:
                 nonlocal may_start_early
                 may_start_early = False
-                if early[0] is not None:
-                    early[0].stop(cancel)
+                proof_ahead = early[0]  # hosts of one step call this from their threads
+                if proof_ahead is not None:
+                    proof_ahead.stop(cancel)
+                    early[0] = None  # thrown away: the proof runs after the changes
 
             for step in steps:
                 targets = step.targets(ctx)

@@ -315,3 +315,32 @@ def test_a_registry_that_exits_at_start_is_seen_at_once():
     c = FakeContainer(["running", "exited"])
     container._await_start(ctx, e, c)
     assert c.status == "exited" and net.asked == 1
+
+
+def test_an_early_proof_stuck_on_a_hung_registry_does_not_hold_up_the_repair(monkeypatch):
+    """It is left behind after STOP_WAIT; its result is never used, and the proof runs
+    again after the change."""
+    monkeypatch.setattr(engine, "STOP_WAIT", 0.1)
+    release = threading.Event()
+
+    stuck: list[threading.Thread] = []
+
+    class Stuck(Proof):
+        def apply(self, ctx: Ctx, e: HostEntry, change: Fix) -> str:
+            if ctx.early:
+                stuck.append(threading.current_thread())
+                self.runs.append(True)
+                self.started.set()
+                release.wait(5)  # a push that ignores the cancel, as a hung one does
+                raise RuntimeError("hung")
+            return super().apply(ctx, e, change)
+
+    proof = Stuck()
+    try:
+        result, _events, proof, _later = _run(False, True, proof)
+        assert stuck[0].is_alive()  # the run did not wait for it, neither at the change
+        # nor at the verify step
+    finally:
+        release.set()
+    assert result.ok, result.failure
+    assert proof.runs == [True, False]
