@@ -84,26 +84,12 @@ class _EarlyProof:
     place, so a reader sees the usual order."""
 
     def __init__(self, ctx: Ctx, step: Step) -> None:
-        import dataclasses
-
         self.events: list[Event] = []
         self.records: list[StepRecord] = []
         self.cancel = threading.Event()
         self.error: BaseException | None = None
         self.stopped = False
-        self.shadow = dataclasses.replace(
-            ctx,
-            emit=self.events.append,
-            cancel=self.cancel,
-            verification=None,
-            hosts_changed_at={},
-            _facts={},
-            _facts_lock=threading.Lock(),
-            _facts_epoch=0,
-            _reading={},
-            ahead={},
-            early=True,
-        )
+        self.shadow = ctx.fork(emit=self.events.append, cancel=self.cancel, early=True)
         self.thread = threading.Thread(target=self._run, args=(step,), daemon=True)
         self.thread.start()
 
@@ -259,7 +245,7 @@ def _run(plan, secrets, emit, cancel, dry_run, lock_wait, connect, steps, net) -
                 ctx.emit(Progress(done, total))
                 if may_start_early and step.settles_names and proof is not None:
                     early[0] = _EarlyProof(ctx, proof)
-            if dry_run or not any(s.fills_verification for s in steps):
+            if dry_run or proof is None:
                 result.ok = True
             else:
                 result.ok = bool(ctx.verification and ctx.verification.ok)

@@ -291,6 +291,23 @@ class Ctx:
                     self._facts[key] = value
         return value
 
+    def fork(self, **changes: Any) -> Ctx:
+        """The same plan, secrets, hosts and network, with ``changes`` and this run's
+        state afresh: no facts read, no verification, no writes recorded, no ahead work
+        (engine._EarlyProof works on one beside this context)."""
+        import dataclasses
+
+        fresh = {
+            "verification": None,
+            "hosts_changed_at": {},
+            "_facts": {},
+            "_facts_lock": threading.Lock(),
+            "_facts_epoch": 0,
+            "_reading": {},
+            "ahead": {},
+        }
+        return dataclasses.replace(self, **{**fresh, **changes})
+
     def forget(self, e: HostEntry | None = None) -> None:
         """Forget what was read of ``e`` (and everything read from this machine)."""
         with self._facts_lock:
