@@ -128,6 +128,9 @@ class _Node:
     fn: Callable[[], None]
     after: tuple[int, ...] = ()
     when: Callable[[], bool] = _always
+    # False: the check talks to the registry's port from this machine (its SSH use, if
+    # any, is one cached read), so it does not take the host's PER_HOST slot
+    on_host: bool = True
 
 
 def _first(pair: tuple) -> object:
@@ -251,8 +254,8 @@ class _Doctor:
         port serves (tls). Facts two checks share are read once (``Ctx.fact``)."""
         nodes: list[_Node] = []
 
-        def node(check, entry, fn, after=(), when=_always) -> int:  # noqa: ANN001
-            nodes.append(_Node(check, entry, fn, tuple(after), when))
+        def node(check, entry, fn, after=(), when=_always, on_host=True) -> int:  # noqa: ANN001
+            nodes.append(_Node(check, entry, fn, tuple(after), when, on_host))
             return len(nodes) - 1
 
         reg = self.ctx.registry
@@ -270,7 +273,7 @@ class _Doctor:
             return lambda: e.host is not None and bool(self.docker_ok.get(e.label))
 
         # the network reads, at once with docker: tls interprets them with the facts
-        probe = node("tls", reg, self._probe)
+        probe = node("tls", reg, self._probe, on_host=False)
         container = node("container", reg, self._container, on_docker(reg), docker_ok(reg))
         tls = node("tls", reg, self._tls, (container, probe))
         node("port", reg, self._port, (container, tls), lambda: self.facts is not None)
@@ -284,7 +287,7 @@ class _Doctor:
             lambda: self.facts is not None or bool(self.served and self.served.tls),
         )  # fmt: skip
         if self.secrets.verify_password and self.plan.verify_user:
-            node("login", reg, self._login, (tls,))
+            node("login", reg, self._login, (tls,), on_host=False)
         has_facts = lambda: self.facts is not None  # noqa: E731
         node("htpasswd", reg, self._htpasswd, (container,), has_facts)
         node("storage", reg, self._storage, (container,), has_facts)
@@ -327,7 +330,7 @@ class _Doctor:
 
         def host_of(n: _Node):  # noqa: ANN202 - whose SSH connection the node uses
             h = getattr(n.entry, "host", None)
-            return None if h is None else id(h)
+            return None if h is None or not n.on_host else id(h)
 
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             while True:

@@ -80,6 +80,33 @@ def test_report_order_is_sequential_when_checks_finish_in_another_order(
     assert report.exit_code == 0
 
 
+def test_the_login_does_not_take_the_registry_hosts_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """login talks to the registry's port, not over SSH: while it waits, the registry
+    host's SSH checks (one at a time, PER_HOST) go on. Here it waits for htpasswd, which
+    comes after it in the report and could not start if login held node1's slot."""
+    htpasswd_started = threading.Event()
+    waited: list[bool] = []
+    login, htpasswd = doctor._Doctor._login, doctor._Doctor._htpasswd
+
+    def waiting_login(self) -> None:  # noqa: ANN001
+        waited.append(htpasswd_started.wait(10))
+        login(self)
+
+    def marking_htpasswd(self) -> None:  # noqa: ANN001
+        htpasswd_started.set()
+        htpasswd(self)
+
+    monkeypatch.setattr(doctor, "PER_HOST", 1)
+    monkeypatch.setattr(doctor._Doctor, "_login", waiting_login)
+    monkeypatch.setattr(doctor._Doctor, "_htpasswd", marking_htpasswd)
+    report = _diagnose(FIXTURES / "healthy-local-ca-port.json", tmp_path)
+    assert waited == [True], "login held the registry host's SSH slot"
+    assert [(f.check, f.host) for f in report.findings] == SEQUENTIAL
+    assert report.exit_code == 0
+
+
 def test_one_worker_gives_the_sequential_order(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
