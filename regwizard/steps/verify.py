@@ -22,7 +22,7 @@ from regwizard.diagnose import clean
 from regwizard.errors import Cancelled
 from regwizard.events import Proof, Verification
 from regwizard.facts.tls import Untrusted
-from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, explained
+from regwizard.steps.base import Change, Ctx, HostEntry, Step, StepError, explained, served
 from regwizard.steps.trust import anchor
 
 PROBE_REPO = "regwizard/probe"
@@ -95,6 +95,23 @@ def _await_stale_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
     )
     if ctx.cancel.wait(wait):
         raise Cancelled()
+
+
+def _pinned(ctx: Ctx, v: Verification) -> bool:
+    """An anonymous request to the registry's address, verified against the plan's trust
+    anchor (no credential). An early proof starts before the health step has checked
+    this, so its credentials wait until it holds (``_await_pinned``)."""
+    _note_expiry(ctx, v)
+    reg = ctx.plan.registry
+    ctx.net.request(reg.domain, ctx.target, reg.port, anchor(ctx), "/v2/")
+    return True
+
+
+def _await_pinned(ctx: Ctx) -> None:
+    """In an early proof, the verify user's password goes nowhere until ``_pinned`` held;
+    when it did not, the proof ends (thrown away: the steps repair, then verify runs)."""
+    if ctx.early and not ctx.take_ahead("pinned"):
+        raise StepError("the registry's certificate is not verified against the plan yet", "rerun")
 
 
 # An explicit empty auth, never None: with None (or an empty in-memory config) docker-py
@@ -176,7 +193,6 @@ class Verify(Step[VerifyChange]):
         ctx.verification = v
         ref = _ref(ctx)
         v.image_ref = ref
-        _note_expiry(ctx, v)
         client = e.host.docker(300)
         # Independent work overlaps: login runs beside the push, then every client
         # pulls while the catalog is read. A fan-out to N clients then costs about one
@@ -184,6 +200,10 @@ class Verify(Step[VerifyChange]):
         # every request, so the other clients prove trust, name resolution and
         # credentials with their authenticated pull alone, not with a login first.)
         others = [o for o in ctx.clients if o is not e and o.uses("docker")]
+        if ctx.early:
+            ctx.start_ahead("pinned", lambda: _pinned(ctx, v))
+        else:
+            _note_expiry(ctx, v)  # what health just read: no new connection
         pool = ThreadPoolExecutor(max_workers=len(others) + len(ctx.clients) * 2 + 2)
         try:
             prove = self._prove_mirror if v.mirror_of else self._prove
@@ -265,6 +285,7 @@ class Verify(Step[VerifyChange]):
                 shown=clean(err, 200),
                 evidence=clean(err),
             )
+        _await_pinned(ctx)
         auth = {"username": user, "password": password}
         # 2. login, forcing a real round trip to the registry, while 3. the push (with
         # explicit credentials) runs: a failed login is reported before the push error
@@ -357,6 +378,7 @@ class Verify(Step[VerifyChange]):
                 evidence=clean(err),
             )  # fmt: skip
         # 2. login, 3. pull through the mirror: it fetches the image from the upstream
+        _await_pinned(ctx)
         self._login(ctx, e, client, user, password)
         v.login_ok = True
         ctx.log(self.name, e, f"login as {user}: ok")
@@ -651,9 +673,8 @@ def prove_replicas(ctx: Ctx, anchor_pem: bytes) -> list[Proof]:
 
 def _note_expiry(ctx: Ctx, v: Verification) -> None:
     """The served certificate's end date, for Results and the report (Health verified it)."""
-    reg = ctx.plan.registry
     try:
-        pem = ctx.net.served(reg.domain, ctx.target, reg.port).pem
+        pem = served(ctx).pem
         info = pki.inspect_cert(pem) if pem else None
     except (OSError, ValueError):
         info = None
