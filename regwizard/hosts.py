@@ -400,6 +400,25 @@ def _start_writer(
 
 _PID_MARK = b"regwizard-pid "
 _PID_SCRIPT = 'echo "regwizard-pid $$" >&2; exec "$@"'
+# A command fed nothing reads /dev/null, so no EOF has to follow it (see _send_eof)
+_PID_SCRIPT_NO_STDIN = _PID_SCRIPT + " </dev/null"
+
+
+def _send_eof(chan: paramiko.Channel) -> None:
+    """``chan.shutdown_write()`` without paramiko's race (paramiko#1115, #1705): it builds
+    the EOF under the channel's lock but sends it after releasing it, so the transport
+    thread can answer the server's CLOSE in between. OpenSSH then gets an EOF for a
+    channel it has freed and drops the whole connection ("ieof packet referred to
+    nonexistent channel"): every command in flight on that host fails. Seen on the lab
+    with four doctor checks at once on one host, about one run in a hundred. Sent under
+    the lock, our EOF always goes out before our CLOSE. (During a re-key the send waits
+    for it, at most paramiko's clear_to_send_timeout, while the lock is held.)"""
+    with chan.lock:
+        if chan.closed or chan.eof_sent:
+            return
+        m = chan._send_eof()
+        if m is not None:
+            chan.transport._send_user_message(m)
 
 
 class _PidSniffer:
@@ -1854,8 +1873,11 @@ class SSHHost(Host):
         that times out or is cancelled can be killed. (OpenSSH ignores "signal" requests
         for root logins, and closing the channel alone leaves the process running.)
         """
+        # fed nothing, a tracked command reads /dev/null: no EOF is sent, so none can race
+        # the channel's close (_send_eof)
+        eof = not (track and not data)
         if track:
-            argv = ["sh", "-c", _PID_SCRIPT, "sh", *argv]
+            argv = ["sh", "-c", _PID_SCRIPT if data else _PID_SCRIPT_NO_STDIN, "sh", *argv]
         chan = self._open_channel(timeout)
         pid = _PidSniffer() if track else None
         try:
@@ -1867,7 +1889,8 @@ class SSHHost(Host):
                     f"{self.label}: the server refused to run `{program}` ({e})",
                     "check that the account has a working login shell",
                 ) from None
-            _start_writer(chan.sendall, chan.shutdown_write, data)
+            if eof:
+                _start_writer(chan.sendall, lambda: _send_eof(chan), data)
             try:
                 return self._collect(chan, timeout, on_line, program, pid, interruptible=track)
             except (CommandTimeout, Cancelled):
@@ -2030,7 +2053,7 @@ class _SSHHeld(_Held):
     def release(self, timeout: float) -> None:
         try:
             if self.alive:
-                self.chan.shutdown_write()  # EOF: the host's `cat` ends, the lock is freed
+                _send_eof(self.chan)  # EOF: the host's `cat` ends, the lock is freed
                 if not self.chan.status_event.wait(timeout):
                     self.kill()
         except Exception:

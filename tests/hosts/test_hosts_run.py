@@ -14,7 +14,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from hostlab import Lab, make_conn, remote_gone
+from hostlab import TEST_PASSWORD, Lab, make_conn, remote_gone
 
 from regwizard.errors import Cancelled, CommandFailed, CommandTimeout, ConnectFailed
 from regwizard.hosts import Host, Result, SSHHost, connect
@@ -229,6 +229,52 @@ def test_reconnects_after_drop_with_same_key(sshlab: Lab, known_hosts: Path) -> 
         host.close()
     with pytest.raises(ConnectFailed, match="closed"):
         host.run(["true"])
+
+
+def test_a_command_fed_nothing_reads_an_empty_stdin(root_host: Host) -> None:
+    """No EOF is sent for it (hosts._send_eof): its stdin is /dev/null, so `cat` ends."""
+    assert root_host.run(["cat"], timeout=20) == Result(0, b"", b"")
+
+
+def test_an_eof_sent_late_never_follows_the_channels_close(
+    sshlab: Lab, known_hosts: Path, test_user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """paramiko builds a channel's EOF under its lock and sends it after (paramiko#1115):
+    when the command ends in between, the transport thread answers the server's CLOSE
+    first and OpenSSH drops the whole connection ("ieof packet referred to nonexistent
+    channel"). Seen about once in a hundred lab doctor runs with four checks at once on
+    one host; here every EOF is held back until the command has ended."""
+    import paramiko.common
+    import paramiko.transport
+
+    send = paramiko.transport.Transport._send_user_message
+
+    def late_eof(self, data) -> None:  # noqa: ANN001
+        if data.asbytes()[:1] == bytes([paramiko.common.MSG_CHANNEL_EOF]):
+            time.sleep(0.3)  # the command (`true`) is long done by then
+        send(self, data)
+
+    monkeypatch.setattr(paramiko.transport.Transport, "_send_user_message", late_eof)
+    root = connect(make_conn(sshlab), Secrets(), known_hosts=str(known_hosts))
+    user = connect(
+        make_conn(sshlab, user=test_user, auth="password", sudo=True),
+        Secrets(
+            ssh_passwords={"127.0.0.1": TEST_PASSWORD}, sudo_passwords={"127.0.0.1": TEST_PASSWORD}
+        ),
+        known_hosts=str(known_hosts),
+    )
+    try:
+        # as root `true` is fed nothing (no EOF at all); as the user, sudo's password
+        # and then the EOF, long after `true` ended
+        for host in (root, user):
+            first = host.transport
+            assert host.run(["true"]).ok
+            assert host.run(["cat"], input=b"fed").stdout == b"fed"
+            assert host.run(["true"]).ok
+            assert host.transport is first and first.is_active()  # never dropped
+    finally:
+        root.close()
+        user.close()
 
 
 def test_write_file_through_symlink_replaces_target(root_host: Host, tmp_path: Path) -> None:

@@ -665,11 +665,28 @@ def test_trust_command_names_the_source_and_target_as_two_arguments() -> None:
 # --------------------------------------------------------------------------- SSHHost
 
 
+class _Transport:
+    def __init__(self, chan: _Chan) -> None:
+        self.chan = chan
+
+    def _send_user_message(self, m) -> None:
+        assert self.chan.lock.locked()  # hosts._send_eof: sent under the channel's lock
+        self.chan.eof.set()
+
+
 class _Chan:
     def __init__(self) -> None:
         self.command: str | None = None
         self.stdin = bytearray()
         self.eof = threading.Event()
+        # what hosts._send_eof uses of a paramiko Channel
+        self.lock = threading.Lock()
+        self.closed = self.eof_sent = False
+        self.transport = _Transport(self)
+
+    def _send_eof(self) -> object:
+        self.eof_sent = True
+        return object()
 
     def settimeout(self, t) -> None:
         pass
@@ -699,7 +716,8 @@ class FakeSSH(SSHHost):
         return chan
 
     def _collect(self, chan, timeout, on_line, program, pid, *, interruptible=True) -> Result:
-        chan.eof.wait(5)
+        if hosts._PID_SCRIPT_NO_STDIN not in chan.command:  # fed: stdin ends with an EOF
+            assert chan.eof.wait(5)
         return Result(0, b"", b"")
 
     def _close_transport(self) -> None:
@@ -767,7 +785,8 @@ def _file_helper_commands(path: str) -> list[list[str]]:
     out = []
     for chan in host.chans:
         argv = shlex.split(chan.command)
-        assert argv[:4] == ["sh", "-c", hosts._PID_SCRIPT, "sh"]
+        assert argv[:2] == ["sh", "-c"] and argv[3] == "sh"
+        assert argv[2] in (hosts._PID_SCRIPT, hosts._PID_SCRIPT_NO_STDIN)
         out.append(argv[4:])
     return out
 
