@@ -108,9 +108,9 @@ NO_S3_SECRET_HINT = "pass --s3-secret-file FILE or set REGWIZARD_S3_SECRET_KEY"
 
 # Checks run at once, bounded: the work is mostly waiting on SSH and the registry's port.
 WORKERS = 8
-# Checks at once on one host. With 4, node1's SSH connection was dropped (EOFError)
-# in the middle of one lab doctor run in CI: one check at a time per host, as before the
-# graph; hosts, and the checks of different hosts, still run at once.
+# SSH checks at once on one host. (The connection dropped with 4, about one lab run in a
+# hundred: paramiko's EOF race, fixed in hosts._send_eof.) 2 and 4 measure no faster on
+# the lab once login is off the host's slot: the checks are CPU-bound here, not waiting.
 PER_HOST = 1
 
 
