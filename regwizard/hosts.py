@@ -80,7 +80,7 @@ DETAILS AND ADDITIONS (same module):
     Commands are strings for the remote user's login shell (sh/bash/dash/zsh); csh/fish
     login shells are not supported. Over SSH each command runs as
     ``sh -c 'echo "regwizard-pid $$" >&2; exec "$@"' sh ARGV...`` (that stderr line is
-    consumed, never shown): a command that times out or is cancelled is then killed with
+    consumed, never shown; a command fed nothing gets ``</dev/null`` and no EOF): a command that times out or is cancelled is then killed with
     ``kill -TERM PID`` (through sudo when commands go through sudo). OpenSSH ignores
     "signal" channel requests for root logins, and closing the channel alone leaves the
     process running. Locally the process group gets SIGTERM, then SIGKILL.
