@@ -203,6 +203,8 @@ def _run(plan, secrets, emit, cancel, dry_run, lock_wait, connect, steps, net) -
             ctx.emit(Progress(0, total))
             proof = next((s for s in steps if s.fills_verification), None)
             may_start_early = not dry_run and proof is steps[-1]
+            if may_start_early and proof is not None and _names_settled(ctx, steps):
+                early[0] = _EarlyProof(ctx, proof)  # beside preflight and every check
 
             def before_change() -> None:
                 nonlocal may_start_early
@@ -243,7 +245,7 @@ def _run(plan, secrets, emit, cancel, dry_run, lock_wait, connect, steps, net) -
                         _run_unit(ctx, step, e, records, before_change)
                 done += len(targets)
                 ctx.emit(Progress(done, total))
-                if may_start_early and step.settles_names and proof is not None:
+                if may_start_early and step.settles_names and proof is not None and not early[0]:
                     early[0] = _EarlyProof(ctx, proof)
             if dry_run or proof is None:
                 result.ok = True
@@ -261,6 +263,27 @@ def _run(plan, secrets, emit, cancel, dry_run, lock_wait, connect, steps, net) -
     result.seconds = time.monotonic() - t0
     ctx.emit(RunFinished(result))
     return result
+
+
+def _names_settled(ctx: Ctx, steps: Sequence[Step]) -> bool:
+    """Whether the step that settles name resolution would change nothing on any host,
+    asked before the steps run, when only read-only steps come before it (preflight): then
+    the early proof need not wait for them. Asked on a silent copy of the context: the
+    step itself reads afresh when its turn comes (an edit in between is a change, which
+    stops the early proof), and a host that cannot tell just means no early start."""
+    from regwizard.steps.base import Unchanged
+
+    settler = next((s for s in steps if s.settles_names), None)
+    if settler is None or not all(s.reads_only for s in steps[: steps.index(settler)]):
+        return False
+    quiet = ctx.fork(emit=lambda ev: None)
+    targets = settler.targets(quiet)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(MAX_PARALLEL_HOSTS, len(targets)))) as pool:
+            outcomes = list(pool.map(lambda e: settler.check(quiet, e), targets))
+    except Exception:  # noqa: BLE001 - the step itself reads again and reports it
+        return False
+    return all(isinstance(o, Unchanged) for o in outcomes)
 
 
 def _run_lock(ctx: Ctx, wait: float):  # noqa: ANN202

@@ -198,6 +198,63 @@ def test_no_early_proof_in_a_dry_run():
     assert proof.runs == []
 
 
+class Pre(Step[Fix]):
+    """A read-only step before the name step (as preflight): it records whether the early
+    proof was already under way when it ran."""
+
+    name = "pre"
+    scope = "registry"
+    reads_only = True
+
+    def __init__(self, proof: Proof) -> None:
+        self.proof = proof
+        self.proof_started: bool | None = None
+
+    def check(self, ctx: Ctx, e: HostEntry) -> Unchanged:
+        self.proof_started = self.proof.started.wait(2)
+        return Unchanged("ok")
+
+
+class EditedMeanwhile(Names):
+    """Settled when asked ahead; someone edits it before its own turn."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def check(self, ctx: Ctx, e: HostEntry) -> Unchanged | Fix:
+        self.calls += 1
+        return Unchanged("ok") if self.calls == 1 else Fix("edited meanwhile")
+
+
+def test_settled_names_start_the_proof_before_the_read_only_steps_before_them():
+    proof = Proof()
+    pre, names = Pre(proof), Names()
+    events: list = []
+    result = engine.run(
+        _plan(), Secrets(verify_password="pw"), emit=events.append, connect=fake_connect,
+        steps=[pre, names, Later(False, proof), proof],
+    )  # fmt: skip
+    assert result.ok, result.failure
+    assert pre.proof_started is True
+    assert proof.runs == [True]
+    # asked ahead in silence: each step still starts and finishes once, in order
+    started = [ev.step for ev in events if isinstance(ev, StepStarted)]
+    assert started == ["connect", "pre", "names", "later", "verify"]
+
+
+def test_names_edited_after_the_early_start_stop_the_proof_and_it_runs_after():
+    proof = Proof()
+    names = EditedMeanwhile()
+    result = engine.run(
+        _plan(), Secrets(verify_password="pw"), emit=lambda ev: None, connect=fake_connect,
+        steps=[Pre(proof), names, Later(False, proof), proof],
+    )  # fmt: skip
+    assert result.ok, result.failure
+    assert names.calls == 2  # asked ahead, then its own check
+    assert proof.stopped_early
+    assert proof.runs == [True, False]
+
+
 # --------------------------------------------------------------------- ahead work
 
 
