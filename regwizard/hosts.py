@@ -413,12 +413,18 @@ def _send_eof(chan: paramiko.Channel) -> None:
     with four doctor checks at once on one host, about one run in a hundred. Sent under
     the lock, our EOF always goes out before our CLOSE. (During a re-key the send waits
     for it, at most paramiko's clear_to_send_timeout, while the lock is held.)"""
-    with chan.lock:
+    lock = getattr(chan, "lock", None)
+    build = getattr(chan, "_send_eof", None)
+    send = getattr(getattr(chan, "transport", None), "_send_user_message", None)
+    if lock is None or build is None or send is None:  # another paramiko: its own EOF,
+        chan.shutdown_write()  # racy, still beats none (a fed command waits for it)
+        return
+    with lock:
         if chan.closed or chan.eof_sent:
             return
-        m = chan._send_eof()
+        m = build()
         if m is not None:
-            chan.transport._send_user_message(m)
+            send(m)
 
 
 class _PidSniffer:

@@ -79,6 +79,22 @@ def test_a_close_waits_for_an_eof_under_way() -> None:
     assert order == ["EOF", "CLOSE"]
 
 
+def test_a_paramiko_without_those_internals_still_gets_its_eof() -> None:
+    """_send_eof uses paramiko's channel internals; should they change, a fed command
+    still gets an EOF (paramiko's own), never none (it would wait for it forever)."""
+
+    class Plain:
+        def __init__(self) -> None:
+            self.shut = False
+
+        def shutdown_write(self) -> None:
+            self.shut = True
+
+    chan = Plain()
+    hosts._send_eof(chan)  # type: ignore[arg-type]
+    assert chan.shut
+
+
 def test_a_command_fed_nothing_reads_dev_null_and_gets_no_eof() -> None:
     assert hosts._PID_SCRIPT_NO_STDIN.endswith('exec "$@" </dev/null')
     assert "</dev/null" not in hosts._PID_SCRIPT  # fed commands (and sudo -S) read stdin
