@@ -80,8 +80,9 @@ DETAILS AND ADDITIONS (same module):
     Commands are strings for the remote user's login shell (sh/bash/dash/zsh); csh/fish
     login shells are not supported. Over SSH each command runs as
     ``sh -c 'echo "regwizard-pid $$" >&2; exec "$@"' sh ARGV...`` (that stderr line is
-    consumed, never shown; a command fed nothing gets ``</dev/null`` and no EOF): a command that times out or is cancelled is then killed with
-    ``kill -TERM PID`` (through sudo when commands go through sudo). OpenSSH ignores
+    consumed, never shown; a command fed nothing gets ``</dev/null`` and no EOF): a
+    command that times out or is cancelled is then killed with ``kill -TERM PID``
+    (through sudo when commands go through sudo). OpenSSH ignores
     "signal" channel requests for root logins, and closing the channel alone leaves the
     process running. Locally the process group gets SIGTERM, then SIGKILL.
 
@@ -1881,9 +1882,9 @@ class SSHHost(Host):
         """
         # fed nothing, a tracked command reads /dev/null: no EOF is sent, so none can race
         # the channel's close (_send_eof)
-        eof = not (track and not data)
+        no_stdin = track and not data
         if track:
-            argv = ["sh", "-c", _PID_SCRIPT if data else _PID_SCRIPT_NO_STDIN, "sh", *argv]
+            argv = ["sh", "-c", _PID_SCRIPT_NO_STDIN if no_stdin else _PID_SCRIPT, "sh", *argv]
         chan = self._open_channel(timeout)
         pid = _PidSniffer() if track else None
         try:
@@ -1895,7 +1896,7 @@ class SSHHost(Host):
                     f"{self.label}: the server refused to run `{program}` ({e})",
                     "check that the account has a working login shell",
                 ) from None
-            if eof:
+            if not no_stdin:
                 _start_writer(chan.sendall, lambda: _send_eof(chan), data)
             try:
                 return self._collect(chan, timeout, on_line, program, pid, interruptible=track)

@@ -97,11 +97,10 @@ def _await_stale_resolver(ctx: Ctx, step: str, e: HostEntry) -> None:
         raise Cancelled()
 
 
-def _pinned(ctx: Ctx, v: Verification) -> bool:
+def _pinned(ctx: Ctx) -> bool:
     """An anonymous request to the registry's address, verified against the plan's trust
     anchor (no credential). An early proof starts before the health step has checked
     this, so its credentials wait until it holds (``_await_pinned``)."""
-    _note_expiry(ctx, v)
     reg = ctx.plan.registry
     ctx.net.request(reg.domain, ctx.target, reg.port, anchor(ctx), "/v2/")
     return True
@@ -200,8 +199,8 @@ class Verify(Step[VerifyChange]):
         # every request, so the other clients prove trust, name resolution and
         # credentials with their authenticated pull alone, not with a login first.)
         others = [o for o in ctx.clients if o is not e and o.uses("docker")]
-        if ctx.early:
-            ctx.start_ahead("pinned", lambda: _pinned(ctx, v))
+        if ctx.early:  # both read the registry's port, off the proof's path
+            ctx.start_ahead("pinned", lambda: _note_expiry(ctx, v) or _pinned(ctx))
         else:
             _note_expiry(ctx, v)  # what health just read: no new connection
         pool = ThreadPoolExecutor(max_workers=len(others) + len(ctx.clients) * 2 + 2)
