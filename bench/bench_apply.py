@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 EXE = str(Path(sys.executable).with_name("regwizard"))
 ANSIBLE_VENV = "/srv/regwizard-bench/ansible"  # bench/setup_ansible.sh's default
 PROBES = ("baseline", "ansible")  # the images baseline.sh and registry.yml push and pull
+OUR_PROBE = f"{labmod.DOMAIN}/regwizard/probe:verify"  # what regwizard's proof pushes
 
 
 def reset(state: labmod.LabState) -> None:
@@ -44,13 +45,15 @@ def reset(state: labmod.LabState) -> None:
                 "-c",
                 "docker rm -f $(docker ps -aq) >/dev/null 2>&1; docker volume prune -f >/dev/null 2>&1;"
                 "rm -rf /etc/regwizard /root/certs /root/auth /opt/docker-image /etc/docker/certs.d;"
-                f"sed -i '/{labmod.DOMAIN}/d' /etc/hosts",
+                f"sed -i '/{labmod.DOMAIN}/d' /etc/hosts;"
+                f"docker image rm -f {OUR_PROBE} >/dev/null 2>&1; true",
             ],
             check=False,
         )
     subprocess.run(["rm", "-rf", f"/etc/docker/certs.d/{labmod.DOMAIN}"], check=False)
     subprocess.run(["sed", "-i", f"/{labmod.DOMAIN}/d", "/etc/hosts"], check=False)
-    probes = [f"{labmod.DOMAIN}/{p}/probe" for p in PROBES]
+    # every contender's probe, regwizard's too: a from-zero run loads or builds its own
+    probes = [f"{labmod.DOMAIN}/{p}/probe" for p in PROBES] + [OUR_PROBE]
     subprocess.run(
         ["docker", "image", "rm", "-f", *probes], capture_output=True, check=False, timeout=60
     )

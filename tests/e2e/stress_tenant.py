@@ -107,8 +107,8 @@ class Tenant:
 
 def remove_probe_images_script(repo: str) -> str:
     """Untag/remove every image of ``repo`` by reference (tag or repo@digest), never by
-    image ID: an ID can be shared with other tenants' tags. Every verification builds a
-    new probe image (the builder stamps `created`), so each run leaves one behind."""
+    image ID: an ID can be shared with other tenants' tags (the probe image is the same
+    bytes for the same reference, and pulls leave repo@digest entries behind)."""
     return (
         f"docker images --digests --format '{{{{.Repository}}}}@{{{{.Digest}}}}' {repo} "
         "| grep -v '@<none>$' | xargs -r docker rmi -f >/dev/null 2>&1; "

@@ -133,11 +133,12 @@ def test_ha_apply_failover_rerun_and_doctor(ha):
     local_docker("login", f"{DOMAIN}:{PORT}", "-u", "demo", "--password-stdin", input=pw)
     import docker
 
-    from regwizard.steps.verify import _probe_context
+    from regwizard.steps.verify import probe_image
 
     local = docker.DockerClient(base_url=f"unix://{labmod.NODE0_SOCK}", timeout=120)
-    local.images.build(  # a layer no registry has seen: the push really uploads
-        fileobj=_probe_context(f"failover {time.time_ns()}"), custom_context=True, tag=ref
+    # a layer no registry has seen: the push really uploads
+    local.images.load(
+        probe_image(f"{ref}:latest", local.version()["Arch"], f"failover {time.time_ns()}")
     )
     registry_container(state, lab_ha.HA_NODE).stop(timeout=10)
     try:
