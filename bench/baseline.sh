@@ -19,8 +19,9 @@ scp_ "root@$n1:/root/certs/$dom.crt" "$tmp/ca.crt"
 mkdir -p "/etc/docker/certs.d/$dom" && cp "$tmp/ca.crt" "/etc/docker/certs.d/$dom/ca.crt"
 for h in "$n1" "$n2"; do ssh_ "$h" "mkdir -p /etc/docker/certs.d/$dom"; scp_ "$tmp/ca.crt" "root@$h:/etc/docker/certs.d/$dom/ca.crt"; done
 rm -rf "$tmp"
-# 4. htpasswd (htpasswd -Bbn testuser PASSWORD); no httpd-tools here, so bcrypt from python
-line=$(printf '%s' "$pw" | "${PYTHON:-python3}" -c 'import sys,bcrypt; print("testuser:"+bcrypt.hashpw(sys.stdin.read().encode(), bcrypt.gensalt(10)).decode())')
+# 4. htpasswd (htpasswd -Bbn testuser PASSWORD); no httpd-tools here, so bcrypt from python,
+# at cost 10 as regwizard's default (BCRYPT_COST=5 is what `htpasswd -B` itself uses)
+line=$(printf '%s' "$pw" | "${PYTHON:-python3}" -c 'import os,sys,bcrypt; print("testuser:"+bcrypt.hashpw(sys.stdin.read().encode(), bcrypt.gensalt(int(os.environ.get("BCRYPT_COST","10")))).decode())')
 ssh_ "$n1" "cat > ~/auth/htpasswd" <<<"$line"
 # 5. the registry
 ssh_ "$n1" "cd ~ && docker run -d -p 443:5000 --restart=always --name registry2 \

@@ -4,7 +4,7 @@ through the CLI and in-process; peak RSS.
 
 Needs the lab (Linux, root): reuses a running one, else builds it. Prints JSON.
     bench/setup_ansible.sh                      # once: the Ansible venv, outside the repo
-    .venv/bin/python bench/bench_apply.py [--rounds 2] [--noop 5] [--idle 6]
+    .venv/bin/python bench/bench_apply.py [--rounds 2] [--noop 5] [--idle 6] [--bcrypt-cost 5]
 
 Without the Ansible venv (--ansible-venv, default /srv/regwizard-bench/ansible) the
 Ansible contender is skipped and the JSON says so.
@@ -68,7 +68,7 @@ class Ansible:
     reruns share one, as a user rerunning within ControlPersist's 60 s would.
     """
 
-    def __init__(self, venv: Path, state: labmod.LabState) -> None:
+    def __init__(self, venv: Path, state: labmod.LabState, bcrypt_cost: int = 10) -> None:
         self.playbook = str(venv / "bin" / "ansible-playbook")
         self.dir = Path(tempfile.mkdtemp(prefix="bench-ansible-"))
         python = str(venv / "bin" / "python")
@@ -91,7 +91,9 @@ class Ansible:
         (self.dir / "inventory.yml").write_text(json.dumps(inventory, indent=2))
         fd = os.open(self.dir / "secret.yml", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(json.dumps({"registry_password": state.verify_password}))
+            f.write(
+                json.dumps({"registry_password": state.verify_password, "bcrypt_cost": bcrypt_cost})
+            )
         self.shared_cp = self.dir / "cp-noop"
         self.shared_cp.mkdir()
         self.runs = 0
@@ -194,6 +196,13 @@ def main() -> None:
         default=ANSIBLE_VENV,
         help="the venv bench/setup_ansible.sh made (skipped if missing)",
     )
+    ap.add_argument(
+        "--bcrypt-cost",
+        type=int,
+        default=10,
+        help="the verify user's bcrypt cost, for all three contenders (10: regwizard's "
+        "default; 5: what the tutorial's `htpasswd -B` writes)",
+    )
     args = ap.parse_args()
     venv = Path(args.ansible_venv)
     ansible_missing = not (venv / "bin" / "ansible-playbook").exists()
@@ -209,13 +218,20 @@ def main() -> None:
 
     plan = load_plan(state.plan_file)
     plan.certificate.mode, plan.certificate.key = "self-signed", "rsa-4096"
+    if args.bcrypt_cost != 10:
+        from regwizard.htpasswd import hash_password
+
+        for user in plan.users:
+            if user.name == plan.verify_user:
+                user.bcrypt = hash_password(state.verify_password, args.bcrypt_cost)
     plan_file = pwfile + ".toml"
     save_plan(plan, plan_file)
     apply = [EXE, "apply", plan_file, "--password-file", pwfile]
     os.environ["PYTHON"] = sys.executable
+    os.environ["BCRYPT_COST"] = str(args.bcrypt_cost)  # baseline.sh's htpasswd line
     bash = ["bash", str(HERE / "baseline.sh"), state.key_file, state.known_hosts, n1, n2]
     bash.append(state.verify_password)
-    ans = None if ansible_missing else Ansible(venv, state)
+    ans = None if ansible_missing else Ansible(venv, state, args.bcrypt_cost)
     if ans is not None:
         atexit.register(ans.close)  # the password file goes, even when a run fails
     a, b, c = [], [], []
@@ -321,6 +337,7 @@ def main() -> None:
                 "note": "regwizard also runs preflight, health and full verification "
                 "(anonymous refused, login, push, pull on 2 clients, catalog)",
                 "idle_before_from_zero_s": args.idle,
+                "bcrypt_cost": args.bcrypt_cost,
                 **ansible,
             },
             indent=2,
