@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 from regwizard import lab as labmod
+from regwizard.htpasswd import DEFAULT_COST, hash_password
 
 HERE = Path(__file__).resolve().parent
 EXE = str(Path(sys.executable).with_name("regwizard"))
@@ -68,7 +69,7 @@ class Ansible:
     reruns share one, as a user rerunning within ControlPersist's 60 s would.
     """
 
-    def __init__(self, venv: Path, state: labmod.LabState, bcrypt_cost: int = 10) -> None:
+    def __init__(self, venv: Path, state: labmod.LabState, bcrypt_cost: int = DEFAULT_COST) -> None:
         self.playbook = str(venv / "bin" / "ansible-playbook")
         self.dir = Path(tempfile.mkdtemp(prefix="bench-ansible-"))
         python = str(venv / "bin" / "python")
@@ -199,7 +200,7 @@ def main() -> None:
     ap.add_argument(
         "--bcrypt-cost",
         type=int,
-        default=10,
+        default=DEFAULT_COST,
         help="the verify user's bcrypt cost, for all three contenders (10: regwizard's "
         "default; 5: what the tutorial's `htpasswd -B` writes)",
     )
@@ -218,9 +219,7 @@ def main() -> None:
 
     plan = load_plan(state.plan_file)
     plan.certificate.mode, plan.certificate.key = "self-signed", "rsa-4096"
-    if args.bcrypt_cost != 10:
-        from regwizard.htpasswd import hash_password
-
+    if args.bcrypt_cost != DEFAULT_COST:
         for user in plan.users:
             if user.name == plan.verify_user:
                 user.bcrypt = hash_password(state.verify_password, args.bcrypt_cost)

@@ -38,46 +38,48 @@ class VerifyChange(Change):
 PROBE_CREATED = "2024-01-01T00:00:00Z"  # fixed: the same probe has the same digest anywhere
 
 
-def _tar(members: list[tuple[str, bytes]]) -> bytes:
-    """A USTAR archive with no times or owners in it: the same members give the same bytes."""
+def _tar(files: dict[str, bytes]) -> bytes:
+    """A USTAR archive with no times or owners in it: the same files give the same bytes."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in members:
+        for name, data in files.items():
             info = tarfile.TarInfo(name)
-            info.size = len(data)
-            info.mtime = 0
-            info.mode = 0o644
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 
+def docker_archive(ref: str, config: dict, files: dict[str, bytes]) -> bytes:
+    """A ``docker save`` archive tagged ``ref``: one layer holding ``files``, and ``config``
+    (the image config without its rootfs). Fixed bytes in, fixed bytes out, so every
+    ``docker load`` of it gives the same image ID and the same pushed digest."""
+    layer = _tar(files)
+    diff_id = hashlib.sha256(layer).hexdigest()
+    rootfs = {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]}
+    config_bytes = json.dumps({**config, "rootfs": rootfs}, sort_keys=True).encode()
+    cfg = hashlib.sha256(config_bytes).hexdigest()
+    manifest = [{"Config": f"{cfg}.json", "RepoTags": [ref], "Layers": [f"{diff_id}/layer.tar"]}]
+    return _tar({
+        f"{cfg}.json": config_bytes,
+        f"{diff_id}/layer.tar": layer,
+        "manifest.json": json.dumps(manifest).encode(),
+    })  # fmt: skip
+
+
 def probe_image(ref: str, arch: str, note: str = "") -> bytes:
-    """The probe as a ``docker save`` archive tagged ``ref``: one file, a fixed creation
-    time and a label. ``docker load`` takes it in ~80 ms where a build took ~170 ms, needs
-    no builder, and every load of it gives the same image ID and pushed digest, so a
-    rerun pushes the manifest the registry already holds. ``note`` makes a distinct
-    layer (tests that need a fresh upload)."""
+    """The probe: one file, a fixed creation time and a label. ``docker load`` takes it in
+    about half a build's time (0.10 s against 0.20 s here) and needs no builder; being
+    the same image on every load, a rerun pushes the manifest the registry already holds.
+    ``note`` makes a distinct layer (tests that need a fresh upload)."""
     text = f"regwizard verification v1 {ref}\n{note}".rstrip("\n") + "\n"
-    layer = _tar([("probe.txt", text.encode())])
-    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-    config = json.dumps(
-        {
-            "architecture": arch,
-            "os": "linux",
-            "created": PROBE_CREATED,
-            "config": {"Labels": {"io.regwizard.probe": "true"}},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            "history": [{"created": PROBE_CREATED, "created_by": "regwizard probe"}],
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    layer_name = diff_id.removeprefix("sha256:") + "/layer.tar"
-    manifest = json.dumps(
-        [{"Config": config_name, "RepoTags": [ref], "Layers": [layer_name]}]
-    ).encode()
-    return _tar([(config_name, config), (layer_name, layer), ("manifest.json", manifest)])
+    config = {
+        "architecture": arch,
+        "os": "linux",
+        "created": PROBE_CREATED,
+        "config": {"Labels": {"io.regwizard.probe": "true"}},
+        "history": [{"created": PROBE_CREATED, "created_by": "regwizard probe"}],
+    }
+    return docker_archive(ref, config, {"probe.txt": text.encode()})
 
 
 def _push(client, ref: str, auth: dict | None) -> tuple[str, str]:

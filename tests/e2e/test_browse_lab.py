@@ -9,10 +9,6 @@ Tenant: domain repair.lab.test, port 5533, container rp-browse.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -37,32 +33,12 @@ pytestmark = pytest.mark.lab
 IMAGES = ("team/api:1.0", "team/api:1.1", "team/web:latest", "tools/cli:2")
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def fixed_image(ref: str) -> bytes:
     """A docker-archive whose layer and config are fixed bytes: the same digest every run."""
-    layer = _tar({"hello.txt": f"{ref}\n".encode() * (1 + len(ref) * 40)})
-    diff_id = hashlib.sha256(layer).hexdigest()
-    config = json.dumps(
-        {"architecture": "amd64", "os": "linux", "config": {},
-         "rootfs": {"type": "layers", "diff_ids": [f"sha256:{diff_id}"]}},
-        sort_keys=True,
-    ).encode()  # fmt: skip
-    cfg = hashlib.sha256(config).hexdigest()
-    manifest = [{"Config": f"{cfg}.json", "RepoTags": [ref], "Layers": [f"{diff_id}/layer.tar"]}]
-    return _tar({
-        f"{cfg}.json": config,
-        f"{diff_id}/layer.tar": layer,
-        "manifest.json": json.dumps(manifest).encode(),
-    })  # fmt: skip
+    from regwizard.steps.verify import docker_archive
+
+    config = {"architecture": "amd64", "os": "linux", "config": {}}
+    return docker_archive(ref, config, {"hello.txt": f"{ref}\n".encode() * (1 + len(ref) * 40)})
 
 
 def push_fixed(address: str, repo_tag: str, auth: dict) -> None:
