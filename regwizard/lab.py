@@ -74,10 +74,12 @@ SERVICE_SHIM = """\
 # regwizard lab: `service containerd start|stop|restart|status` (no systemd here)
 [ "$1" = containerd ] || { echo "lab service: only containerd is managed here" >&2; exit 1; }
 pid=/run/containerd-lab.pid
+# the nodes share this machine's PID space: a stale pid file may name someone else's
+# process (a registry's, say), so only a containerd is ended
+ours() { [ -f $pid ] && [ "$(cat /proc/"$(cat $pid)"/comm 2>/dev/null)" = containerd ]; }
 stop() {
-  [ -f $pid ] && kill "$(cat $pid)" 2>/dev/null
-  i=0; while [ -f $pid ] && kill -0 "$(cat $pid)" 2>/dev/null && [ $i -lt 100 ]; do
-    sleep 0.1; i=$((i+1)); done
+  ours && kill "$(cat $pid)" 2>/dev/null
+  i=0; while ours && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 }
 start() {
   setsid containerd --config /etc/containerd/config.toml >>/run/containerd-lab.log 2>&1 \\
@@ -88,7 +90,7 @@ case "$2" in
   start) start ;;
   stop) stop ;;
   restart) stop; start ;;
-  status) [ -f $pid ] && kill -0 "$(cat $pid)" 2>/dev/null ;;
+  status) ours ;;
   *) echo "usage: service containerd start|stop|restart|status" >&2; exit 2 ;;
 esac
 """
