@@ -168,8 +168,9 @@ def test_ha_apply_failover_rerun_and_doctor(ha):
             _wait_settled(state, name)
         docker_on(state, "node2", "logout", f"{DOMAIN}:{PORT}")
         local_docker("logout", f"{DOMAIN}:{PORT}")
-    # both back: the catalog is the same through every registry host
-    seen = {name: _wait_settled(state, name) for name in REGISTRY_HOSTS}
+    # both back: the catalog is the same through every registry host, read once each has
+    # run CRASH_WINDOW, so the rerun below meets registries apply calls steady
+    seen = {name: _wait_settled(state, name, CRASH_WINDOW + 1) for name in REGISTRY_HOSTS}
     assert "failover/probe" in seen["node1"] and seen["node1"] == seen[lab_ha.HA_NODE], seen
 
     # 3. a rerun changes nothing (and proves everything again)
@@ -217,9 +218,9 @@ def _containers(state) -> str:
     return "\n".join(out)
 
 
-def _wait_settled(state, name: str, timeout: float = 60) -> list[str]:
+def _wait_settled(state, name: str, settle: float = SETTLE, timeout: float = 60) -> list[str]:
     """The catalog, read (authenticated, over verified TLS) once the registry on ``name``
-    has run SETTLE seconds since its start. If its restart policy stepped in, until
+    has run ``settle`` seconds since its start. If its restart policy stepped in, until
     CRASH_WINDOW has passed (apply calls a registry restarted that recently crash-looping
     and restarts it), and the restart is reported as a warning with the container's
     events and logs: seen in CI, once a registry that answered TLS and then dropped the
@@ -235,7 +236,7 @@ def _wait_settled(state, name: str, timeout: float = 60) -> list[str]:
             warnings.warn(why, stacklevel=2)
         started = dt.datetime.fromisoformat(c.attrs["State"]["StartedAt"][:19] + "+00:00")
         up = time.time() - started.timestamp()
-        if c.status == "running" and up >= (CRASH_WINDOW + 1 if restarts else SETTLE):
+        if c.status == "running" and up >= max(settle, CRASH_WINDOW + 1 if restarts else 0):
             try:
                 return catalog(state, name)
             except (OSError, AssertionError):
