@@ -406,12 +406,17 @@ class RegistryFacts:
             return True
         if not self.running or self.restart_count < 1:
             return False
+        up = self.up_for(now)
+        return up is not None and up < CRASH_WINDOW
+
+    def up_for(self, now: float | None = None) -> float | None:
+        """Seconds since the container last started; None when Docker's time is unreadable."""
         started = _epoch(self.started_at)
         if started is None:
-            return False
+            return None
         import time
 
-        return (time.time() if now is None else now) - started < CRASH_WINDOW
+        return (time.time() if now is None else now) - started
 
     @property
     def managed(self) -> bool:

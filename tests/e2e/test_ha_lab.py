@@ -8,7 +8,6 @@ node1 (reg.lab.test:443) stays as the other tests expect it.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -21,7 +20,7 @@ import pytest
 
 from regwizard import lab as labmod
 from regwizard import lab_ha
-from regwizard.facts.registry import CRASH_WINDOW
+from regwizard.facts.registry import CRASH_WINDOW, interpret
 from regwizard.plan import load_plan, save_plan
 
 from .conftest import node_sh
@@ -199,7 +198,7 @@ def test_ha_apply_failover_rerun_and_doctor(ha):
 
 
 def _containers(state) -> str:
-    """Each registry container's state and last log lines: why a step saw it move."""
+    """Each registry container's state, docker events and last log lines: why it moved."""
     out = []
     for name in REGISTRY_HOSTS:
         c = registry_container(state, name)
@@ -220,23 +219,19 @@ def _containers(state) -> str:
 
 def _wait_settled(state, name: str, settle: float = SETTLE, timeout: float = 60) -> list[str]:
     """The catalog, read (authenticated, over verified TLS) once the registry on ``name``
-    has run ``settle`` seconds since its start. If its restart policy stepped in, until
-    CRASH_WINDOW has passed (apply calls a registry restarted that recently crash-looping
-    and restarts it), and the restart is reported as a warning with the container's
-    events and logs: seen in CI, once a registry that answered TLS and then dropped the
-    next handshake, once a rerun that found one freshly restarted by its policy."""
+    has run ``settle`` seconds and apply would not call it crash-looping (restarted by its
+    policy under CRASH_WINDOW ago). A policy restart is reported as a warning with the
+    container's events and logs: seen in CI, once a registry that answered TLS and then
+    dropped the next handshake, once a rerun that found one freshly restarted."""
     end = time.monotonic() + timeout
     warned = False
     while True:
-        c = registry_container(state, name)
-        restarts = c.attrs["RestartCount"]
-        if restarts and not warned:
+        facts = interpret(registry_container(state, name).attrs, lambda _path: (None, ""))
+        if facts.restart_count and not warned:
             warned = True
             why = f"its policy restarted the registry on {name}\n{_containers(state)}"
             warnings.warn(why, stacklevel=2)
-        started = dt.datetime.fromisoformat(c.attrs["State"]["StartedAt"][:19] + "+00:00")
-        up = time.time() - started.timestamp()
-        if c.status == "running" and up >= max(settle, CRASH_WINDOW + 1 if restarts else 0):
+        if facts.running and not facts.crash_looping() and (facts.up_for() or 0) >= settle:
             try:
                 return catalog(state, name)
             except (OSError, AssertionError):
